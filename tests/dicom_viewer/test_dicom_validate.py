@@ -1,0 +1,184 @@
+"""Validation over the real good and bad files listed in TESTDATA.md."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydicom import uid
+from pydicom.dataset import FileDataset
+
+from dicom_viewer.instance import Kind
+from dicom_viewer.limits import IngestLimits
+from dicom_viewer.validate import Accepted, Refused, validate
+
+# file -> a fragment the refusal reason must contain
+BAD_FILES = {
+    "no_meta.dcm": "not a DICOM file",
+    "rtstruct.dcm": "not a DICOM file",
+    "OT-PAL-8-face.dcm": "not a DICOM file",
+    "zipMR.gz": "gzip",
+    "MR_truncated.dcm": "truncated",
+    "badVR.dcm": "RT Dose Storage",
+    "meta_missing_tsyntax.dcm": "no transfer syntax",
+    "rtplan_truncated.dcm": "truncated",
+    "emri_small_jpeg_2k_lossless_too_short.dcm": "truncated",
+}
+
+GOOD_FILES = {
+    "CT_small.dcm": Kind.IMAGE,
+    "693_UNCR.dcm": Kind.IMAGE,
+    "693_J2KR.dcm": Kind.IMAGE,
+    "693_J2KI.dcm": Kind.IMAGE,
+    "eCT_Supplemental.dcm": Kind.MULTIFRAME,
+    "examples_ybr_color.dcm": Kind.CINE,
+    "color3d_jpeg_baseline.dcm": Kind.CINE,
+    "OBXXXX1A_rle_2frame.dcm": Kind.CINE,
+    "waveform_ecg.dcm": Kind.ECG,
+    "RG1_UNCR.dcm": Kind.IMAGE,
+    "CR1/6154": Kind.IMAGE,
+    "mlut_18.dcm": Kind.IMAGE,
+    "vlut_04.dcm": Kind.IMAGE,
+    "JPEG-LL.dcm": Kind.IMAGE,
+    "SC_rgb_jpeg_gdcm.dcm": Kind.IMAGE,
+    "JPGExtended.dcm": Kind.IMAGE,
+    "MR_small_jpeg_ls_lossless.dcm": Kind.IMAGE,
+    "MR_small_RLE.dcm": Kind.IMAGE,
+    "image_dfl.dcm": Kind.IMAGE,
+}
+
+
+Paths = Callable[[str], Path]
+Reader = Callable[[str], FileDataset]
+Encoder = Callable[[FileDataset], bytes]
+
+
+def test_batch_refuses_each_bad_file_and_keeps_the_good_one(testdata: Paths) -> None:
+    batch = [*BAD_FILES, "CT_small.dcm"]
+    results = {name: validate(testdata(name)) for name in batch}
+    good = results.pop("CT_small.dcm")
+    assert isinstance(good, Accepted)
+    for name, result in results.items():
+        assert isinstance(result, Refused), name
+        assert BAD_FILES[name] in result.reason, (name, result.reason)
+
+
+@pytest.mark.parametrize("name", sorted(GOOD_FILES))
+def test_good_files_are_accepted_as_their_kind(testdata: Paths, name: str) -> None:
+    result = validate(testdata(name))
+    assert isinstance(result, Accepted), getattr(result, "reason", None)
+    assert result.info.kind is GOOD_FILES[name]
+    assert result.data == testdata(name).read_bytes()
+
+
+def test_bytes_and_path_give_the_same_answer(testdata: Paths) -> None:
+    path = testdata("MR_small.dcm")
+    from_path = validate(path)
+    from_bytes = validate(path.read_bytes())
+    assert isinstance(from_path, Accepted) and isinstance(from_bytes, Accepted)
+    assert from_path.info == from_bytes.info
+
+
+def test_ct_series_attributes_are_parsed(ct5n: list[Path]) -> None:
+    infos = [validate(p) for p in ct5n]
+    assert all(isinstance(i, Accepted) for i in infos)
+    info = next(i.info for i in infos if isinstance(i, Accepted) and i.info.instance_number == 9)
+    assert info.modality == "CT"
+    assert info.sop_class_uid == uid.CTImageStorage
+    assert info.rows == info.columns == 16
+    assert info.window_centers == (40.0,) and info.window_widths == (400.0,)
+    assert info.rescale_slope == 1.0 and info.rescale_intercept == -1024.0
+    assert info.image_position == pytest.approx((-72.199997, -143.0, 1.2625))
+    assert info.image_orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert info.pixel_spacing == pytest.approx((0.488281, 0.488281))
+    assert info.slice_thickness == 2.5
+
+
+def test_enhanced_ct_reads_geometry_from_functional_groups(testdata: Paths) -> None:
+    result = validate(testdata("eCT_Supplemental.dcm"))
+    assert isinstance(result, Accepted)
+    assert result.info.frames == 2
+    assert result.info.image_position is not None
+    assert result.info.pixel_spacing is not None
+    assert result.info.window_centers
+
+
+def test_malformed_number_of_frames_is_refused_for_an_accepted_class(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    # badVR.dcm is refused for its SOP class first; make it a CT to reach
+    # the NumberOfFrames "1A" check itself
+    ds = read_testdata("badVR.dcm")
+    ds.SOPClassUID = uid.CTImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert "NumberOfFrames '1A' is not a whole number" in result.reason
+
+
+def test_pixel_data_shorter_than_its_image_is_refused(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    ds = read_testdata("CT_small.dcm")
+    ds.Rows = 129  # one row more than the stored pixels
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert "need 33024" in result.reason
+
+
+@pytest.mark.parametrize("missing", ["StudyInstanceUID", "SOPInstanceUID", "Rows"])
+def test_missing_required_attribute_is_named(
+    read_testdata: Reader, to_bytes: Encoder, missing: str
+) -> None:
+    ds = read_testdata("CT_small.dcm")
+    del ds[missing]
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert missing in result.reason
+
+
+def _huge_declaration(read_testdata: Reader, to_bytes: Encoder) -> bytes:
+    # a small file that declares 100,000 frames of 4096x4096
+    ds = read_testdata("CT_small.dcm")
+    ds.Rows = 4096
+    ds.Columns = 4096
+    ds.NumberOfFrames = 100_000
+    return to_bytes(ds)
+
+
+def test_huge_declared_size_is_refused_without_allocating(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    data = _huge_declaration(read_testdata, to_bytes)
+    assert len(data) < 100_000
+    tracemalloc.start()
+    try:
+        result = validate(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(result, Refused)
+    assert "100000 frames" in result.reason
+    # decoding would need 3.3 TB; the check itself stays tiny
+    assert peak < 5_000_000
+
+
+def test_decoded_size_cap_applies_when_each_dimension_is_allowed(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    data = _huge_declaration(read_testdata, to_bytes)
+    limits = IngestLimits(max_frames=1_000_000)
+    result = validate(data, limits)
+    assert isinstance(result, Refused)
+    assert "once decoded" in result.reason
+
+
+def test_file_size_cap_is_checked_before_reading(testdata: Paths, tmp_path: Path) -> None:
+    path = testdata("CT_small.dcm")
+    result = validate(path, IngestLimits(max_file_bytes=1000))
+    assert isinstance(result, Refused)
+    assert "over the 1000-byte limit" in result.reason
+    missing = validate(tmp_path / "absent.dcm")
+    assert isinstance(missing, Refused)
