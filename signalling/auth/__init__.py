@@ -1,0 +1,1 @@
+"""Authentication: password hashes, signed access tokens, browser log-in sessions."""

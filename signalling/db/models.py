@@ -1,0 +1,160 @@
+"""The records the control plane keeps: the network, its staff, log-ins and invites."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import UTCDateTime, utcnow
+
+# Named constraints so that Alembic migrations can refer to them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class FacilityLevel(enum.StrEnum):
+    CENTRAL = "central"
+    PROVINCIAL = "provincial"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    SPECIALIST = "specialist"
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    TRAINER = "trainer"
+
+
+class Specialty(enum.StrEnum):
+    CARDIOLOGY = "cardiology"
+    RADIOLOGY = "radiology"
+    NEUROLOGY = "neurology"
+    OBSTETRICS = "obstetrics"
+    PATHOLOGY = "pathology"
+    SURGERY = "surgery"
+    INFECTIOUS_DISEASE = "infectious_disease"
+    PEDIATRICS = "pediatrics"
+    ONCOLOGY = "oncology"
+    INTERNAL_MEDICINE = "internal_medicine"
+    EMERGENCY = "emergency"
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    # Stored as short strings with a CHECK, not a native ENUM type, so that
+    # adding a member is a plain migration on both databases.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        name=cls.__name__.lower(),
+    )
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[FacilityLevel] = mapped_column(_enum(FacilityLevel))
+    province: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Pairing(Base):
+    """A central hospital supports a district (or lower) facility, for one specialty or all."""
+
+    __tablename__ = "facility_pairings"
+    __table_args__ = (UniqueConstraint("central_id", "partner_id", "specialty"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    central_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    # "" means every specialty; not NULL, so that the unique constraint holds.
+    specialty: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    central: Mapped[Facility] = relationship(foreign_keys=[central_id])
+    partner: Mapped[Facility] = relationship(foreign_keys=[partner_id])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    facility_id: Mapped[int | None] = mapped_column(
+        ForeignKey("facilities.id", ondelete="RESTRICT"), nullable=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    facility: Mapped[Facility | None] = relationship()
+    specialty_rows: Mapped[list[UserSpecialty]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def specialties(self) -> list[str]:
+        return sorted(row.specialty for row in self.specialty_rows)
+
+
+class UserSpecialty(Base):
+    __tablename__ = "user_specialties"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    specialty: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class LoginSession(Base):
+    """A browser log-in; the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Invite(Base):
+    """A patient link: its token's ``jti``, redeemable once, for one room."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    room: Mapped[str] = mapped_column(String(100), index=True)
+    patient_name: Mapped[str] = mapped_column(String(200), default="")
+    issued_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,1 @@
+"""HTTP side of the control plane: middlewares and route tables."""

@@ -1,0 +1,90 @@
+"""Log-in, log-out and "who am I" for browsers and token holders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..auth.login_sessions import COOKIE_NAME, end_session, start_session
+from ..db.models import Facility, User
+from ..staff import LoginRefused, authenticate
+from .errors import parse_json
+from .identity import require_user
+from .keys import platform_of
+from .metrics import METRICS
+
+routes = web.RouteTableDef()
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+async def describe_user(request: web.Request, user: User) -> dict[str, Any]:
+    facility = None
+    if user.facility_id is not None:
+        async with platform_of(request).db() as db:
+            row = await db.get(Facility, user.facility_id)
+            if row is not None:
+                facility = {"code": row.code, "name": row.name, "level": row.level.value}
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "role": user.role.value,
+        "specialties": user.specialties,
+        "facility": facility,
+    }
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = await parse_json(request, LoginBody)
+    platform = platform_of(request)
+    metrics = request.app[METRICS]
+    async with platform.db() as db:
+        try:
+            user = await authenticate(db, body.username, body.password, platform.login_policy)
+        except LoginRefused:
+            metrics.logins.labels("refused").inc()
+            raise
+        token = await start_session(
+            db,
+            user,
+            ip=request.remote or "",
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        await db.commit()
+    metrics.logins.labels("ok").inc()
+    response = web.json_response({"user": await describe_user(request, user)})
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+        max_age=platform.settings.session_absolute_hours * 3600,
+    )
+    return response
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(COOKIE_NAME)
+    if token:
+        async with platform_of(request).db() as db:
+            await end_session(db, token)
+            await db.commit()
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    user = require_user(request)
+    return web.json_response({"user": await describe_user(request, user)})

@@ -1,0 +1,60 @@
+"""Who is asking: a log-in cookie (browsers) or a bearer token (scripts, DICOMweb)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..auth.login_sessions import COOKIE_NAME, resolve_session
+from ..auth.tokens import Audience, InvalidToken
+from ..db.models import User
+from ..errors import Unauthorized
+from ..platform import Platform
+from .errors import Handler
+from .keys import USER, platform_of
+
+
+async def user_from_bearer(platform: Platform, token: str) -> User:
+    try:
+        claims = platform.signer.verify(token, audience=Audience.API)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc)) from None
+    if not claims.subject.startswith("user:"):
+        raise Unauthorized("the token is not a staff token")
+    async with platform.db() as db:
+        user = await db.get(User, int(claims.subject.removeprefix("user:")))
+    if user is None or not user.is_active:
+        raise Unauthorized("the account behind this token is disabled")
+    return user
+
+
+async def user_from_cookie(platform: Platform, token: str) -> User | None:
+    async with platform.db() as db:
+        return await resolve_session(db, token, platform.session_policy)
+
+
+async def identify(platform: Platform, request: web.Request) -> User | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use Authorization: Bearer <token>")
+        return await user_from_bearer(platform, token.strip())
+    cookie = request.cookies.get(COOKIE_NAME)
+    return await user_from_cookie(platform, cookie) if cookie else None
+
+
+@web.middleware
+async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Only the API needs to know; static files and probes stay cheap.
+    if request.path.startswith(("/api/", "/dicomweb/")):
+        user = await identify(platform_of(request), request)
+        if user is not None:
+            request[USER] = user
+    return await handler(request)
+
+
+def require_user(request: web.Request) -> User:
+    user = request.get(USER)
+    if not isinstance(user, User):
+        raise Unauthorized("log in first")
+    return user

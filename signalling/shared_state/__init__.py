@@ -1,0 +1,20 @@
+"""Shared real-time state: in-process by default, Redis when configured."""
+
+from __future__ import annotations
+
+from .base import SharedState, SharedStateUnavailable, Subscription
+from .in_process import InProcessState
+from .redis_state import RedisState
+
+__all__ = [
+    "InProcessState",
+    "RedisState",
+    "SharedState",
+    "SharedStateUnavailable",
+    "Subscription",
+    "create_shared_state",
+]
+
+
+def create_shared_state(redis_url: str | None) -> SharedState:
+    return RedisState(redis_url) if redis_url else InProcessState()

@@ -1,0 +1,128 @@
+"""Staff accounts: creation, listing, disabling, and password log-in with lock-out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .auth.passwords import WeakPassword, hash_password, needs_rehash, verify_password
+from .db.models import Facility, FacilityLevel, Role, Specialty, User, UserSpecialty
+from .db.types import utcnow
+from .errors import Conflict, NotFound, PlatformError
+
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+
+
+def normalise_username(username: str) -> str:
+    name = username.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        raise PlatformError("a user name is 3-64 letters, digits, '.', '-' or '_'")
+    return name
+
+
+async def add_user(
+    db: AsyncSession,
+    *,
+    username: str,
+    full_name: str,
+    role: Role,
+    password: str,
+    facility: Facility | None,
+    specialties: list[Specialty] | None = None,
+) -> User:
+    name = normalise_username(username)
+    if role is not Role.ADMIN and facility is None:
+        raise PlatformError(f"a {role.value} belongs to a facility")
+    if role is Role.SPECIALIST:
+        if not specialties:
+            raise PlatformError("a specialist needs at least one specialty")
+        if facility is not None and facility.level is not FacilityLevel.CENTRAL:
+            raise PlatformError("specialists work at central hospitals")
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as exc:
+        raise PlatformError(str(exc)) from None
+    user = User(
+        username=name,
+        full_name=full_name.strip() or name,
+        role=role,
+        facility_id=facility.id if facility else None,
+        password_hash=password_hash,
+        specialty_rows=[UserSpecialty(specialty=s.value) for s in sorted(set(specialties or []))],
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict(f"the user name {name} is taken") from None
+    return user
+
+
+async def get_user(db: AsyncSession, username: str) -> User:
+    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    return user
+
+
+async def list_users(db: AsyncSession) -> list[User]:
+    return list(await db.scalars(select(User).order_by(User.facility_id, User.username)))
+
+
+async def set_active(db: AsyncSession, username: str, active: bool) -> User:
+    user = await get_user(db, username)
+    user.is_active = active
+    await db.flush()
+    return user
+
+
+class LoginRefused(PlatformError):
+    status = 401
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+
+
+async def authenticate(
+    db: AsyncSession,
+    username: str,
+    password: str,
+    policy: LoginPolicy,
+    now: datetime | None = None,
+) -> User:
+    """Check a password; count failures and lock the account after too many.
+
+    Every refusal says the same thing, so the answer does not reveal which
+    names exist; a locked account says it is locked, since its owner needs
+    to know why a right password fails.
+    """
+    now = now or utcnow()
+    user = await db.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise LoginRefused("this account is locked after repeated failures; try again later")
+    if not verify_password(user.password_hash if user else None, password):
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= policy.max_failures:
+                user.locked_until = now + policy.lockout
+                user.failed_logins = 0
+            await db.commit()
+        raise LoginRefused("wrong user name or password")
+    assert user is not None
+    if not user.is_active:
+        raise LoginRefused("this account is disabled")
+    user.failed_logins = 0
+    user.locked_until = None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    await db.flush()
+    return user
