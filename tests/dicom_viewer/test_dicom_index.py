@@ -56,9 +56,7 @@ def test_batch_keeps_good_files_and_refuses_bad_ones(testdata: Paths, ct5n: list
     store = MemoryBlobStore()
     index = ImagingIndex()
     bad = ["no_meta.dcm", "zipMR.gz", "rtplan_truncated.dcm", "MR_truncated.dcm"]
-    sources: list[bytes | Path] = (
-        [testdata(n) for n in bad[:2]] + ct5n + [testdata(n) for n in bad[2:]]
-    )
+    sources = [testdata(n) for n in bad[:2]] + ct5n + [testdata(n) for n in bad[2:]]
     results = ingest_batch(sources, store, index)
     assert [isinstance(r, Refused) for r in results] == [True] * 2 + [False] * 5 + [True] * 2
     assert len(store) == 5 and len(index) == 5
