@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from .index import ImagingIndex, IndexConflict, InstanceRecord
 from .limits import IngestLimits
 from .storage import BlobStore
-from .validate import Refused, validate
+from .validate import Refused, Source, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +21,7 @@ IngestResult = Stored | Refused
 
 
 def ingest(
-    source: bytes | Path,
+    source: Source,
     store: BlobStore,
     index: ImagingIndex,
     limits: IngestLimits | None = None,
@@ -42,7 +41,7 @@ def ingest(
 
 
 def ingest_batch(
-    sources: Iterable[bytes | Path],
+    sources: Iterable[Source],
     store: BlobStore,
     index: ImagingIndex,
     limits: IngestLimits | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from io import BytesIO
+from os import PathLike
 from pathlib import Path
 
 from pydicom import dcmread, uid
@@ -74,7 +75,10 @@ class _Refusal(Exception):
         self.reason = reason
 
 
-def validate(source: bytes | Path, limits: IngestLimits | None = None) -> ValidationResult:
+Source = bytes | str | PathLike[str]
+
+
+def validate(source: Source, limits: IngestLimits | None = None) -> ValidationResult:
     """Check one uploaded object. Never raises for bad input."""
     limits = limits or IngestLimits()
     try:
@@ -91,10 +95,11 @@ def load_dataset(data: bytes) -> FileDataset:
     return dcmread(BytesIO(data), force=False)
 
 
-def _read_capped(source: bytes | Path, limits: IngestLimits) -> bytes:
+def _read_capped(source: Source, limits: IngestLimits) -> bytes:
     if isinstance(source, bytes):
         size = len(source)
     else:
+        source = Path(source)
         try:
             size = source.stat().st_size
         except OSError as exc:
@@ -328,4 +333,4 @@ def _first_frame_attributes(ds: Dataset) -> _FrameSources:
     )
 
 
-__all__ = ["Accepted", "Refused", "ValidationResult", "load_dataset", "validate"]
+__all__ = ["Accepted", "Refused", "Source", "ValidationResult", "load_dataset", "validate"]
