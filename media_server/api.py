@@ -1,0 +1,194 @@
+"""The media plane's interface to the control plane.
+
+The control plane (signalling/) builds one :class:`MediaServer` and calls
+it; the media plane knows rooms, peers, producers and consumers, and
+nothing of users, roles or patients::
+
+    server = MediaServer(listener)          # listener: async (MediaEvent) -> None
+    await server.create_room("r1")
+    await server.join("r1", "alice", Permissions(may_publish_audio=True,
+                                                 may_publish_video=True))
+    answer = await server.publish_offer("r1", "alice", offer_sdp)
+    # the listener receives SubscribeOffer(room, peer, sdp) for each subscriber;
+    # their answers come back through:
+    await server.subscribe_answer("r1", "bob", answer_sdp)
+    await server.add_ice_candidate("r1", "bob", "subscribe", "candidate:...", "0", 0)
+    await server.pause_consumer("r1", "bob", producer_id)
+    await server.resume_consumer("r1", "bob", producer_id)
+    stats = await server.stats("r1")
+    await server.leave("r1", "alice")
+    await server.close_room("r1")
+
+Each participant has a publish connection (the client offers; one m-line
+per track it sends: microphone, camera, screen) and a subscribe
+connection (the server offers, and re-offers whenever producers come and
+go; it exists once there is something to receive). Producer ids are
+"<peer id>:<mid>"; at the subscriber, the track id of a consumer is the
+producer id and its stream id is the publishing peer's id.
+
+Events, delivered in order to the listener: SubscribeOffer,
+ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
+connection failed or closed, no media for `media_timeout`).
+
+Errors are :class:`media_server.errors.MediaError` subclasses with a
+message fit for the peer that caused them; they change nothing else.
+All methods are coroutines, so that a room can later live on another
+node behind the same interface.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+from .errors import RoomExists, UnknownRoom
+from .events import MediaEvent, PeerClosed, RoomStats
+from .permissions import Permissions, TrackSource
+from .room import Room
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[MediaEvent], Awaitable[None]]
+
+# Events waiting for a slow listener; beyond this they are dropped and logged.
+EVENT_QUEUE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    media_timeout: float = 15.0
+    """Seconds without any packet from a peer before it is dropped."""
+    liveness_interval: float = 1.0
+    keyframe_interval: float = 0.5
+    """At most one keyframe request per producer per this many seconds."""
+    speaker_interval: float = 0.3
+    ice_servers: tuple[RTCIceServer, ...] = field(default_factory=tuple)
+
+
+class MediaServer:
+    def __init__(self, listener: Listener | None = None, config: MediaConfig | None = None) -> None:
+        self.config = config or MediaConfig()
+        self._listener = listener
+        self._rooms: dict[str, Room] = {}
+        self._events: asyncio.Queue[MediaEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def set_listener(self, listener: Listener) -> None:
+        self._listener = listener
+
+    # rooms and peers
+
+    async def create_room(self, room_id: str) -> None:
+        if room_id in self._rooms:
+            raise RoomExists(f"room {room_id!r} already exists")
+        self._start_dispatcher()
+        self._rooms[room_id] = Room(
+            room_id,
+            emit=self._emit,
+            configuration=RTCConfiguration(iceServers=list(self.config.ice_servers)),
+            media_timeout=self.config.media_timeout,
+            liveness_interval=self.config.liveness_interval,
+            keyframe_interval=self.config.keyframe_interval,
+            speaker_interval=self.config.speaker_interval,
+        )
+
+    async def close_room(self, room_id: str) -> None:
+        room = self._room(room_id)
+        del self._rooms[room_id]
+        await room.close()
+
+    async def join(self, room_id: str, peer_id: str, permissions: Permissions) -> None:
+        self._room(room_id).join(peer_id, permissions)
+
+    async def leave(self, room_id: str, peer_id: str) -> None:
+        room = self._room(room_id)
+        room.peer(peer_id)
+        await room.remove_peer(peer_id, PeerClosed.LEFT)
+
+    # negotiation
+
+    async def publish_offer(
+        self,
+        room_id: str,
+        peer_id: str,
+        sdp: str,
+        sources: Mapping[str, TrackSource] | None = None,
+    ) -> str:
+        """Apply the peer's publish offer and return the answer SDP.
+
+        `sources` maps the offer's mids to what they carry; without it,
+        audio is the microphone, the first video the camera and a second
+        video the screen.
+        """
+        return await self._room(room_id).peer(peer_id).publish_offer(sdp, sources)
+
+    async def subscribe_answer(self, room_id: str, peer_id: str, sdp: str) -> None:
+        await self._room(room_id).peer(peer_id).subscribe_answer(sdp)
+
+    async def add_ice_candidate(
+        self,
+        room_id: str,
+        peer_id: str,
+        connection: str,
+        candidate: str | None,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+    ) -> None:
+        """Add a trickled candidate to the "publish" or "subscribe" connection.
+
+        A None or empty candidate means end of candidates.
+        """
+        peer = self._room(room_id).peer(peer_id)
+        await peer.add_ice_candidate(connection, candidate, sdp_mid, sdp_mline_index)
+
+    # consumers
+
+    async def pause_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        self._room(room_id).peer(peer_id).consumer(producer_id).pause()
+
+    async def resume_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        self._room(room_id).peer(peer_id).consumer(producer_id).resume()
+
+    async def stats(self, room_id: str) -> RoomStats:
+        return self._room(room_id).stats()
+
+    async def close(self) -> None:
+        for room_id in list(self._rooms):
+            await self.close_room(room_id)
+        # let the last events (PeerClosed) reach the listener
+        if self._dispatcher is not None:
+            await self._events.join()
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+            self._dispatcher = None
+
+    # internals
+
+    def _room(self, room_id: str) -> Room:
+        try:
+            return self._rooms[room_id]
+        except KeyError:
+            raise UnknownRoom(f"no room {room_id!r}") from None
+
+    def _emit(self, event: MediaEvent) -> None:
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:
+            logger.error("event queue full, dropping %s", event)
+
+    def _start_dispatcher(self) -> None:
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                if self._listener is not None:
+                    await self._listener(event)
+            except Exception:
+                logger.exception("media event listener failed on %s", event)
+            finally:
+                self._events.task_done()

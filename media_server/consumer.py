@@ -1,0 +1,176 @@
+"""Consumer: one producer forwarded to one subscriber over its subscribe connection."""
+
+import asyncio
+import logging
+from typing import NoReturn
+
+from aiortc import MediaStreamTrack, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from . import aiortc_internals as internals
+from .producer import Producer
+from .rewriter import RtpRewriter
+
+logger = logging.getLogger(__name__)
+
+# Packets kept for NACKs: ~1.7 s of 720p video at 1.5 Mb/s, many seconds of audio.
+HISTORY_SIZE = 256
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """The track a consumer's sender carries: it never yields a frame.
+
+    Packets are sent around the sender's encoder, which then waits here
+    for ever instead of polling, and stops when the sender stops.
+    """
+
+    def __init__(self, kind: str, track_id: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._id = track_id
+        self._ended = asyncio.Event()
+
+    async def recv(self) -> NoReturn:
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._ended.set()
+
+
+class Consumer:
+    """Rewrites a producer's packets for one subscriber leg and sends them.
+
+    SSRC, payload type and header extension ids are the leg's; sequence
+    numbers and timestamps come from an :class:`RtpRewriter`, so pausing
+    and resuming never break the subscriber's stream. Video (re)starts at
+    a keyframe. The history holds the producer's packet objects (shared by
+    all consumers), and is re-serialized only when a NACK asks for it.
+    """
+
+    def __init__(
+        self, producer: Producer, subscriber_id: str, transceiver: RTCRtpTransceiver
+    ) -> None:
+        self.producer = producer
+        self.subscriber_id = subscriber_id
+        self.transceiver = transceiver
+        self.paused = False
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.packets_retransmitted = 0
+        self._sender = transceiver.sender
+        self._ready = False
+        self._need_keyframe = producer.kind == "video"
+        clock_rate = producer.codecs[0].clockRate if producer.codecs else 90000
+        self._rewriter = RtpRewriter(clock_rate)
+        self._payload_types: dict[str, int] = {}
+        self._mid: str | None = None
+        self._ssrc = internals.sender_ssrc(self._sender)
+        self._history: list[tuple[int, int, int, RtpPacket] | None] = [None] * HISTORY_SIZE
+        internals.set_sender_stream_id(self._sender, producer.peer_id)
+        internals.install_send_hooks(self._sender, self._on_nack, producer.request_keyframe)
+
+    def attach(self) -> None:
+        """The subscriber accepted the leg: learn its payload types and start."""
+        self._payload_types = {}
+        for codec in internals.negotiated_codecs(self.transceiver):
+            if codec.payloadType is not None:
+                self._payload_types.setdefault(codec.mimeType.lower(), codec.payloadType)
+        self._mid = self.transceiver.mid
+        self._ready = True
+        self.request_keyframe()
+
+    def detach(self) -> None:
+        self._ready = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        self._need_keyframe = self.producer.kind == "video"
+        self._rewriter.resync()
+        self.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        if self._need_keyframe:
+            self.producer.request_keyframe()
+
+    async def forward(
+        self,
+        packet: RtpPacket,
+        codec: RTCRtpCodecParameters,
+        keyframe: bool,
+        abs_send_time: int,
+        now: float,
+    ) -> None:
+        if not self._ready or self.paused:
+            return
+        transport = self._sender.transport
+        if transport.state != "connected":
+            return
+        if self._need_keyframe:
+            if not keyframe:
+                return
+            self._need_keyframe = False
+        payload_type = self._payload_types.get(codec.mimeType.lower())
+        if payload_type is None:
+            return
+        mapped = self._rewriter.rewrite(packet.sequence_number, packet.timestamp, now)
+        if mapped is None:
+            return
+        sequence_number, timestamp = mapped
+        self._history[sequence_number % HISTORY_SIZE] = (
+            sequence_number,
+            timestamp,
+            payload_type,
+            packet,
+        )
+        data = self._serialize(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        try:
+            await internals.send_rtp(transport, data)
+        except ConnectionError:
+            return
+        internals.note_rtp_sent(self._sender, timestamp, len(packet.payload))
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+
+    def _serialize(
+        self,
+        packet: RtpPacket,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        abs_send_time: int,
+    ) -> bytes:
+        out = RtpPacket(
+            payload_type=payload_type,
+            marker=packet.marker,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
+            ssrc=self._ssrc,
+            payload=packet.payload,
+        )
+        out.padding_size = packet.padding_size
+        out.extensions.mid = self._mid
+        out.extensions.abs_send_time = abs_send_time
+        out.extensions.audio_level = packet.extensions.audio_level
+        return out.serialize(internals.header_extensions_map(self._sender.transport))
+
+    async def _on_nack(self, sequence_number: int) -> None:
+        entry = self._history[sequence_number % HISTORY_SIZE]
+        if entry is None or entry[0] != sequence_number:
+            return
+        _, timestamp, payload_type, packet = entry
+        abs_send_time = packet.extensions.abs_send_time or 0
+        data = self._serialize(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        try:
+            await internals.send_rtp(self._sender.transport, data)
+        except ConnectionError:
+            return
+        self.packets_retransmitted += 1

@@ -1,0 +1,349 @@
+"""Peer: one participant's two connections, its producers and its consumers.
+
+As in LiveKit, a peer has a publish connection, where the client offers
+and the server answers, and a subscribe connection, where the server
+offers and renegotiates whenever the room's producers come and go. Two
+connections avoid offer glare.
+
+Subscribe negotiation is one offer at a time: changes that arrive while
+an answer is awaited are folded into the next offer.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from . import aiortc_internals as internals
+from .consumer import Consumer, ForwardedTrack
+from .errors import BadCandidate, BadSdp, InvalidState, NotPermitted, UnknownConsumer
+from .events import MediaEvent, PeerClosed, SubscribeOffer
+from .permissions import Permissions, TrackSource
+from .producer import Producer
+from .sdp_guard import OfferedMedia, check_description
+from .tasks import TaskSet
+
+logger = logging.getLogger(__name__)
+
+PUBLISH = "publish"
+SUBSCRIBE = "subscribe"
+
+
+class PeerCallbacks:
+    """What a peer needs from its room; kept narrow so Peer does not know Room."""
+
+    def __init__(
+        self,
+        emit: Callable[[MediaEvent], None],
+        producer_added: Callable[[Producer], None],
+        producer_removed: Callable[[Producer], None],
+        dropped: Callable[[str, str], None],
+    ) -> None:
+        self.emit = emit
+        self.producer_added = producer_added
+        self.producer_removed = producer_removed
+        self.dropped = dropped
+
+
+class Peer:
+    def __init__(
+        self,
+        room_id: str,
+        peer_id: str,
+        permissions: Permissions,
+        callbacks: PeerCallbacks,
+        configuration: RTCConfiguration,
+        media_timeout: float,
+        liveness_interval: float,
+        keyframe_interval: float,
+    ) -> None:
+        self.room_id = room_id
+        self.id = peer_id
+        self.permissions = permissions
+        self.producers: dict[str, Producer] = {}  # by mid of the publish connection
+        self.consumers: dict[str, Consumer] = {}  # by producer id
+        self._callbacks = callbacks
+        self._configuration = configuration
+        self._media_timeout = media_timeout
+        self._liveness_interval = liveness_interval
+        self._keyframe_interval = keyframe_interval
+        self._publish_pc: RTCPeerConnection | None = None
+        self._subscribe_pc: RTCPeerConnection | None = None
+        self._publish_lock = asyncio.Lock()
+        self._subscribe_lock = asyncio.Lock()
+        self._wanted: dict[str, Producer] = {}
+        self._awaiting_answer = False
+        self._renegotiate = False
+        self._tasks = TaskSet()
+        self._monitor_started = False
+        self.closed = False
+
+    # publish connection
+
+    async def publish_offer(self, sdp: str, sources: Mapping[str, TrackSource] | None) -> str:
+        offered = check_description(sdp, "offer")
+        publishing = self._sources_for(offered, sources or {})
+        async with self._publish_lock:
+            if self.closed:
+                raise InvalidState("peer has left")
+            pc = self._publish_pc
+            fresh = pc is None
+            if pc is None:
+                pc = self._new_connection(PUBLISH)
+            elif pc.signalingState != "stable":
+                raise InvalidState("a publish offer is already being handled")
+            known = {t.mid for t in pc.getTransceivers()}
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            except Exception as exc:  # aiortc raises several types on bad input
+                if fresh:
+                    await pc.close()
+                raise BadSdp(f"offer rejected: {exc}") from exc
+            if fresh:
+                self._publish_pc = pc
+            # hook new receivers before they start: nothing awaited in between
+            new_transceivers = [t for t in pc.getTransceivers() if t.mid not in known]
+            hooked: dict[str, RTCRtpTransceiver] = {}
+            for transceiver in new_transceivers:
+                if transceiver.mid in publishing:
+                    hooked[transceiver.mid] = transceiver
+            producers = {
+                mid: Producer(
+                    producer_id=f"{self.id}:{mid}",
+                    peer_id=self.id,
+                    source=publishing[mid],
+                    transceiver=transceiver,
+                    spawn=self._tasks.spawn,
+                    keyframe_interval=self._keyframe_interval,
+                )
+                for mid, transceiver in hooked.items()
+            }
+            try:
+                answer = await pc.createAnswer()
+                await pc.setLocalDescription(answer)
+            except Exception as exc:
+                for producer in producers.values():
+                    producer.close()
+                raise BadSdp(f"offer cannot be answered: {exc}") from exc
+
+            for mid, producer in producers.items():
+                self.producers[mid] = producer
+                self._callbacks.producer_added(producer)
+            for mid in [m for m in self.producers if publishing.get(m) is None]:
+                # the client stopped sending this track
+                self._callbacks.producer_removed(self.producers.pop(mid))
+            self._start_monitor()
+            local = pc.localDescription
+            return str(local.sdp)
+
+    def _sources_for(
+        self, offered: list[OfferedMedia], sources: Mapping[str, TrackSource]
+    ) -> dict[str, TrackSource]:
+        """Which sections publish what, checked against the permissions."""
+        result: dict[str, TrackSource] = {}
+        cameras = 0
+        for media in offered:
+            if media.direction not in ("sendrecv", "sendonly"):
+                continue
+            source = sources.get(media.mid)
+            if source is None:
+                if media.kind == "audio":
+                    source = TrackSource.MICROPHONE
+                else:
+                    # without a hint, a second video track is the screen share
+                    source = TrackSource.CAMERA if cameras == 0 else TrackSource.SCREEN
+            if (source is TrackSource.MICROPHONE) != (media.kind == "audio"):
+                raise BadSdp(f"section {media.mid}: {media.kind} cannot be {source}")
+            if source is TrackSource.CAMERA:
+                cameras += 1
+            if not self.permissions.may_publish(source):
+                raise NotPermitted(f"peer may not publish {source}")
+            result[media.mid] = source
+        return result
+
+    # subscribe connection
+
+    def subscribe_to(self, producer: Producer) -> None:
+        if not self.permissions.may_subscribe or producer.peer_id == self.id or self.closed:
+            return
+        self._wanted[producer.id] = producer
+        self._tasks.spawn(self._update_subscriptions())
+
+    def unsubscribe(self, producer_id: str) -> None:
+        if self._wanted.pop(producer_id, None) is not None and not self.closed:
+            self._tasks.spawn(self._update_subscriptions())
+
+    async def _update_subscriptions(self) -> None:
+        async with self._subscribe_lock:
+            if self.closed:
+                return
+            if self._awaiting_answer:
+                self._renegotiate = True
+                return
+            changed = False
+            for producer_id in [p for p in self.consumers if p not in self._wanted]:
+                consumer = self.consumers.pop(producer_id)
+                consumer.detach()
+                consumer.producer.remove_consumer(self.id)
+                consumer.transceiver.direction = "inactive"
+                await consumer.transceiver.stop()
+                changed = True
+            for producer_id, producer in self._wanted.items():
+                if producer_id in self.consumers:
+                    continue
+                added = self._add_consumer(producer)
+                if added is not None:
+                    self.consumers[producer_id] = added
+                    producer.add_consumer(added)
+                    changed = True
+            pc = self._subscribe_pc
+            if not changed or pc is None:
+                return
+            offer = await pc.createOffer()
+            await pc.setLocalDescription(offer)
+            self._awaiting_answer = True
+            self._callbacks.emit(
+                SubscribeOffer(self.room_id, self.id, str(pc.localDescription.sdp))
+            )
+
+    def _add_consumer(self, producer: Producer) -> Consumer | None:
+        capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
+        wanted = {c.mimeType.lower() for c in producer.codecs}
+        preferences = [c for c in capabilities if c.mimeType.lower() in wanted]
+        if not preferences:
+            return None
+        preferences += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+        if self._subscribe_pc is None:
+            self._subscribe_pc = self._new_connection(SUBSCRIBE)
+        transceiver = self._subscribe_pc.addTransceiver(
+            ForwardedTrack(producer.kind, producer.id), direction="sendonly"
+        )
+        transceiver.setCodecPreferences(preferences)
+        return Consumer(producer, self.id, transceiver)
+
+    async def subscribe_answer(self, sdp: str) -> None:
+        async with self._subscribe_lock:
+            pc = self._subscribe_pc
+            if pc is None or not self._awaiting_answer:
+                raise InvalidState("no subscribe offer is awaiting an answer")
+            check_description(sdp, "answer")
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as exc:
+                raise BadSdp(f"answer rejected: {exc}") from exc
+            self._awaiting_answer = False
+            for consumer in self.consumers.values():
+                if consumer.transceiver.currentDirection == "sendonly":
+                    consumer.attach()
+            again, self._renegotiate = self._renegotiate, False
+            self._start_monitor()
+        if again:
+            await self._update_subscriptions()
+
+    def consumer(self, producer_id: str) -> Consumer:
+        try:
+            return self.consumers[producer_id]
+        except KeyError:
+            raise UnknownConsumer(f"peer {self.id} does not consume {producer_id}") from None
+
+    # ICE
+
+    async def add_ice_candidate(
+        self,
+        connection: str,
+        candidate: str | None,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        pc = {PUBLISH: self._publish_pc, SUBSCRIBE: self._subscribe_pc}.get(connection)
+        if connection not in (PUBLISH, SUBSCRIBE):
+            raise BadCandidate(f"connection must be {PUBLISH!r} or {SUBSCRIBE!r}")
+        if pc is None or pc.remoteDescription is None:
+            raise InvalidState(f"the {connection} connection has no remote description yet")
+        if candidate is None or not candidate.strip():
+            await pc.addIceCandidate(None)
+            return
+        text = candidate.strip()
+        if text.startswith("candidate:"):
+            text = text[len("candidate:") :]
+        try:
+            parsed = candidate_from_sdp(text)
+        except Exception as exc:
+            raise BadCandidate(f"candidate cannot be parsed: {type(exc).__name__}") from exc
+        if sdp_mid is None and sdp_mline_index is None:
+            raise BadCandidate("candidate needs sdpMid or sdpMLineIndex")
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        try:
+            await pc.addIceCandidate(parsed)
+        except Exception as exc:
+            raise BadCandidate(f"candidate rejected: {exc}") from exc
+
+    # lifetime
+
+    def _new_connection(self, role: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(self._configuration)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            state = pc.connectionState
+            if self.closed:
+                return
+            if state == "failed":
+                self._callbacks.dropped(self.id, PeerClosed.CONNECTION_FAILED)
+            elif state == "closed":
+                self._callbacks.dropped(self.id, PeerClosed.CONNECTION_CLOSED)
+            elif state == "connected" and role == SUBSCRIBE:
+                # keyframes sent before the leg was up were lost
+                for consumer in self.consumers.values():
+                    consumer.request_keyframe()
+
+        return pc
+
+    def _start_monitor(self) -> None:
+        if not self._monitor_started:
+            self._monitor_started = True
+            self._tasks.spawn(self._monitor())
+
+    async def _monitor(self) -> None:
+        """Drop the peer when nothing at all arrived from it for `media_timeout`."""
+        last_count = -1
+        last_activity = time.monotonic()
+        while not self.closed:
+            await asyncio.sleep(self._liveness_interval)
+            count = 0
+            for pc in (self._publish_pc, self._subscribe_pc):
+                if pc is not None and pc.getTransceivers():
+                    transport = pc.getTransceivers()[0].sender.transport
+                    count += internals.transport_packets_received(transport)
+            now = time.monotonic()
+            if count != last_count:
+                last_count, last_activity = count, now
+            elif now - last_activity > self._media_timeout:
+                self._callbacks.dropped(self.id, PeerClosed.MEDIA_TIMEOUT)
+                return
+
+    async def close(self) -> None:
+        """Close both connections; the room has already detached producers and consumers."""
+        self.closed = True
+        await self._tasks.cancel_all()
+        for producer in self.producers.values():
+            producer.close()
+        for consumer in self.consumers.values():
+            consumer.detach()
+            consumer.producer.remove_consumer(self.id)
+        self.producers.clear()
+        self.consumers.clear()
+        self._wanted.clear()
+        for pc in (self._publish_pc, self._subscribe_pc):
+            if pc is not None:
+                await pc.close()

@@ -1,0 +1,161 @@
+"""Room (mediasoup's Router): the producers and consumers of one session."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiortc import RTCConfiguration
+
+from .active_speaker import ActiveSpeakerDetector
+from .errors import PeerExists, UnknownPeer
+from .events import (
+    ActiveSpeakerChanged,
+    ConsumerStats,
+    MediaEvent,
+    PeerClosed,
+    ProducerAdded,
+    ProducerRemoved,
+    ProducerStats,
+    RoomStats,
+)
+from .peer import Peer, PeerCallbacks
+from .permissions import Permissions
+from .producer import Producer
+from .tasks import TaskSet
+
+logger = logging.getLogger(__name__)
+
+
+class Room:
+    def __init__(
+        self,
+        room_id: str,
+        emit: Callable[[MediaEvent], None],
+        configuration: RTCConfiguration,
+        media_timeout: float,
+        liveness_interval: float,
+        keyframe_interval: float,
+        speaker_interval: float,
+    ) -> None:
+        self.id = room_id
+        self.peers: dict[str, Peer] = {}
+        self.producers: dict[str, Producer] = {}
+        self._emit = emit
+        self._configuration = configuration
+        self._media_timeout = media_timeout
+        self._liveness_interval = liveness_interval
+        self._keyframe_interval = keyframe_interval
+        self._speaker_interval = speaker_interval
+        self._speaker = ActiveSpeakerDetector()
+        self._tasks = TaskSet()
+        self._tasks.spawn(self._detect_speaker())
+        self.closed = False
+
+    @property
+    def active_speaker(self) -> str | None:
+        return self._speaker.speaker
+
+    def peer(self, peer_id: str) -> Peer:
+        try:
+            return self.peers[peer_id]
+        except KeyError:
+            raise UnknownPeer(f"no peer {peer_id!r} in room {self.id!r}") from None
+
+    def join(self, peer_id: str, permissions: Permissions) -> Peer:
+        if peer_id in self.peers:
+            raise PeerExists(f"peer {peer_id!r} already joined room {self.id!r}")
+        peer = Peer(
+            room_id=self.id,
+            peer_id=peer_id,
+            permissions=permissions,
+            callbacks=PeerCallbacks(
+                emit=self._emit,
+                producer_added=self._producer_added,
+                producer_removed=self._producer_removed,
+                dropped=self._dropped,
+            ),
+            configuration=self._configuration,
+            media_timeout=self._media_timeout,
+            liveness_interval=self._liveness_interval,
+            keyframe_interval=self._keyframe_interval,
+        )
+        self.peers[peer_id] = peer
+        for producer in self.producers.values():
+            peer.subscribe_to(producer)
+        return peer
+
+    async def remove_peer(self, peer_id: str, reason: str) -> None:
+        peer = self.peers.pop(peer_id, None)
+        if peer is None:
+            return
+        for producer in list(peer.producers.values()):
+            self._producer_removed(producer)
+        await peer.close()
+        self._emit(PeerClosed(self.id, peer_id, reason))
+
+    def _producer_added(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+        self._emit(
+            ProducerAdded(self.id, producer.peer_id, producer.id, producer.kind, producer.source)
+        )
+        for peer in self.peers.values():
+            peer.subscribe_to(producer)
+
+    def _producer_removed(self, producer: Producer) -> None:
+        if self.producers.pop(producer.id, None) is None:
+            return
+        producer.close()
+        for peer in self.peers.values():
+            peer.unsubscribe(producer.id)
+        self._emit(ProducerRemoved(self.id, producer.peer_id, producer.id))
+
+    def _dropped(self, peer_id: str, reason: str) -> None:
+        # called from aiortc callbacks and monitors: never await there
+        if peer_id in self.peers and not self.closed:
+            self._tasks.spawn(self.remove_peer(peer_id, reason))
+
+    async def _detect_speaker(self) -> None:
+        while True:
+            await asyncio.sleep(self._speaker_interval)
+            levels: dict[str, int] = {}
+            for producer in self.producers.values():
+                if producer.kind != "audio":
+                    continue
+                level = producer.take_audio_level()
+                if level is not None:
+                    levels[producer.peer_id] = min(level, levels.get(producer.peer_id, 127))
+            if self._speaker.update(levels):
+                self._emit(ActiveSpeakerChanged(self.id, self._speaker.speaker))
+
+    def stats(self) -> RoomStats:
+        producers = tuple(
+            ProducerStats(
+                producer_id=p.id,
+                peer_id=p.peer_id,
+                kind=p.kind,
+                source=p.source,
+                packets_received=p.packets_received,
+                bytes_received=p.bytes_received,
+                keyframe_requests_sent=p.keyframe_requests_sent,
+            )
+            for p in self.producers.values()
+        )
+        consumers = tuple(
+            ConsumerStats(
+                producer_id=producer_id,
+                subscriber_id=peer.id,
+                paused=c.paused,
+                packets_sent=c.packets_sent,
+                bytes_sent=c.bytes_sent,
+                packets_retransmitted=c.packets_retransmitted,
+            )
+            for peer in self.peers.values()
+            for producer_id, c in peer.consumers.items()
+        )
+        return RoomStats(self.id, tuple(self.peers), producers, consumers, self.active_speaker)
+
+    async def close(self) -> None:
+        self.closed = True
+        await self._tasks.cancel_all()
+        for peer_id in list(self.peers):
+            await self.remove_peer(peer_id, PeerClosed.ROOM_CLOSED)

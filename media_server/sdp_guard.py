@@ -1,0 +1,85 @@
+"""Checks on session descriptions that come from peers, before aiortc sees them.
+
+aiortc applies a remote description section by section and raises half
+way through on some errors, leaving the connection changed; and it
+creates a transceiver, with a thread, per m-line. So untrusted SDP is
+parsed and checked here first: size, number of sections, kinds, ICE and
+DTLS parameters, and at least one codec the SFU can forward.
+"""
+
+from dataclasses import dataclass
+
+from aiortc import RTCRtpReceiver
+from aiortc.sdp import SessionDescription
+
+from .errors import BadSdp
+
+MAX_SDP_LENGTH = 64 * 1024
+MAX_MEDIA_SECTIONS = 32
+FORWARDABLE_MIME_TYPES = frozenset({"audio/opus", "video/vp8", "video/h264"})
+
+
+@dataclass(frozen=True)
+class OfferedMedia:
+    mid: str
+    kind: str
+    direction: str
+    port: int
+
+
+def check_description(sdp: str, expected_type: str) -> list[OfferedMedia]:
+    """Parse and check `sdp`; raise :class:`BadSdp` with a reason if it is unusable."""
+    if not isinstance(sdp, str):
+        raise BadSdp("SDP must be a string")
+    if len(sdp) > MAX_SDP_LENGTH:
+        raise BadSdp(f"SDP is longer than {MAX_SDP_LENGTH} characters")
+    if not sdp.lstrip().startswith("v=0"):
+        raise BadSdp("SDP must start with v=0")
+    sections = sdp.count("\nm=")
+    if sections == 0:
+        raise BadSdp("SDP has no media section")
+    if sections > MAX_MEDIA_SECTIONS:
+        raise BadSdp(f"SDP has {sections} media sections, at most {MAX_MEDIA_SECTIONS} allowed")
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:  # the parser raises whatever garbage provokes
+        raise BadSdp(f"SDP cannot be parsed: {type(exc).__name__}") from exc
+
+    media_list: list[OfferedMedia] = []
+    mids: set[str] = set()
+    for index, media in enumerate(description.media):
+        where = f"media section {index}"
+        if media.kind not in ("audio", "video"):
+            raise BadSdp(f"{where}: kind {media.kind!r} is not supported")
+        mid = media.rtp.muxId
+        if not mid:
+            raise BadSdp(f"{where}: a=mid is missing")
+        if mid in mids:
+            raise BadSdp(f"{where}: a=mid:{mid} is repeated")
+        mids.add(mid)
+        if media.port == 0:
+            # a rejected or stopped section needs nothing else
+            media_list.append(OfferedMedia(mid, media.kind, "inactive", 0))
+            continue
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+            raise BadSdp(f"{where}: ICE username fragment or password is missing")
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise BadSdp(f"{where}: DTLS fingerprint is missing")
+        if expected_type == "answer" and media.dtls.role not in ("client", "server"):
+            raise BadSdp(f"{where}: a=setup must be active or passive in an answer")
+        if not media.rtcp_mux:
+            raise BadSdp(f"{where}: a=rtcp-mux is required")
+        direction = media.direction or "sendrecv"
+        if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
+            raise BadSdp(f"{where}: direction {direction!r} is invalid")
+        supported = _supported_mime_types(media.kind)
+        if not any(codec.mimeType.lower() in supported for codec in media.rtp.codecs):
+            raise BadSdp(f"{where}: no codec the server can forward")
+        media_list.append(OfferedMedia(mid, media.kind, direction, media.port))
+    return media_list
+
+
+def _supported_mime_types(kind: str) -> set[str]:
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    names = {c.mimeType.lower() for c in capabilities.codecs} if capabilities else set()
+    return names & FORWARDABLE_MIME_TYPES

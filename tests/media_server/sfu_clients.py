@@ -1,0 +1,365 @@
+"""Real aiortc clients for the SFU tests (imported by the test modules as sfu_clients).
+
+Clients are in-process aiortc peer connections talking to the server over
+real UDP. aioice does not gather loopback candidates, so the machine needs
+another IPv4 interface; without one the media tests are skipped.
+"""
+
+import asyncio
+import fractions
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+import pytest
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError
+
+from media_server.api import MediaConfig, MediaServer
+from media_server.events import MediaEvent, SubscribeOffer
+from media_server.permissions import Permissions, TrackSource
+
+WIDTH, HEIGHT = 320, 240
+BITS = 10
+STRIPE = WIDTH // BITS
+
+
+def _has_non_loopback_ipv4() -> bool:
+    import ifaddr  # aioice's own dependency, used for gathering
+
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
+                return True
+    return False
+
+
+requires_network = pytest.mark.skipif(
+    not _has_non_loopback_ipv4(),
+    reason="aioice gathers no loopback candidates: needs a non-loopback IPv4 interface "
+    "(add a dummy interface, see /work/shared/SFU-NOTES.md)",
+)
+
+
+def draw_number(number: int, base: int = 0) -> np.ndarray:
+    """A yuv420p picture whose stripes spell `number` in binary (white = 1)."""
+    luma = np.full((HEIGHT, WIDTH), 16, dtype=np.uint8)
+    for bit in range(BITS):
+        if (number >> bit) & 1:
+            luma[:, bit * STRIPE : (bit + 1) * STRIPE] = 235
+    # a second track can be told apart by its chroma
+    chroma = np.full((HEIGHT // 2, WIDTH), 128 + base, dtype=np.uint8)
+    return np.concatenate([luma, chroma])
+
+
+def read_number(frame: av.VideoFrame) -> tuple[int, int]:
+    """Read back (number, base) from a decoded picture."""
+    picture = frame.to_ndarray(format="yuv420p")
+    luma = picture[:HEIGHT]
+    number = 0
+    for bit in range(BITS):
+        middle = luma[:, bit * STRIPE + 4 : (bit + 1) * STRIPE - 4]
+        if middle.mean() > 128:
+            number |= 1 << bit
+    base = round(float(picture[HEIGHT + HEIGHT // 4 :, :].mean())) - 128
+    return number, base
+
+
+class NumberedVideoTrack(VideoStreamTrack):
+    """Live video (encoded by aiortc) whose frames carry their own number."""
+
+    def __init__(self, base: int = 0) -> None:
+        super().__init__()
+        self.base = base
+        self.count = 0
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = av.VideoFrame.from_ndarray(
+            draw_number(self.count % (1 << BITS), self.base), format="yuv420p"
+        )
+        frame.pts = pts
+        frame.time_base = time_base
+        self.count += 1
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """20 ms audio frames: a 440 Hz tone, or silence."""
+
+    kind = "audio"
+
+    def __init__(self, loud: bool) -> None:
+        super().__init__()
+        self.loud = loud
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        loop = asyncio.get_running_loop()
+        samples = int(AUDIO_PTIME * 48000)
+        if self._start is None:
+            self._start = loop.time()
+        else:
+            wait = self._start + self._pts / 48000 - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        t = (np.arange(samples) + self._pts) / 48000
+        amplitude = 8000 if self.loud else 0
+        pcm = (amplitude * np.sin(2 * math.pi * 440 * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._pts += samples
+        return frame
+
+
+def encode_numbered_clip(frames: int, bitrate: int = 2_000_000) -> list[av.Packet]:
+    """Pre-encode numbered VP8 frames with PyAV's libvpx, keyframe every 2 s."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    codec.bit_rate = bitrate
+    codec.time_base = fractions.Fraction(1, 30)
+    codec.gop_size = 60
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    packets: list[av.Packet] = []
+    for i in range(frames):
+        # noise makes frames big, as real video is, so the stream has many packets
+        picture = draw_number(i % (1 << BITS))
+        noise = np.random.default_rng(i).integers(0, 24, size=(HEIGHT // 2, WIDTH), dtype=np.uint8)
+        picture[HEIGHT // 2 : HEIGHT] = np.clip(picture[HEIGHT // 2 : HEIGHT] + noise, 0, 255)
+        frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+        frame.pts = i
+        frame.time_base = codec.time_base
+        packets.extend(codec.encode(frame))
+    packets.extend(codec.encode(None))
+    return packets
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """Plays pre-encoded VP8 packets at 30 fps; aiortc sends them without encoding."""
+
+    kind = "video"
+
+    def __init__(self, packets: list[av.Packet]) -> None:
+        super().__init__()
+        self._packets = packets
+        self._index = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._index >= len(self._packets):
+            await asyncio.sleep(3600)
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        wait = self._start + self._index / 30 - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = self._packets[self._index]
+        packet.pts = self._index * 3000
+        packet.time_base = fractions.Fraction(1, 90000)
+        self._index += 1
+        return packet
+
+
+@dataclass
+class ReceivedTrack:
+    track: MediaStreamTrack
+    stream_id: str
+    numbers: list[tuple[int, int]] = field(default_factory=list)
+    frames: int = 0
+    first_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
+
+
+class Client:
+    """One participant: a publish and a subscribe aiortc connection."""
+
+    def __init__(self, server: MediaServer, room_id: str, peer_id: str) -> None:
+        self.server = server
+        self.room_id = room_id
+        self.peer_id = peer_id
+        self.publish_pc = RTCPeerConnection()
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.received: dict[str, ReceivedTrack] = {}  # by track id (= producer id)
+        self.answers = 0
+        self.offers: list[str] = []
+        self.changed = asyncio.Event()
+        self._readers: set[asyncio.Task[None]] = set()
+        self.answer_subscribe_offers = True
+
+    async def publish(
+        self, *tracks: MediaStreamTrack, sources: dict[int, TrackSource] | None = None
+    ) -> list[RTCRtpTransceiver]:
+        transceivers = [self.publish_pc.addTransceiver(t, direction="sendonly") for t in tracks]
+        offer = await self.publish_pc.createOffer()
+        await self.publish_pc.setLocalDescription(offer)
+        mids = None
+        if sources is not None:
+            mids = {str(transceivers[i].mid): source for i, source in sources.items()}
+        answer = await self.server.publish_offer(
+            self.room_id, self.peer_id, self.publish_pc.localDescription.sdp, mids
+        )
+        await self.publish_pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        return transceivers
+
+    async def on_subscribe_offer(self, event: SubscribeOffer) -> None:
+        self.offers.append(event.sdp)
+        if not self.answer_subscribe_offers:
+            return
+        if self.subscribe_pc is None:
+            self.subscribe_pc = RTCPeerConnection()
+            self.subscribe_pc.on("track", self._on_track)
+        pc = self.subscribe_pc
+        await pc.setRemoteDescription(RTCSessionDescription(event.sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.server.subscribe_answer(self.room_id, self.peer_id, pc.localDescription.sdp)
+        self.answers += 1
+        self.changed.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        assert self.subscribe_pc is not None
+        stream_id = ""
+        for transceiver in self.subscribe_pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                stream_id = str(transceiver.mid)
+        received = ReceivedTrack(track, stream_id)
+        self.received[track.id] = received
+        task = asyncio.ensure_future(self._read(received))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _read(self, received: ReceivedTrack) -> None:
+        try:
+            while True:
+                frame = await received.track.recv()
+                received.frames += 1
+                if isinstance(frame, av.VideoFrame):
+                    received.numbers.append(read_number(frame))
+                received.first_frame.set()
+                self.changed.set()
+        except MediaStreamError:
+            received.ended = True
+            self.changed.set()
+
+    async def close(self) -> None:
+        for task in list(self._readers):
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self.publish_pc.close()
+        if self.subscribe_pc is not None:
+            await self.subscribe_pc.close()
+
+
+class Harness:
+    """A MediaServer, its recorded events and the clients of its rooms."""
+
+    def __init__(self, config: MediaConfig) -> None:
+        self.events: list[MediaEvent] = []
+        self.clients: dict[tuple[str, str], Client] = {}
+        self.server = MediaServer(self._on_event, config)
+        self.event = asyncio.Event()
+
+    async def _on_event(self, event: MediaEvent) -> None:
+        self.events.append(event)
+        self.event.set()
+        if isinstance(event, SubscribeOffer):
+            client = self.clients.get((event.room_id, event.peer_id))
+            if client is not None:
+                await client.on_subscribe_offer(event)
+
+    async def join(
+        self, room_id: str, peer_id: str, permissions: Permissions | None = None
+    ) -> Client:
+        if permissions is None:
+            permissions = Permissions(
+                may_publish_audio=True, may_publish_video=True, may_publish_screen=True
+            )
+        client = Client(self.server, room_id, peer_id)
+        self.clients[(room_id, peer_id)] = client
+        await self.server.join(room_id, peer_id, permissions)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        await self.server.close()
+
+
+async def wait_for(
+    condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll `condition` until true; fail with `what` after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class LossyTransport:
+    """Drops a fraction of a client's outgoing RTP of one payload type.
+
+    Test-only: wraps the client's DTLS transport `_send_rtp`, the private
+    method media_server.aiortc_internals also relies on (and checks).
+    """
+
+    def __init__(
+        self, pc: RTCPeerConnection, payload_type: int, loss: float, seed: int = 1
+    ) -> None:
+        self.sent = 0
+        self.dropped = 0
+        transport = pc.getTransceivers()[0].sender.transport
+        original = transport._send_rtp
+        rng = random.Random(seed)  # noqa: S311 - reproducible loss, not a secret
+
+        async def send_rtp(data: bytes) -> None:
+            if len(data) > 12 and data[1] & 0x7F == payload_type:
+                self.sent += 1
+                if rng.random() < loss:
+                    self.dropped += 1
+                    return
+            await original(data)
+
+        transport._send_rtp = send_rtp
+
+
+def cut_network(*pcs: RTCPeerConnection) -> None:
+    """Make a client vanish without goodbye: close its UDP sockets under it.
+
+    Test-only private access to aioice; whatever the client still sends
+    (RTCP, STUN consent, DTLS close) goes nowhere, as after a crash.
+    """
+    for pc in pcs:
+        for transceiver in pc.getTransceivers():
+            connection = transceiver.sender.transport.transport._connection
+            for protocol in connection._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+
+
+__all__ = [
+    "Client",
+    "EncodedVideoTrack",
+    "Harness",
+    "LossyTransport",
+    "NumberedVideoTrack",
+    "ToneTrack",
+    "cut_network",
+    "encode_numbered_clip",
+    "requires_network",
+    "wait_for",
+]
