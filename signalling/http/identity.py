@@ -54,7 +54,6 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def require_user(request: web.Request) -> User:
-    user = request.get(USER)
-    if not isinstance(user, User):
+    if USER not in request:
         raise Unauthorized("log in first")
-    return user
+    return request[USER]

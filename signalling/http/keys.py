@@ -8,7 +8,8 @@ from ..db.models import User
 from ..platform import Platform
 
 PLATFORM = web.AppKey("platform", Platform)
-USER = "telehealth.user"  # request-scoped: the authenticated staff member, if any
+# Request-scoped: the authenticated staff member, if any.
+USER = web.RequestKey("user", User)
 
 
 def platform_of(request: web.Request) -> Platform:
@@ -16,5 +17,4 @@ def platform_of(request: web.Request) -> Platform:
 
 
 def user_of(request: web.Request) -> User | None:
-    user = request.get(USER)
-    return user if isinstance(user, User) else None
+    return request[USER] if USER in request else None

@@ -1,0 +1,62 @@
+# Two commands do all the set-up: `make run` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+NODE_STAMP := web_client/node_modules/.package-lock.json
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu clean
+
+help:
+	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
+	@echo "make demo    load a demo network of hospitals and staff into ./data"
+	@echo "make test    ruff, mypy and the whole test suite"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+# The browser's third-party scripts come from the npm registry, pinned by the lock file.
+$(NODE_STAMP): web_client/package.json web_client/package-lock.json
+	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed $(NODE_STAMP)
+
+install-test: $(VENV)/.installed-test $(NODE_STAMP)
+
+run: install
+	$(BIN)/telehealth migrate
+	$(BIN)/telehealth serve
+
+demo: install
+	$(BIN)/telehealth demo
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-test
+	$(BIN)/mypy
+
+pytest: install-test
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench-sfu: install-test
+	$(BIN)/python bench/sfu_fanout.py
+
+clean:
+	rm -rf $(VENV) web_client/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,105 @@
+"""socket.io on the real server: authentication, and fan-out between nodes through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from signalling.app import build_app
+from signalling.auth.tokens import Audience
+from signalling.db.models import User
+from signalling.http.keys import PLATFORM
+from signalling.platform import Platform, open_platform
+from signalling.realtime import SIO
+from tests.conftest import RedisServer
+from tests.signalling.conftest import PASSWORD, make_settings, seed_staff
+
+
+async def staff_token(platform: Platform, username: str) -> str:
+    async with platform.db() as db:
+        user = await db.scalar(select(User).where(User.username == username))
+    assert user is not None
+    token, _ = platform.signer.issue(
+        subject=f"user:{user.id}", audience=Audience.API, ttl=timedelta(minutes=5)
+    )
+    return token
+
+
+async def connect(url: str, **kwargs: Any) -> tuple[socketio.AsyncClient, asyncio.Queue[Any]]:
+    sio = socketio.AsyncClient(reconnection=False)
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    sio.on("welcome", lambda data: events.put_nowait(("welcome", data)))
+    sio.on("notice", lambda data: events.put_nowait(("notice", data)))
+    await sio.connect(url, transports=["websocket"], wait_timeout=5, **kwargs)
+    return sio, events
+
+
+async def test_token_and_cookie_authenticate(client: TestClient[Any, Any]) -> None:
+    url = str(client.make_url("/"))
+    token = await staff_token(client.app[PLATFORM], "spec")
+    sio, events = await connect(url, auth={"token": token})
+    try:
+        assert await asyncio.wait_for(events.get(), 5) == (
+            "welcome",
+            {"username": "spec", "role": "specialist"},
+        )
+    finally:
+        await sio.disconnect()
+
+    response = await client.post("/api/auth/login", json={"username": "doc", "password": PASSWORD})
+    cookie = response.cookies["th_session"].value
+    sio, events = await connect(url, headers={"Cookie": f"th_session={cookie}"})
+    try:
+        assert (await asyncio.wait_for(events.get(), 5))[1]["username"] == "doc"
+    finally:
+        await sio.disconnect()
+
+
+@pytest.mark.parametrize("auth", [None, {"token": "not-a-token"}, {"token": 5}])
+async def test_unauthenticated_sockets_are_refused(client: TestClient[Any, Any], auth: Any) -> None:
+    sio = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(
+            str(client.make_url("/")), auth=auth, transports=["websocket"], wait_timeout=5
+        )
+    metrics = await (await client.get("/metrics")).text()
+    assert "telehealth_socketio_connections 0.0" in metrics
+
+
+async def test_messages_cross_nodes_through_redis(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Two nodes share Redis and the database; an emit on A reaches a client on B."""
+    settings = make_settings(tmp_path, redis_url=redis_server.url)
+    async with open_platform(settings, migrate=True) as node_a, open_platform(settings) as node_b:
+        await seed_staff(node_a)
+        app_a, app_b = build_app(node_a), build_app(node_b)
+        async with (
+            TestClient(TestServer(app_a)) as client_a,
+            TestClient(TestServer(app_b)) as client_b,
+        ):
+            token = await staff_token(node_b, "spec")
+            sio, events = await connect(str(client_b.make_url("/")), auth={"token": token})
+            try:
+                assert (await asyncio.wait_for(events.get(), 5))[0] == "welcome"
+                # The Redis manager needs a moment to subscribe on each node.
+                for _ in range(50):
+                    await app_a[SIO].emit("notice", {"from": "node A"})
+                    try:
+                        got = await asyncio.wait_for(events.get(), 0.2)
+                        break
+                    except TimeoutError:
+                        continue
+                else:
+                    pytest.fail("the message never crossed to node B")
+                assert got == ("notice", {"from": "node A"})
+            finally:
+                await sio.disconnect()
+        assert client_a.server is not None
