@@ -94,7 +94,7 @@ async def test_bearer_tokens(client: TestClient[Any, Any]) -> None:
     async with platform.db() as db:
         doc = await db.scalar(select(User).where(User.username == "doc"))
     assert doc is not None
-    good, claims = platform.signer.issue(
+    good, _ = platform.signer.issue(
         subject=f"user:{doc.id}", audience=Audience.API, ttl=timedelta(minutes=5)
     )
 
