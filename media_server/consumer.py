@@ -81,7 +81,9 @@ class Consumer:
                 self._payload_types.setdefault(codec.mimeType.lower(), codec.payloadType)
         self._mid = self.transceiver.mid
         self._ready = True
-        self.request_keyframe()
+        if self._sender.transport.state == "connected":
+            # otherwise the peer asks once the leg is up: a keyframe now would be lost
+            self.request_keyframe()
 
     def detach(self) -> None:
         self._ready = False

@@ -180,7 +180,7 @@ class ReceivedTrack:
     stream_id: str
     numbers: list[tuple[int, int]] = field(default_factory=list)
     frames: int = 0
-    first_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    first_frame_time: float | None = None
     ended: bool = False
 
 
@@ -195,8 +195,8 @@ class Client:
         self.subscribe_pc: RTCPeerConnection | None = None
         self.received: dict[str, ReceivedTrack] = {}  # by track id (= producer id)
         self.answers = 0
+        self.answer_times: list[float] = []
         self.offers: list[str] = []
-        self.changed = asyncio.Event()
         self._readers: set[asyncio.Task[None]] = set()
         self.answer_subscribe_offers = True
 
@@ -227,7 +227,7 @@ class Client:
         await pc.setLocalDescription(await pc.createAnswer())
         await self.server.subscribe_answer(self.room_id, self.peer_id, pc.localDescription.sdp)
         self.answers += 1
-        self.changed.set()
+        self.answer_times.append(asyncio.get_running_loop().time())
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self.subscribe_pc is not None
@@ -248,11 +248,10 @@ class Client:
                 received.frames += 1
                 if isinstance(frame, av.VideoFrame):
                     received.numbers.append(read_number(frame))
-                received.first_frame.set()
-                self.changed.set()
+                if received.first_frame_time is None:
+                    received.first_frame_time = asyncio.get_running_loop().time()
         except MediaStreamError:
             received.ended = True
-            self.changed.set()
 
     async def close(self) -> None:
         for task in list(self._readers):

@@ -1,11 +1,15 @@
 """Media flows through the SFU between real aiortc clients, decoded and checked."""
 
+import asyncio
 import itertools
+import logging
 
 import pytest
 from sfu_clients import Harness, NumberedVideoTrack, ToneTrack, requires_network, wait_for
 
-from media_server.events import ProducerAdded
+from media_server.errors import NotPermitted
+from media_server.events import ActiveSpeakerChanged, ProducerAdded
+from media_server.permissions import Permissions, TrackSource
 
 pytestmark = [requires_network, pytest.mark.timeout(60)]
 
@@ -45,3 +49,139 @@ async def test_two_peers_see_each_other(harness: Harness) -> None:
         assert all(abs(b - base) <= 8 for _, b in video.numbers)
         assert ascending(video.numbers)
         assert len({n for n, _ in video.numbers}) >= 30
+
+
+async def test_five_peers_all_receive_all_others(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    names = ["p0", "p1", "p2", "p3", "p4"]
+    clients = [await harness.join("r", name) for name in names]
+    for i, client in enumerate(clients):
+        await client.publish(ToneTrack(loud=False), NumberedVideoTrack(base=20 * i))
+
+    def everyone_sees_everyone() -> bool:
+        for client in clients:
+            videos = [r for r in client.received.values() if r.track.kind == "video"]
+            audios = [r for r in client.received.values() if r.track.kind == "audio"]
+            if len(videos) != 4 or len(audios) != 4:
+                return False
+            if any(len(v.numbers) < 10 for v in videos) or any(a.frames == 0 for a in audios):
+                return False
+        return True
+
+    await wait_for(everyone_sees_everyone, timeout=20, what="4 audio + 4 video at each peer")
+    for i, client in enumerate(clients):
+        bases = set()
+        for track_id, received in client.received.items():
+            sender = names.index(track_id.split(":")[0])
+            assert sender != i
+            if received.track.kind == "video":
+                assert all(abs(b - 20 * sender) <= 8 for _, b in received.numbers)
+                assert ascending(received.numbers)
+                bases.add(sender)
+        assert bases == set(range(5)) - {i}
+
+
+async def test_late_joiner_gets_a_keyframe_within_a_second(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    # aiortc's VP8 encoder makes a keyframe only every 3000 frames or on request
+    await alice.publish(NumberedVideoTrack())
+    watcher = await harness.join("r", "watcher")
+    await wait_for(lambda: any(r.numbers for r in watcher.received.values()), what="video")
+    await asyncio.sleep(2)  # well past the first keyframe
+
+    stats = await harness.server.stats("r")
+    requests_before = stats.producers[0].keyframe_requests_sent
+    bob = await harness.join("r", "bob")
+    await wait_for(lambda: any(r.numbers for r in bob.received.values()), what="late video")
+    (video,) = bob.received.values()
+    assert video.first_frame_time is not None
+    assert video.first_frame_time - bob.answer_times[0] <= 1.0
+    stats = await harness.server.stats("r")
+    assert stats.producers[0].keyframe_requests_sent > requests_before
+
+
+async def test_paused_consumer_sends_nothing_and_resumes_cleanly(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(NumberedVideoTrack())
+    await wait_for(lambda: any(len(r.numbers) > 10 for r in bob.received.values()), what="video")
+    (producer_id,) = bob.received
+    video = bob.received[producer_id]
+    assert bob.subscribe_pc is not None
+    receiver = bob.subscribe_pc.getReceivers()[0]
+
+    async def packets_at_bob() -> int:
+        report = await receiver.getStats()
+        return sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp")
+
+    async def packets_sent() -> int:
+        stats = await harness.server.stats("r")
+        (consumer,) = [c for c in stats.consumers if c.subscriber_id == "bob"]
+        return consumer.packets_sent
+
+    await harness.server.pause_consumer("r", "bob", producer_id)
+    await asyncio.sleep(0.3)  # let packets in flight land
+    sent, received, frames = await packets_sent(), await packets_at_bob(), len(video.numbers)
+    await asyncio.sleep(1.0)
+    assert await packets_sent() == sent
+    assert await packets_at_bob() == received
+    assert len(video.numbers) <= frames + 1
+    assert (await harness.server.stats("r")).consumers[0].paused
+
+    await harness.server.resume_consumer("r", "bob", producer_id)
+    await wait_for(lambda: len(video.numbers) > frames + 20, what="video after resume")
+    assert await packets_sent() > sent
+    # the stream picked up at a keyframe, later in the counter, without errors
+    assert ascending(video.numbers)
+    assert video.numbers[-1][0] != video.numbers[frames - 1][0]
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+
+
+async def test_screen_share_is_a_second_video_producer(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(
+        NumberedVideoTrack(base=0),
+        NumberedVideoTrack(base=60),
+        sources={0: TrackSource.CAMERA, 1: TrackSource.SCREEN},
+    )
+    await wait_for(
+        lambda: len(bob.received) == 2 and all(len(r.numbers) > 5 for r in bob.received.values()),
+        what="camera and screen at bob",
+    )
+    added = {e.producer_id: e.source for e in harness.events if isinstance(e, ProducerAdded)}
+    assert sorted(added.values()) == [TrackSource.CAMERA, TrackSource.SCREEN]
+    for producer_id, source in added.items():
+        base = 60 if source is TrackSource.SCREEN else 0
+        assert all(abs(b - base) <= 8 for _, b in bob.received[producer_id].numbers)
+
+
+async def test_screen_share_needs_its_permission(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    carol = await harness.join(
+        "r", "carol", Permissions(may_publish_audio=True, may_publish_video=True)
+    )
+    with pytest.raises(NotPermitted, match="screen"):
+        await carol.publish(NumberedVideoTrack(), sources={0: TrackSource.SCREEN})
+    assert (await harness.server.stats("r")).producers == ()
+
+
+async def test_active_speaker_is_the_loud_peer(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(ToneTrack(loud=False))
+    await bob.publish(ToneTrack(loud=True))
+
+    def speaker_events() -> list[str | None]:
+        return [e.peer_id for e in harness.events if isinstance(e, ActiveSpeakerChanged)]
+
+    await wait_for(lambda: bool(speaker_events()), what="an active speaker")
+    assert speaker_events() == ["bob"]
+    assert (await harness.server.stats("r")).active_speaker == "bob"
