@@ -23,6 +23,7 @@ from pydicom.pixels.decoders.base import get_decoder
 
 from . import cine
 from .attributes import frame_attribute_source, get_float, get_floats, get_int, get_str, get_vector
+from .deflate_guard import inflated_size_exceeds
 from .instance import InstanceInfo, Kind
 from .limits import IngestLimits
 from .sop_classes import ACCEPTED_SOP_CLASSES, Family, sop_class_name
@@ -83,7 +84,7 @@ def validate(source: Source, limits: IngestLimits | None = None) -> ValidationRe
     limits = limits or IngestLimits()
     try:
         data = _read_capped(source, limits)
-        dataset = _parse(data)
+        dataset = _parse(data, limits)
         info = _inspect(dataset, limits)
     except _Refusal as refusal:
         return Refused(refusal.reason)
@@ -114,11 +115,13 @@ def _read_capped(source: Source, limits: IngestLimits) -> bytes:
         raise _Refusal(f"the file could not be read ({exc.strerror})") from exc
 
 
-def _parse(data: bytes) -> FileDataset:
+def _parse(data: bytes, limits: IngestLimits) -> FileDataset:
     if data[:2] == _GZIP_MAGIC:
         raise _Refusal("this is a gzip archive, not a DICOM file: unpack it first")
     if len(data) < _PREAMBLE_LENGTH + 4 or data[_PREAMBLE_LENGTH : _PREAMBLE_LENGTH + 4] != b"DICM":
         raise _Refusal("this is not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
+    if inflated_size_exceeds(data, limits.max_file_bytes):
+        raise _Refusal(f"the deflated file would inflate to over {limits.max_file_bytes} bytes")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

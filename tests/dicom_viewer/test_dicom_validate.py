@@ -182,3 +182,21 @@ def test_file_size_cap_is_checked_before_reading(testdata: Paths, tmp_path: Path
     assert "over the 1000-byte limit" in result.reason
     missing = validate(tmp_path / "absent.dcm")
     assert isinstance(missing, Refused)
+
+
+def test_deflate_bomb_is_refused_before_inflating(read_testdata: Reader, to_bytes: Encoder) -> None:
+    ds = read_testdata("image_dfl.dcm")  # a real deflated file
+    ds.private_block(0x0009, "TELEHEALTH TEST", create=True).add_new(0x10, "OB", bytes(30_000_000))
+    data = to_bytes(ds)
+    assert len(data) < 1_000_000  # 30 MB of zeros deflate to almost nothing
+    tracemalloc.start()
+    try:
+        result = validate(data, IngestLimits(max_file_bytes=5_000_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(result, Refused)
+    assert "would inflate to over 5000000 bytes" in result.reason
+    assert peak < 10_000_000
+    # the same file is fine when the limit allows it
+    assert isinstance(validate(data, IngestLimits(max_file_bytes=50_000_000)), Accepted)
