@@ -226,6 +226,10 @@ class Client:
         await pc.setRemoteDescription(RTCSessionDescription(event.sdp, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.server.subscribe_answer(self.room_id, self.peer_id, pc.localDescription.sdp)
+        # as a browser does, release what the server stopped sending
+        for transceiver in pc.getTransceivers():
+            if transceiver.currentDirection == "inactive" and not transceiver.stopped:
+                await transceiver.stop()
         self.answers += 1
         self.answer_times.append(asyncio.get_running_loop().time())
 
