@@ -31,9 +31,12 @@ from .lut import (
     modality_unit,
     modality_values,
 )
-from .presets import default_window
+from .presets import default_window, resolve_preset
 
 UInt8Array = npt.NDArray[np.uint8]
+# an explicit window, a preset name ("lung", "file", "auto", ...) or None for
+# the file's own VOI
+WindowChoice = Window | str | None
 
 
 class ImageFormat(StrEnum):
@@ -85,14 +88,17 @@ def is_colour(ds: Dataset) -> bool:
 
 
 def grey_display(
-    ds: Dataset, frame: int = 0, window: Window | None = None, *, use_voi_lut: bool = True
+    ds: Dataset, frame: int = 0, window: WindowChoice = None, *, use_voi_lut: bool = True
 ) -> tuple[UInt8Array, Window | None]:
     """One grey-scale frame as 8-bit display values, and the window used.
 
     With no window given, the file's VOI LUT Sequence is used if present
     (and ``use_voi_lut``), else the file's window, else one from the values.
+    A preset name raises :class:`UnknownPreset` if it does not apply.
     """
     values = modality_values(ds, decode_frame(ds, frame), frame)
+    if isinstance(window, str):
+        window = resolve_preset(ds, window, values, frame)
     display: FloatArray | None = None
     if window is None and use_voi_lut:
         display = apply_voi_lut(ds, values)
@@ -120,7 +126,7 @@ def colour_display(ds: Dataset, frame: int = 0) -> UInt8Array:
 
 
 def display_array(
-    ds: Dataset, frame: int = 0, window: Window | None = None
+    ds: Dataset, frame: int = 0, window: WindowChoice = None
 ) -> tuple[UInt8Array, Window | None]:
     if is_colour(ds):
         return colour_display(ds, frame), None
@@ -144,7 +150,7 @@ def render(
     ds: Dataset,
     frame: int = 0,
     *,
-    window: Window | None = None,
+    window: WindowChoice = None,
     fmt: ImageFormat = ImageFormat.PNG,
     max_size: int | None = None,
 ) -> RenderedImage:

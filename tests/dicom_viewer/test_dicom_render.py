@@ -220,3 +220,25 @@ def test_enhanced_ct_frames_use_their_own_window(read_testdata: Reader) -> None:
         assert used == Window(float(voi.WindowCenter), float(voi.WindowWidth))
     with pytest.raises(IndexError):
         render(ds, frame=2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "693_J2KI.dcm",
+        "image_dfl.dcm",
+        "JPEG-LL.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_RLE.dcm",
+        "JPGExtended.dcm",
+        "color3d_jpeg_baseline.dcm",
+    ],
+)
+def test_accepted_images_render_at_their_size(read_testdata: Reader, name: str) -> None:
+    ds = read_testdata(name)
+    last = int(ds.get("NumberOfFrames", 1)) - 1
+    rendered = render(ds, frame=last)
+    assert (rendered.width, rendered.height) == (ds.Columns, ds.Rows)
+    with Image.open(BytesIO(rendered.data)) as image:
+        assert np.asarray(image).std() > 1  # a picture, not a flat field
