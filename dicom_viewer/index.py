@@ -34,6 +34,11 @@ class SeriesRecord:
         infos = order_slices([record.info for record in self.instances.values()])
         return [by_uid[info.sop_instance_uid] for info in infos]
 
+    def representative(self) -> InstanceRecord | None:
+        """The instance a series thumbnail shows: the middle slice."""
+        ordered = self.ordered()
+        return ordered[len(ordered) // 2] if ordered else None
+
     @property
     def kinds(self) -> set[Kind]:
         return {record.info.kind for record in self.instances.values()}

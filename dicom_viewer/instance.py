@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Kind(StrEnum):
@@ -54,3 +55,7 @@ class InstanceInfo:
     frame_rate: float | None = None
     is_encapsulated: bool = False
     is_jpeg_baseline: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values for json.dumps (tuples become lists)."""
+        return asdict(self)

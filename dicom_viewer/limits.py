@@ -21,3 +21,6 @@ class IngestLimits:
     max_decoded_bytes: int = 2 << 30
     # channels x samples over all waveform groups
     max_waveform_samples: int = 10_000_000
+    # decode the first and last frame of compressed images at ingest, after
+    # the size checks, to refuse streams that are corrupt inside
+    trial_decode: bool = True

@@ -26,6 +26,7 @@ from .attributes import frame_attribute_source, get_float, get_floats, get_int, 
 from .deflate_guard import inflated_size_exceeds
 from .instance import InstanceInfo, Kind
 from .limits import IngestLimits
+from .render import decode_frame
 from .sop_classes import ACCEPTED_SOP_CLASSES, Family, sop_class_name
 from .structure import (
     ImageGeometry,
@@ -191,6 +192,8 @@ def _inspect(ds: FileDataset, limits: IngestLimits) -> InstanceInfo:
 
     geometry, photometric = _image_geometry(ds, limits)
     _check_pixel_data(ds, ts, geometry)
+    if ts.is_encapsulated and limits.trial_decode:
+        _trial_decode(ds, geometry.frames)
     frame_ds = _first_frame_attributes(ds)
     position = get_vector(frame_ds.plane_position, "ImagePositionPatient", 3)
     orientation = get_vector(frame_ds.plane_orientation, "ImageOrientationPatient", 6)
@@ -308,6 +311,18 @@ def _check_pixel_data(ds: Dataset, ts: uid.UID, geometry: ImageGeometry) -> None
         problem = native_pixel_problem(data, geometry)
     if problem is not None:
         raise _Refusal(problem)
+
+
+def _trial_decode(ds: Dataset, frames: int) -> None:
+    """Decode the first and last frames: a compressed stream can be
+    well-formed as items yet corrupt inside, which only decoding shows."""
+    for frame in sorted({0, frames - 1}):
+        try:
+            decode_frame(ds, frame)
+        except Exception as exc:  # decoders raise many types on corrupt data
+            raise _Refusal(
+                f"frame {frame + 1} of the compressed image could not be decoded ({exc})"
+            ) from exc
 
 
 @dataclass(frozen=True, slots=True)

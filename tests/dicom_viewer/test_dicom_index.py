@@ -71,6 +71,8 @@ def test_batch_keeps_good_files_and_refuses_bad_ones(testdata: Paths, ct5n: list
     assert [r.info.instance_number for r in series.ordered()] == sorted(
         r.info.instance_number or 0 for r in series.instances.values()
     )
+    middle = series.representative()
+    assert middle is not None and middle == series.ordered()[2]
 
 
 def test_same_uid_again_replaces_and_contradictions_are_refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom import uid
 from pydicom.dataset import FileDataset
+from pydicom.encaps import encapsulate, get_frame
 
 from dicom_viewer.instance import Kind
 from dicom_viewer.limits import IngestLimits
@@ -200,3 +202,25 @@ def test_deflate_bomb_is_refused_before_inflating(read_testdata: Reader, to_byte
     assert peak < 10_000_000
     # the same file is fine when the limit allows it
     assert isinstance(validate(data, IngestLimits(max_file_bytes=50_000_000)), Accepted)
+
+
+def test_corrupt_compressed_stream_is_refused(read_testdata: Reader, to_bytes: Encoder) -> None:
+    ds = read_testdata("MR_small_jpeg_ls_lossless.dcm")
+    stream = get_frame(ds.PixelData, 0, number_of_frames=1)
+    # well-formed items around a JPEG-LS stream cut to its first 200 bytes
+    ds.PixelData = encapsulate([stream[:200]])
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert "could not be decoded" in result.reason
+    # without the trial decode the item structure alone looks fine
+    unchecked = validate(to_bytes(ds), IngestLimits(trial_decode=False))
+    assert isinstance(unchecked, Accepted)
+
+
+def test_instance_info_serialises_to_json(testdata: Paths) -> None:
+    result = validate(testdata("MR_small.dcm"))
+    assert isinstance(result, Accepted)
+    decoded = json.loads(json.dumps(result.info.to_json()))
+    assert decoded["kind"] == "image"
+    assert decoded["window_centers"] == [600.0]
+    assert decoded["sop_instance_uid"] == result.info.sop_instance_uid
