@@ -10,6 +10,8 @@ before any pixel is decoded.
 
 from __future__ import annotations
 
+import logging
+import threading
 import warnings
 from dataclasses import dataclass, replace
 from io import BytesIO
@@ -78,17 +80,26 @@ class _Refusal(Exception):
 
 
 Source = bytes | str | PathLike[str]
+logger = logging.getLogger(__name__)
+_WARNINGS_LOCK = threading.Lock()
 
 
 def validate(source: Source, limits: IngestLimits | None = None) -> ValidationResult:
     """Check one uploaded object. Never raises for bad input."""
     limits = limits or IngestLimits()
-    try:
-        data = _read_capped(source, limits)
-        dataset = _parse(data, limits)
-        info = _inspect(dataset, limits)
-    except _Refusal as refusal:
-        return Refused(refusal.reason)
+    # pydicom reports some damage only as warnings, and the warnings
+    # machinery is process-wide, hence the lock (the SCP runs threads)
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            data = _read_capped(source, limits)
+            dataset = _parse(data, limits, caught)
+            info = _inspect(dataset, limits)
+        except _Refusal as refusal:
+            return Refused(refusal.reason)
+        except Exception as exc:  # any other failure on untrusted input is a refusal too
+            logger.warning("unexpected error while validating", exc_info=True)
+            return Refused(f"the file could not be interpreted ({exc})")
     return Accepted(info=info, data=data, dataset=dataset)
 
 
@@ -116,21 +127,19 @@ def _read_capped(source: Source, limits: IngestLimits) -> bytes:
         raise _Refusal(f"the file could not be read ({exc.strerror})") from exc
 
 
-def _parse(data: bytes, limits: IngestLimits) -> FileDataset:
+def _parse(data: bytes, limits: IngestLimits, caught: list[warnings.WarningMessage]) -> FileDataset:
     if data[:2] == _GZIP_MAGIC:
         raise _Refusal("this is a gzip archive, not a DICOM file: unpack it first")
     if len(data) < _PREAMBLE_LENGTH + 4 or data[_PREAMBLE_LENGTH : _PREAMBLE_LENGTH + 4] != b"DICM":
         raise _Refusal("this is not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
     if inflated_size_exceeds(data, limits.max_file_bytes):
         raise _Refusal(f"the deflated file would inflate to over {limits.max_file_bytes} bytes")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            dataset = dcmread(BytesIO(data), force=False)
-        except InvalidDicomError as exc:
-            raise _Refusal(f"this is not a valid DICOM file ({exc})") from exc
-        except Exception as exc:  # pydicom raises many types on corrupt input
-            raise _Refusal(f"the DICOM file could not be read ({exc})") from exc
+    try:
+        dataset = dcmread(BytesIO(data), force=False)
+    except InvalidDicomError as exc:
+        raise _Refusal(f"this is not a valid DICOM file ({exc})") from exc
+    except Exception as exc:  # pydicom raises many types on corrupt input
+        raise _Refusal(f"the DICOM file could not be read ({exc})") from exc
     for warning in caught:
         text = str(warning.message)
         if "End of file" in text or "truncat" in text.lower():
