@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -27,6 +28,11 @@ from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError
 from media_server.api import MediaConfig, MediaServer
 from media_server.events import MediaEvent, SubscribeOffer
 from media_server.permissions import Permissions, TrackSource
+
+if TYPE_CHECKING:
+    EncodedPacket = av.Packet[Any]  # generic in the stubs only
+else:
+    EncodedPacket = av.Packet
 
 WIDTH, HEIGHT = 320, 240
 BITS = 10
@@ -124,7 +130,7 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
-def encode_numbered_clip(frames: int, bitrate: int = 2_000_000) -> list[av.Packet]:
+def encode_numbered_clip(frames: int, bitrate: int = 2_000_000) -> list[EncodedPacket]:
     """Pre-encode numbered VP8 frames with PyAV's libvpx, keyframe every 2 s."""
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height, codec.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -132,7 +138,7 @@ def encode_numbered_clip(frames: int, bitrate: int = 2_000_000) -> list[av.Packe
     codec.time_base = fractions.Fraction(1, 30)
     codec.gop_size = 60
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    packets: list[av.Packet] = []
+    packets: list[EncodedPacket] = []
     for i in range(frames):
         # noise makes frames big, as real video is, so the stream has many packets
         picture = draw_number(i % (1 << BITS))
@@ -151,26 +157,26 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, packets: list[av.Packet]) -> None:
+    def __init__(self, packets: list[EncodedPacket]) -> None:
         super().__init__()
         self._packets = packets
-        self._index = 0
+        self.index = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.Packet:
-        if self._index >= len(self._packets):
+    async def recv(self) -> EncodedPacket:
+        if self.index >= len(self._packets):
             await asyncio.sleep(3600)
             raise MediaStreamError
         loop = asyncio.get_running_loop()
         if self._start is None:
             self._start = loop.time()
-        wait = self._start + self._index / 30 - loop.time()
+        wait = self._start + self.index / 30 - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        packet = self._packets[self._index]
-        packet.pts = self._index * 3000
+        packet = self._packets[self.index]
+        packet.pts = self.index * 3000
         packet.time_base = fractions.Fraction(1, 90000)
-        self._index += 1
+        self.index += 1
         return packet
 
 
@@ -297,8 +303,10 @@ class Harness:
 
     async def close(self) -> None:
         for client in self.clients.values():
-            await client.close()
+            client.answer_subscribe_offers = False
         await self.server.close()
+        for client in self.clients.values():
+            await client.close()
 
 
 async def wait_for(
@@ -337,7 +345,7 @@ class LossyTransport:
                     return
             await original(data)
 
-        transport._send_rtp = send_rtp
+        transport._send_rtp = send_rtp  # type: ignore[method-assign]
 
 
 def cut_network(*pcs: RTCPeerConnection) -> None:

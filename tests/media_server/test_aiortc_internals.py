@@ -131,7 +131,7 @@ async def test_hooked_receiver_forwards_and_does_not_decode() -> None:
             what="RTCP from the hooked receiver",
         )
         # nothing was decoded: the remote track never got a frame
-        assert receiver.track._queue.qsize() == 0
+        assert receiver.track._queue.qsize() == 0  # type: ignore[attr-defined]
         ssrc = packets[0].ssrc
         # a PLI sent by the SFU's receiver reaches the publisher's sender hook
         internals.install_send_hooks(

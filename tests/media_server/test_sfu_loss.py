@@ -1,0 +1,48 @@
+"""Loss on the publisher's leg is repaired (NACK, RTX unwrapped) before subscribers see it."""
+
+import logging
+
+import pytest
+from sfu_clients import (
+    EncodedVideoTrack,
+    Harness,
+    LossyTransport,
+    encode_numbered_clip,
+    requires_network,
+    wait_for,
+)
+
+pytestmark = [requires_network, pytest.mark.timeout(60)]
+
+VP8_PAYLOAD_TYPE = 97  # aiortc's offer, kept by the server's answer
+
+
+async def test_two_percent_loss_on_the_publisher_leg_still_decodes(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
+    clip = encode_numbered_clip(frames=300)
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    track = EncodedVideoTrack(clip)
+    await alice.publish(track)
+    lossy = LossyTransport(alice.publish_pc, VP8_PAYLOAD_TYPE, loss=0.02)
+
+    await wait_for(lambda: lossy.sent >= 1000, timeout=20, what="1000 packets sent by alice")
+    # let the last retransmissions and frames through
+    sent_frames = track.index
+    await wait_for(
+        lambda: any(len(r.numbers) >= sent_frames - 5 for r in bob.received.values()),
+        timeout=5,
+        what="bob decoding what alice sent",
+    )
+    assert lossy.dropped >= 10
+    (video,) = bob.received.values()
+    numbers = [n for n, _ in video.numbers]
+    # every frame arrived, in order, despite the loss: no gaps in the counter
+    first = numbers[0]
+    assert numbers == list(range(first, first + len(numbers)))
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+    stats = await harness.server.stats("r")
+    assert stats.producers[0].packets_received >= lossy.sent - lossy.dropped

@@ -1,0 +1,88 @@
+"""The media plane's pure parts: rewriting, keyframe detection, speaker detection."""
+
+import itertools
+
+from media_server.active_speaker import ActiveSpeakerDetector
+from media_server.keyframe import is_h264_keyframe_start, is_keyframe_start, is_vp8_keyframe_start
+from media_server.rewriter import RtpRewriter, seq_newer
+
+
+def test_seq_newer_wraps() -> None:
+    assert seq_newer(1, 0) and seq_newer(0, 65535) and not seq_newer(65535, 0)
+    assert not seq_newer(5, 5)
+
+
+def test_rewriter_keeps_gaps_and_places_late_packets() -> None:
+    rw = RtpRewriter(90000)
+    first = rw.rewrite(1000, 5000, now=0.0)
+    assert first is not None
+    seq0, ts0 = first
+    assert rw.rewrite(1002, 8000, now=0.1) == ((seq0 + 2) & 0xFFFF, ts0 + 3000)
+    # a retransmission of the hole lands in the hole
+    assert rw.rewrite(1001, 5000, now=0.2) == ((seq0 + 1) & 0xFFFF, ts0)
+    # older than the segment: useless to the subscriber
+    assert rw.rewrite(999, 2000, now=0.2) is None
+
+
+def test_rewriter_continues_after_a_pause() -> None:
+    rw = RtpRewriter(90000)
+    out: list[tuple[int, int]] = []
+    for seq in range(65530, 65536):
+        mapped = rw.rewrite(seq, seq * 3000, now=seq / 30)
+        assert mapped is not None
+        out.append(mapped)
+    last_seq, last_ts = out[-1]
+    rw.resync()
+    # the producer moved on while paused: 2 s later, far away in its numbering
+    resumed = rw.rewrite(300, 12345, now=65535 / 30 + 2.0)
+    assert resumed == ((last_seq + 1) & 0xFFFF, (last_ts + 180000) & 0xFFFFFFFF)
+    following = rw.rewrite(301, 12345 + 3000, now=65535 / 30 + 2.1)
+    assert following == ((last_seq + 2) & 0xFFFF, (last_ts + 183000) & 0xFFFFFFFF)
+    # sequence numbers on the leg never jumped
+    seqs = [s for s, _ in [*out, resumed, following]]
+    assert all(((b - a) & 0xFFFF) == 1 for a, b in itertools.pairwise(seqs))
+
+
+def test_vp8_keyframe_detection() -> None:
+    # descriptor S=1 PID=0, no extension; frame tag P=0 (keyframe) / P=1 (delta)
+    assert is_vp8_keyframe_start(bytes([0x10, 0x00, 0x00, 0x9D]))
+    assert not is_vp8_keyframe_start(bytes([0x10, 0x01, 0x00, 0x9D]))
+    # not the start of a frame
+    assert not is_vp8_keyframe_start(bytes([0x00, 0x00, 0x00]))
+    # extended descriptor with a 15-bit picture id, as aiortc sends
+    assert is_vp8_keyframe_start(bytes([0x90, 0x80, 0x80, 0x01, 0x00]))
+    assert not is_vp8_keyframe_start(bytes([0x90, 0x80, 0x80, 0x01, 0x01]))
+    # truncated input is not a keyframe, and does not raise
+    assert not is_vp8_keyframe_start(bytes([0x90, 0x80]))
+    assert not is_vp8_keyframe_start(b"")
+    assert is_keyframe_start("VP8", bytes([0x10, 0x00]))
+    assert not is_keyframe_start("opus", bytes([0x10, 0x00]))
+
+
+def test_h264_keyframe_detection() -> None:
+    assert is_h264_keyframe_start(bytes([0x67, 0x42]))  # SPS
+    assert is_h264_keyframe_start(bytes([0x65, 0x88]))  # IDR slice
+    assert not is_h264_keyframe_start(bytes([0x41, 0x9A]))  # non-IDR slice
+    stap_a = bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE])
+    assert is_h264_keyframe_start(stap_a)
+    assert is_h264_keyframe_start(bytes([0x7C, 0x85, 0x00]))  # FU-A start of IDR
+    assert not is_h264_keyframe_start(bytes([0x7C, 0x05, 0x00]))  # FU-A middle of IDR
+    assert not is_h264_keyframe_start(bytes([0x78, 0xFF]))
+    assert is_keyframe_start("H264", bytes([0x65]))
+
+
+def test_active_speaker_needs_to_hold_and_falls_silent() -> None:
+    detector = ActiveSpeakerDetector(hold=2, silence=3)
+    assert not detector.update({"a": 30, "b": 127})
+    assert detector.update({"a": 30, "b": 127}) and detector.speaker == "a"
+    # one loud interval of b (a cough) does not switch
+    assert not detector.update({"a": 40, "b": 20})
+    assert not detector.update({"a": 30, "b": 127})
+    assert detector.speaker == "a"
+    # b talks for two intervals: switch
+    detector.update({"a": 50, "b": 20})
+    assert detector.update({"a": 50, "b": 20}) and detector.speaker == "b"
+    # silence (all quieter than -60 dBov) for 3 intervals: nobody
+    assert not detector.update({"a": 100, "b": 127})
+    assert not detector.update({})
+    assert detector.update({"a": 127}) and detector.speaker is None
