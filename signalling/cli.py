@@ -245,11 +245,13 @@ def user_list(settings: Settings, as_json: bool) -> None:
     """List staff accounts."""
 
     async def go(platform: Platform) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
         from .db.models import Facility
         from .staff import list_users
 
         async with platform.db() as db:
-            codes = {f.id: f.code for f in await db.scalars(Facility.__table__.select())}
+            codes = {f.id: f.code for f in await db.scalars(select(Facility))}
             return [
                 {
                     "username": u.username,

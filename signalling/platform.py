@@ -85,10 +85,10 @@ async def open_platform(
             await check_database(engine)
         except Exception as exc:
             raise StartupError(str(exc)) from None
-        if require_schema:
-            await _check_schema(engine, settings, migrate)
         if not await _ping_with_timeout(shared):
             raise StartupError(f"cannot reach shared state at {shared.description}")
+        if require_schema:
+            await _check_schema(engine, settings, migrate)
         blobs.clean_temporary()
         log.info(
             "platform opened",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import ssl
 
 from aiohttp import web
@@ -29,33 +30,40 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def _listen(settings: Settings) -> socket.socket:
+    # Bound before anything else opens, so a busy port fails fast and alone.
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        return socket.create_server((settings.host, settings.port), family=family, backlog=256)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+
+
 async def serve(settings: Settings) -> None:
     try:
         check_web_client()
     except MissingClientDependencies as exc:
         raise StartupError(str(exc)) from None
     ssl_context = _ssl_context(settings)
-    async with open_platform(settings, migrate=settings.auto_migrate) as platform:
-        app = build_app(platform)
-        runner = web.AppRunner(app, access_log=logging.getLogger("telehealth.access"))
-        await runner.setup()
-        site = web.TCPSite(
-            runner, settings.host, settings.port, ssl_context=ssl_context, shutdown_timeout=5
-        )
-        try:
+    sock = _listen(settings)
+    try:
+        async with open_platform(settings, migrate=settings.auto_migrate) as platform:
+            app = build_app(platform)
+            runner = web.AppRunner(app, access_log=logging.getLogger("telehealth.access"))
+            await runner.setup()
+            site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=5)
             await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise StartupError(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-            ) from None
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("serving", extra={"url": settings.effective_public_url})
-        try:
-            await stop.wait()
-        finally:
-            log.info("shutting down")
-            await runner.cleanup()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("serving", extra={"url": settings.effective_public_url})
+            try:
+                await stop.wait()
+            finally:
+                log.info("shutting down")
+                await runner.cleanup()
+    finally:
+        sock.close()
