@@ -133,7 +133,10 @@ def display_array(
     return grey_display(ds, frame, window)
 
 
-def encode(array: UInt8Array, fmt: ImageFormat, max_size: int | None = None) -> bytes:
+def encode(
+    array: UInt8Array, fmt: ImageFormat, max_size: int | None = None
+) -> tuple[bytes, int, int]:
+    """Encoded bytes and the picture's width and height."""
     image = Image.fromarray(array)
     if max_size is not None:
         image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
@@ -143,7 +146,7 @@ def encode(array: UInt8Array, fmt: ImageFormat, max_size: int | None = None) -> 
         image.save(buffer, format="WEBP", lossless=True)
     else:
         image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+    return buffer.getvalue(), image.width, image.height
 
 
 def render(
@@ -156,9 +159,7 @@ def render(
 ) -> RenderedImage:
     """Render ``frame``; ``max_size`` bounds the longer side (thumbnails)."""
     array, used = display_array(ds, frame, window)
-    data = encode(array, fmt, max_size)
-    with Image.open(BytesIO(data)) as image:
-        width, height = image.size
+    data, width, height = encode(array, fmt, max_size)
     return RenderedImage(data, fmt.media_type, width, height, used)
 
 
