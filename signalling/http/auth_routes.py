@@ -12,7 +12,7 @@ from ..db.models import Facility, User
 from ..staff import LoginRefused, authenticate
 from .errors import parse_json
 from .identity import require_user
-from .keys import platform_of
+from .keys import platform_of, user_of
 from .metrics import METRICS
 
 routes = web.RouteTableDef()
@@ -82,6 +82,13 @@ async def logout(request: web.Request) -> web.Response:
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
     return response
+
+
+@routes.get("/api/auth/session")
+async def session(request: web.Request) -> web.Response:
+    """The browser's question "am I logged in?": a plain answer, never a 401."""
+    user = user_of(request)
+    return web.json_response({"user": await describe_user(request, user) if user else None})
 
 
 @routes.get("/api/me")

@@ -76,9 +76,9 @@ async function start() {
   $("logout").addEventListener("click", onLogout);
   $("home-title").tabIndex = -1;
   try {
-    const { user } = await api("GET", "/api/me");
+    const { user } = await api("GET", "/api/auth/session");
     showUser(user);
-    connectRealtime();
+    if (user) connectRealtime();
   } catch {
     showUser(null);
   }
