@@ -313,13 +313,19 @@ def _check_pixel_data(ds: Dataset, ts: uid.UID, geometry: ImageGeometry) -> None
         if not undefined_length:
             raise _Refusal("compressed pixel data must be encapsulated (undefined length)")
         problem = encapsulated_pixel_problem(data, geometry.frames)
-        decoder = get_decoder(ts) if ts.is_transfer_syntax else None
-        if problem is None and (decoder is None or not decoder.is_available):
+        if problem is None and not _decodable(ts):
             problem = f"no decoder is installed for {ts.name} images"
     else:
         problem = native_pixel_problem(data, geometry)
     if problem is not None:
         raise _Refusal(problem)
+
+
+def _decodable(ts: uid.UID) -> bool:
+    try:
+        return bool(get_decoder(ts).is_available)
+    except NotImplementedError:  # e.g. MPEG video: pydicom has no decoder at all
+        return False
 
 
 def _trial_decode(ds: Dataset, frames: int) -> None:

@@ -224,3 +224,13 @@ def test_instance_info_serialises_to_json(testdata: Paths) -> None:
     assert decoded["kind"] == "image"
     assert decoded["window_centers"] == [600.0]
     assert decoded["sop_instance_uid"] == result.info.sop_instance_uid
+
+
+def test_transfer_syntax_without_a_decoder_is_refused(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    ds = read_testdata("examples_ybr_color.dcm")
+    ds.file_meta.TransferSyntaxUID = uid.MPEG4HP41  # same items, but a video syntax
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert "no decoder is installed" in result.reason
