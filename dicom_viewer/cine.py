@@ -17,20 +17,20 @@ class NotJpegBaseline(ValueError):
 
 
 def frame_durations_ms(ds: Dataset) -> tuple[float, ...] | None:
-    """Per-frame display time from FrameTimeVector (PS3.3 C.7.6.5.1.2).
+    """How long each frame stays on screen, from FrameTimeVector.
 
-    The vector holds the time since the previous frame, so its first entry
-    (usually 0) says nothing about frame 0; it is replaced by the mean of the
-    others so that every frame has a positive duration.
+    The vector holds each frame's time increment after the previous one,
+    the first being 0 (PS3.3 C.7.6.5.1.2): frame i lasts until frame i + 1
+    arrives, entry i + 1. Nothing follows the last frame, so it gets the
+    mean increment.
     """
     vector = get_floats(ds, "FrameTimeVector")
     if not vector or len(vector) < 2:
         return None
-    later = vector[1:]
-    if any(v <= 0 for v in later):
+    increments = vector[1:]
+    if any(v <= 0 for v in increments):
         return None
-    mean = sum(later) / len(later)
-    return (vector[0] if vector[0] > 0 else mean, *later)
+    return (*increments, sum(increments) / len(increments))
 
 
 def frame_rate(ds: Dataset) -> float | None:

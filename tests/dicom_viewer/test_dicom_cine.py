@@ -79,5 +79,6 @@ def test_rate_from_cine_rate_and_frame_time_vector(read_testdata: Reader) -> Non
     ds.CineRate = 25
     assert frame_rate(ds) == 25
     ds.FrameTimeVector = [0, 40, 40, 20]
-    assert frame_durations_ms(ds) == pytest.approx((100 / 3, 40, 40, 20))
-    assert frame_rate(ds) == pytest.approx(1000 * 4 / (100 / 3 + 100))
+    # frame 0 shows for 40 ms until frame 1, ..., the last for the mean
+    assert frame_durations_ms(ds) == pytest.approx((40, 40, 20, 100 / 3))
+    assert frame_rate(ds) == pytest.approx(1000 * 4 / (100 + 100 / 3))
