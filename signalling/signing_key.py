@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from .settings import Settings
@@ -14,22 +15,28 @@ KEY_FILE = "signing.key"
 def load_signing_key(settings: Settings) -> bytes:
     """Return the HMAC key for tokens, creating ``data_dir/signing.key`` on first use.
 
-    The file is created with O_EXCL and mode 0600, so two processes starting
-    together on one data dir agree on a single key and nobody else can read it.
+    The key is written whole to a private temporary file and then hard-linked
+    into place, which fails if the name exists: processes starting together
+    on one data dir agree on a single key, and none reads a half-written one.
     """
     if settings.signing_key is not None:
         return settings.signing_key.get_secret_value().encode()
     path: Path = settings.data_dir / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-        if len(key) < 32:
-            raise ValueError(f"{path} holds a key shorter than 32 characters") from None
-        return key.encode()
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won; use its key
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"{path} holds a key shorter than 32 characters")
     return key.encode()
