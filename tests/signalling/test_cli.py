@@ -275,22 +275,40 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     port = free_port()
     process = subprocess.Popen(
-        [*TELEHEALTH, "serve", "--data-dir", str(tmp_path / "data"), "--port", str(port),
-         "--tls-cert", str(cert_path), "--tls-key", str(key_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            *TELEHEALTH,
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert_path),
+            "--tls-key",
+            str(key_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     context = ssl.create_default_context(cafile=str(cert_path))
     context.check_hostname = False
@@ -299,7 +317,7 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
         while True:
             assert process.poll() is None, process.stderr.read()  # type: ignore[union-attr]
             try:
-                with urllib.request.urlopen(  # noqa: S310
+                with urllib.request.urlopen(
                     f"https://127.0.0.1:{port}/healthz", context=context, timeout=5
                 ) as response:
                     assert response.status == 200
@@ -311,6 +329,13 @@ def test_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     assert "Error: cannot load TLS" in fail(
-        "serve", "--data-dir", str(tmp_path / "data"), "--port", str(free_port()),
-        "--tls-cert", str(key_path), "--tls-key", str(cert_path),
+        "serve",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--port",
+        str(free_port()),
+        "--tls-cert",
+        str(key_path),
+        "--tls-key",
+        str(cert_path),
     )
