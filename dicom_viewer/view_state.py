@@ -25,6 +25,8 @@ from .measure import RegionStats, angle_degrees, length_mm
 
 _ID = Annotated[str, Field(min_length=1, max_length=128)]
 _MAX_ANNOTATIONS = 200
+# fields an update may set to null (back to the file's window, no pointer...)
+_CLEARABLE = {"series_uid", "window", "preset", "pointer"}
 
 
 class _Model(BaseModel):
@@ -234,6 +236,9 @@ class ViewStates:
         changes: dict[str, Any] = {
             name: getattr(update, name) for name in update.model_fields_set if name != "version"
         }
+        cleared = sorted(k for k, v in changes.items() if v is None and k not in _CLEARABLE)
+        if cleared:
+            return UpdateResult(Outcome.INVALID, state, f"{', '.join(cleared)} cannot be null")
         frame = changes.get("frame", state.frame)
         if frame >= state.frames:
             return UpdateResult(Outcome.INVALID, state, f"frame {frame} is past the last")

@@ -49,6 +49,12 @@ def test_presenter_updates_apply_and_stale_ones_are_dropped(states: ViewStates) 
     assert current.window == WindowState(center=40, width=80)
 
 
+def test_nullable_fields_can_be_cleared(states: ViewStates) -> None:
+    states.update(ROOM, CT, "alice", {"version": 1, "window": {"center": 1, "width": 2}})
+    result = states.update(ROOM, CT, "alice", {"version": 2, "window": None})
+    assert result.applied and result.state is not None and result.state.window is None
+
+
 def test_fields_not_sent_keep_their_value(states: ViewStates) -> None:
     states.update(ROOM, CT, "alice", {"version": 1, "frame": 3, "preset": "brain"})
     result = states.update(ROOM, CT, "alice", {"version": 2, "cine": {"playing": True, "fps": 30}})
@@ -72,6 +78,8 @@ def test_only_the_presenter_drives(states: ViewStates) -> None:
         {"version": 1, "zoom": 2},  # not a field
         {"version": 1, "pointer": {"x": float("nan"), "y": 0}},
         {"frame": 1},  # no version
+        {"version": 1, "frame": None},
+        {"version": 1, "cine": None},
     ],
 )
 def test_invalid_updates_change_nothing(states: ViewStates, payload: dict[str, object]) -> None:
