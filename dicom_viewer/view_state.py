@@ -25,6 +25,7 @@ from .measure import RegionStats, angle_degrees, length_mm
 
 _ID = Annotated[str, Field(min_length=1, max_length=128)]
 _MAX_ANNOTATIONS = 200
+_MAX_VERSION = 2**53 - 1  # versions travel as JSON numbers to browsers
 # fields an update may set to null (back to the file's window, no pointer...)
 _CLEARABLE = {"series_uid", "window", "preset", "pointer"}
 
@@ -128,7 +129,7 @@ class ViewUpdate(_Model):
     """A presenter's change. Fields left out keep their value; annotations
     are sent whole (the list replaces the previous one)."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=_MAX_VERSION)
     series_uid: str | None = Field(default=None, max_length=64)
     frame: int | None = Field(default=None, ge=0)
     window: WindowState | None = None
