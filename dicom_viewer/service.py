@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 from pydicom.dataset import FileDataset
 
@@ -34,7 +33,7 @@ from .render import (
     thumbnail,
 )
 from .storage import BlobStore
-from .validate import load_dataset
+from .validate import Source, load_dataset
 
 # bump when rendering changes, so cached renditions are not reused
 RENDERER_VERSION = "1"
@@ -70,7 +69,7 @@ class ImagingService:
         self._cache: OrderedDict[str, FileDataset] = OrderedDict()
         self._lock = threading.Lock()
 
-    def ingest(self, source: bytes | str | Path, index: ImagingIndex) -> IngestResult:
+    def ingest(self, source: Source, index: ImagingIndex) -> IngestResult:
         return ingest(source, self._store, index, self._limits)
 
     def dataset(self, blob_sha256: str) -> FileDataset:
