@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .http import auth_routes, health
+from .http import admin_routes, auth_routes, health
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
 from .http.keys import PLATFORM
@@ -24,6 +24,7 @@ def build_app(platform: Platform) -> web.Application:
     app[METRICS] = metrics
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
+    app.add_routes(admin_routes.routes)
     app.router.add_get("/metrics", metrics_handler)
     add_web_client_routes(app)
     sio = create_socketio(platform, metrics)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .audit import CLI
 from .auth.tokens import Audience
 from .db import migrations
 from .db.engine import check_database, create_engine, describe_url
@@ -176,9 +177,16 @@ def token_issue(settings: Settings, username: str, ttl: str | None) -> None:
             user = await get_user(db, username)
             if not user.is_active:
                 raise PlatformError(f"{user.username} is disabled")
-            token, _ = platform.signer.issue(
+            token, claims = platform.signer.issue(
                 subject=f"user:{user.id}", audience=Audience.API, ttl=lifetime
             )
+        await platform.audit.record(
+            CLI,
+            "token.issue",
+            object_type="user",
+            object_id=str(user.id),
+            detail={"token_id": claims.token_id, "expires_at": claims.expires_at.isoformat()},
+        )
         return token
 
     click.echo(with_platform(go, settings))
@@ -233,6 +241,13 @@ def user_add(
                 specialties=[Specialty(s) for s in specialties],
             )
             await db.commit()
+        await platform.audit.record(
+            CLI,
+            "user.add",
+            object_type="user",
+            object_id=str(created.id),
+            detail={"username": created.username, "role": created.role.value},
+        )
         click.echo(f"added {created.username} ({created.role.value})")
 
     with_platform(go, settings)
@@ -287,6 +302,12 @@ def _set_active(settings: Settings, username: str, active: bool) -> None:
             if not active:
                 await end_sessions_of(db, changed.id)
             await db.commit()
+        await platform.audit.record(
+            CLI,
+            "user.enable" if active else "user.disable",
+            object_type="user",
+            object_id=str(changed.id),
+        )
         click.echo(f"{changed.username} {'enabled' if active else 'disabled'}")
 
     with_platform(go, settings)
@@ -426,9 +447,56 @@ def invite(
                 starts_at=starts_at.replace(tzinfo=UTC) if starts_at else None,
             )
             await db.commit()
+        await platform.audit.record(
+            CLI,
+            "invite.create",
+            object_type="room",
+            object_id=room,
+            detail={"invite_id": issued.invite_id, "expires_at": issued.expires_at.isoformat()},
+        )
         return issued.url
 
     click.echo(with_platform(go, settings))
+
+
+@main.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log."""
+
+
+@audit.command("verify")
+@settings_options()
+def audit_verify(settings: Settings) -> None:
+    """Check the hash chain; exit 1 and name the first bad row if it is broken."""
+
+    async def go(platform: Platform) -> None:
+        report = await platform.audit.verify()
+        await platform.audit.record(CLI, "audit.verify", detail={"intact": report.intact})
+        if not report.intact:
+            raise PlatformError(f"audit chain broken after {report.rows} rows: {report.problem}")
+        click.echo(f"audit chain intact: {report.rows} rows, head {report.head}")
+
+    with_platform(go, settings)
+
+
+@audit.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--object", "object_id", default=None, help="Only events about this object id.")
+@settings_options()
+def audit_list(settings: Settings, limit: int, object_id: str | None) -> None:
+    """Print the latest audit events, newest first (reading the log is itself audited)."""
+
+    async def go(platform: Platform) -> None:
+        events = await platform.audit.events(limit=limit, object_id=object_id)
+        await platform.audit.record(CLI, "audit.read", detail={"rows": len(events)})
+        for e in events:
+            target = f" {e.object_type}:{e.object_id}" if e.object_type else ""
+            click.echo(
+                f"{e.id:>7} {e.at:%Y-%m-%d %H:%M:%S} {e.actor:<24} {e.action:<16} "
+                f"{e.outcome:<7}{target}"
+            )
+
+    with_platform(go, settings)
 
 
 @main.command()

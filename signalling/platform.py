@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from .audit import AuditLog
 from .auth.login_sessions import SessionPolicy
 from .auth.tokens import TokenSigner
 from .blobstore import BlobStore
@@ -36,6 +37,7 @@ class Platform:
     blobs: BlobStore
     shared: SharedState
     signer: TokenSigner
+    audit: AuditLog
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -98,7 +100,8 @@ async def open_platform(
                 "data_dir": str(settings.data_dir),
             },
         )
-        yield Platform(settings, engine, session_factory(engine), blobs, shared, signer)
+        sessions = session_factory(engine)
+        yield Platform(settings, engine, sessions, blobs, shared, signer, AuditLog(sessions))
     finally:
         await shared.close()
         await engine.dispose()

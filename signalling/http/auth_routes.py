@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..audit import Actor, Outcome
 from ..auth.login_sessions import COOKIE_NAME, end_session, start_session
 from ..db.models import Facility, User
 from ..staff import LoginRefused, authenticate
 from .errors import parse_json
-from .identity import require_user
+from .identity import actor_of, require_user
 from .keys import platform_of, user_of
 from .metrics import METRICS
 
@@ -45,11 +46,18 @@ async def login(request: web.Request) -> web.Response:
     body = await parse_json(request, LoginBody)
     platform = platform_of(request)
     metrics = request.app[METRICS]
+    ip = request.remote or ""
     async with platform.db() as db:
         try:
             user = await authenticate(db, body.username, body.password, platform.login_policy)
-        except LoginRefused:
+        except LoginRefused as exc:
             metrics.logins.labels("refused").inc()
+            await platform.audit.record(
+                Actor(f"name:{body.username.strip().lower()[:60]}", "", ip),
+                "login",
+                outcome=Outcome.DENIED,
+                detail={"reason": str(exc)},
+            )
             raise
         token = await start_session(
             db,
@@ -59,6 +67,9 @@ async def login(request: web.Request) -> web.Response:
         )
         await db.commit()
     metrics.logins.labels("ok").inc()
+    await platform.audit.record(
+        actor_of(user, request), "login", object_type="user", object_id=str(user.id)
+    )
     response = web.json_response({"user": await describe_user(request, user)})
     response.set_cookie(
         COOKIE_NAME,
@@ -75,6 +86,8 @@ async def login(request: web.Request) -> web.Response:
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(COOKIE_NAME)
+    if (user := user_of(request)) is not None:
+        await platform_of(request).audit.record(actor_of(user, request), "logout")
     if token:
         async with platform_of(request).db() as db:
             await end_session(db, token)

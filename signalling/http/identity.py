@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..audit import Actor
 from ..auth.login_sessions import COOKIE_NAME, resolve_session
 from ..auth.tokens import Audience, InvalidToken
 from ..db.models import User
@@ -51,6 +52,10 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
         if user is not None:
             request[USER] = user
     return await handler(request)
+
+
+def actor_of(user: User, request: web.Request) -> Actor:
+    return Actor(f"user:{user.id}", user.role.value, request.remote or "")
 
 
 def require_user(request: web.Request) -> User:

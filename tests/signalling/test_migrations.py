@@ -19,6 +19,7 @@ TABLES = {
     "user_specialties",
     "login_sessions",
     "invites",
+    "audit_events",
 }
 
 

@@ -1,0 +1,191 @@
+"""The audit log: every read or change of patient data, every log-in, token and admission.
+
+Rows are append-only and chained: each row's hash covers its own fields and
+the previous row's hash, so changing or deleting a row breaks the chain at
+that point (`telehealth audit verify`). Removing rows at the very end leaves
+a shorter valid chain; the head hash that `verify` prints is what an
+operator keeps elsewhere to detect that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .db.models import AuditEvent
+from .db.types import utcnow
+
+GENESIS = "0" * 64
+# Any constant: appenders on several nodes take turns extending the chain.
+_PG_LOCK_ID = 0x7E1EA0D1
+_ATTEMPTS = 50
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as the audit log names them."""
+
+    id: str
+    role: str = ""
+    ip: str = ""
+
+
+CLI = Actor("cli", "operator")
+SYSTEM = Actor("system", "system")
+
+
+def _canonical(row: Mapping[str, Any]) -> bytes:
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "actor_role": event.actor_role,
+        "ip": event.ip,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome,
+        "detail": event.detail,
+    }
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(_fields(event))).hexdigest()
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        # Appends from this process queue here; other processes are handled
+        # by the retry in record() (and, on PostgreSQL, an advisory lock).
+        self._lock = asyncio.Lock()
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        outcome: Outcome = Outcome.OK,
+        object_type: str = "",
+        object_id: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        async with self._lock:
+            for attempt in range(_ATTEMPTS):
+                try:
+                    return await self._append(
+                        actor, action, outcome, object_type, object_id, detail or {}
+                    )
+                except (IntegrityError, OperationalError):
+                    # Another process appended the same row number first (the
+                    # unique id is the guard against a fork); read again.
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    async def _append(
+        self,
+        actor: Actor,
+        action: str,
+        outcome: Outcome,
+        object_type: str,
+        object_id: str,
+        detail: Mapping[str, Any],
+    ) -> AuditEvent:
+        async with self._sessions() as db, db.begin():
+            if db.get_bind().dialect.name == "postgresql":
+                await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+            last = await db.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+            event = AuditEvent(
+                id=(last.id + 1) if last else 1,
+                at=utcnow(),
+                actor=actor.id[:80],
+                actor_role=actor.role[:24],
+                ip=actor.ip[:64],
+                action=action[:64],
+                object_type=object_type[:40],
+                object_id=str(object_id)[:128],
+                outcome=outcome.value,
+                detail=json.dumps(dict(detail), sort_keys=True, ensure_ascii=False),
+                prev_hash=last.hash if last else GENESIS,
+            )
+            event.hash = chain_hash(event.prev_hash, event)
+            db.add(event)
+        return event
+
+    async def events(
+        self,
+        *,
+        since: datetime | None = None,
+        object_id: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if object_id is not None:
+            query = query.where(AuditEvent.object_id == object_id)
+        async with self._sessions() as db:
+            return list(await db.scalars(query))
+
+    async def _all(self, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+        after = 0
+        async with self._sessions() as db:
+            while True:
+                rows = list(
+                    await db.scalars(
+                        select(AuditEvent)
+                        .where(AuditEvent.id > after)
+                        .order_by(AuditEvent.id)
+                        .limit(batch)
+                    )
+                )
+                if not rows:
+                    return
+                for row in rows:
+                    yield row
+                after = rows[-1].id
+
+    async def verify(self) -> ChainReport:
+        prev_hash, prev_id, count = GENESIS, 0, 0
+        async for event in self._all():
+            if event.id != prev_id + 1:
+                return ChainReport(False, count, prev_hash, f"row {prev_id + 1} is missing")
+            if event.prev_hash != prev_hash:
+                return ChainReport(
+                    False, count, prev_hash, f"row {event.id} does not follow row {prev_id}"
+                )
+            if chain_hash(prev_hash, event) != event.hash:
+                return ChainReport(False, count, prev_hash, f"row {event.id} has been altered")
+            prev_hash, prev_id, count = event.hash, event.id, count + 1
+        return ChainReport(True, count, prev_hash, "")
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    intact: bool
+    rows: int
+    head: str
+    problem: str
