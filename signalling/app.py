@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
 from aiohttp import web
 
-from .http import admin_routes, auth_routes, health
+from .dispatch import Deadlines, Dispatcher
+from .http import admin_routes, auth_routes, consult_routes, health, patient_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
 from .http.keys import PLATFORM
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.web_client import add_web_client_routes
 from .platform import Platform
-from .realtime import SIO, create_socketio
+from .presence import Presence
+from .realtime import (
+    CONNECTIONS,
+    SIO,
+    Connections,
+    SocketNotifier,
+    create_socketio,
+    presence_heartbeat,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Escalates requests whose deadline passed; safe on every node at once."""
+    dispatcher = app[consult_routes.DISPATCHER]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await dispatcher.escalate_due()
+            except Exception:
+                log.exception("escalation sweep failed; retrying")
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def build_app(platform: Platform) -> web.Application:
@@ -25,11 +61,29 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(patient_routes.routes)
+    app.add_routes(consult_routes.routes)
     app.router.add_get("/metrics", metrics_handler)
     add_web_client_routes(app)
-    sio = create_socketio(platform, metrics)
+    connections = Connections(Presence(platform.shared))
+    sio = create_socketio(platform, metrics, connections)
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
+    app[CONNECTIONS] = connections
+    app.cleanup_ctx.append(presence_heartbeat)
+
+    settings = platform.settings
+    dispatcher = Dispatcher(
+        platform,
+        SocketNotifier(sio),
+        Deadlines(
+            emergency=timedelta(seconds=settings.dispatch_emergency_seconds),
+            urgent=timedelta(seconds=settings.dispatch_urgent_seconds),
+            routine=timedelta(seconds=settings.dispatch_routine_seconds),
+        ),
+    )
+    app[consult_routes.DISPATCHER] = dispatcher
+    app.cleanup_ctx.append(escalation_sweeper)
 
     async def stop_socketio(app: web.Application) -> None:
         await sio.shutdown()

@@ -1,8 +1,16 @@
-"""socket.io on the aiohttp app; Redis carries its messages between nodes when configured."""
+"""socket.io on the aiohttp app; Redis carries its messages between nodes when configured.
+
+Every connection joins the socket.io room ``user:<id>``, so that an event for
+a user reaches all their tabs and devices on whichever node they are, and
+is counted in the presence set while it lasts.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
@@ -13,13 +21,65 @@ from .errors import Unauthorized
 from .http.identity import user_from_bearer, user_from_cookie
 from .http.metrics import Metrics
 from .platform import Platform
+from .presence import REFRESH_S, Presence
+from .shared_state import SharedStateUnavailable
 
 log = logging.getLogger(__name__)
 
 SIO = web.AppKey("sio", socketio.AsyncServer)
 
 
-def create_socketio(platform: Platform, metrics: Metrics) -> socketio.AsyncServer:
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+class SocketNotifier:
+    """The dispatcher's Notifier, over socket.io rooms (and Redis between nodes)."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None:
+        await self._sio.emit(event, data, room=user_room(user_id))
+
+
+class Connections:
+    """This node's live connections, kept in the presence set by a heartbeat."""
+
+    def __init__(self, presence: Presence) -> None:
+        self.presence = presence
+        self.users: dict[str, int] = {}
+
+    async def add(self, sid: str, user_id: int) -> None:
+        self.users[sid] = user_id
+        await self._quietly(self.presence.connected(user_id, sid))
+
+    async def remove(self, sid: str) -> None:
+        user_id = self.users.pop(sid, None)
+        if user_id is not None:
+            await self._quietly(self.presence.disconnected(user_id, sid))
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            for sid, user_id in list(self.users.items()):
+                await self._quietly(self.presence.connected(user_id, sid))
+
+    @staticmethod
+    async def _quietly(coro: Any) -> None:
+        # Presence is best effort: while Redis is away, sockets keep working.
+        try:
+            await coro
+        except SharedStateUnavailable as exc:
+            log.warning("presence not updated: %s", exc)
+
+
+CONNECTIONS = web.AppKey("connections", Connections)
+
+
+def create_socketio(
+    platform: Platform, metrics: Metrics, connections: Connections
+) -> socketio.AsyncServer:
     manager = None
     if platform.settings.redis_url:
         manager = socketio.AsyncRedisManager(platform.settings.redis_url)
@@ -48,12 +108,32 @@ def create_socketio(platform: Platform, metrics: Metrics) -> socketio.AsyncServe
         if user is None:
             raise socketio.exceptions.ConnectionRefusedError("log in first")
         await sio.save_session(sid, {"user_id": user.id, "username": user.username})
+        await sio.enter_room(sid, user_room(user.id))
+        await connections.add(sid, user.id)
         metrics.socket_connections.inc()
         await sio.emit("welcome", {"username": user.username, "role": user.role.value}, to=sid)
 
     async def disconnect(sid: str, *args: Any) -> None:
-        metrics.socket_connections.dec()
+        if sid in connections.users:
+            metrics.socket_connections.dec()
+        await connections.remove(sid)
 
     sio.on("connect", connect)
     sio.on("disconnect", disconnect)
     return sio
+
+
+@contextlib.asynccontextmanager
+async def _background(task: asyncio.Task[None]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def presence_heartbeat(app: web.Application) -> AsyncIterator[None]:
+    """aiohttp cleanup context: keeps this node's connections in the presence set."""
+    async with _background(asyncio.create_task(app[CONNECTIONS].refresh_forever())):
+        yield

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     api_token_ttl_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
     invite_ttl_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
     max_upload_mb: int = Field(512, ge=1, le=64 * 1024)
+    # How long each ring of hospitals has to accept a request before it escalates.
+    dispatch_emergency_seconds: int = Field(120, ge=1, le=24 * 3600)
+    dispatch_urgent_seconds: int = Field(15 * 60, ge=1, le=7 * 24 * 3600)
+    dispatch_routine_seconds: int = Field(24 * 3600, ge=1, le=30 * 24 * 3600)
 
     @field_validator("data_dir", "tls_cert", "tls_key")
     @classmethod

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Enum,
     ForeignKey,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -117,6 +119,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     facility: Mapped[Facility | None] = relationship()
@@ -186,3 +189,118 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Sex(enum.StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Patient(Base):
+    """The minimal record that consultations and case files point to."""
+
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("home_facility_id", "identifier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
+    sex: Mapped[Sex] = mapped_column(_enum(Sex))
+    # National ID or the facility's record number; unique within a facility.
+    identifier: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    home_facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="RESTRICT"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsultKind(enum.StrEnum):
+    MEDICAL_ADVICE = "medical_advice"
+    CLINICAL = "clinical_consultation"
+    IMAGING = "imaging_consultation"
+    PATHOLOGY = "pathology_consultation"
+    SURGERY = "surgery_consultation"
+    TRAINING = "training"
+
+
+class Urgency(enum.StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class ConsultStatus(enum.StrEnum):
+    REQUESTED = "requested"
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class Consultation(Base):
+    """A consultation from request to end: who asked, who was asked, who took it, its room."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[ConsultKind] = mapped_column(_enum(ConsultKind))
+    specialty: Mapped[str] = mapped_column(String(32))
+    urgency: Mapped[Urgency] = mapped_column(_enum(Urgency))
+    question: Mapped[str] = mapped_column(Text)
+    patient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="RESTRICT"), nullable=True
+    )
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="RESTRICT"))
+    status: Mapped[ConsultStatus] = mapped_column(_enum(ConsultStatus), index=True)
+    # Dispatch: which ring of hospitals is being asked, until when.
+    ring: Mapped[int] = mapped_column(Integer, default=1)
+    ring_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), nullable=True
+    )
+    room: Mapped[str] = mapped_column(String(100), unique=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConsultationEvent(Base):
+    """The lifecycle, step by step: requested, offered, escalated, declined, accepted, ..."""
+
+    __tablename__ = "consultation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Participant(Base):
+    """Staff who take part in a consultation (requester, the specialist, invitees)."""
+
+    __tablename__ = "consultation_participants"
+
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    part: Mapped[str] = mapped_column(String(16))  # requester, consultant, invited
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,87 @@
+"""Patient records over HTTP; every read and write is audited."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..audit import Outcome
+from ..db.models import Sex
+from ..errors import NotFound
+from ..patients import add_patient, find_patients, get_patient, patient_json
+from .errors import parse_json
+from .identity import actor_of, require_user
+from .keys import platform_of
+
+routes = web.RouteTableDef()
+
+
+class NewPatient(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    full_name: str = Field(min_length=1, max_length=200)
+    date_of_birth: date | None = None
+    sex: Sex
+    identifier: str = Field(min_length=1, max_length=64)
+    phone: str = Field("", max_length=32, pattern=r"^[0-9+() -]*$")
+
+
+@routes.post("/api/patients")
+async def create(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_json(request, NewPatient)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        patient = await add_patient(db, user, **body.model_dump())
+        await db.commit()
+    await platform.audit.record(
+        actor_of(user, request), "patient.create", object_type="patient", object_id=str(patient.id)
+    )
+    return web.json_response({"patient": patient_json(patient)}, status=201)
+
+
+@routes.get("/api/patients/{id:\\d+}")
+async def read(request: web.Request) -> web.Response:
+    user = require_user(request)
+    platform = platform_of(request)
+    patient_id = request.match_info["id"]
+    try:
+        async with platform.db() as db:
+            patient = await get_patient(db, user, int(patient_id))
+    except NotFound:
+        await platform.audit.record(
+            actor_of(user, request),
+            "patient.read",
+            outcome=Outcome.DENIED,
+            object_type="patient",
+            object_id=patient_id,
+        )
+        raise
+    await platform.audit.record(
+        actor_of(user, request), "patient.read", object_type="patient", object_id=patient_id
+    )
+    return web.json_response({"patient": patient_json(patient)})
+
+
+@routes.get("/api/patients")
+async def search(request: web.Request) -> web.Response:
+    user = require_user(request)
+    identifier = request.query.get("identifier", "").strip()
+    if not identifier or len(identifier) > 64:
+        raise web.HTTPBadRequest(
+            text='{"error": "identifier: give the patient identifier to search for",'
+            ' "field": "identifier"}',
+            content_type="application/json",
+        )
+    platform = platform_of(request)
+    async with platform.db() as db:
+        found = await find_patients(db, user, identifier)
+    await platform.audit.record(
+        actor_of(user, request),
+        "patient.search",
+        object_type="patient",
+        object_id=",".join(str(p.id) for p in found)[:128],
+        detail={"results": len(found)},
+    )
+    return web.json_response({"patients": [patient_json(p) for p in found]})

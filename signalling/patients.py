@@ -1,0 +1,74 @@
+"""Patients: the minimal record consultations and case files point to."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db.models import Patient, Role, Sex, User
+from .errors import Conflict, Forbidden, NotFound
+
+
+def can_see(user: User, patient: Patient) -> bool:
+    """Staff of the patient's home facility, and administrators."""
+    return user.role is Role.ADMIN or user.facility_id == patient.home_facility_id
+
+
+async def add_patient(
+    db: AsyncSession,
+    by: User,
+    *,
+    full_name: str,
+    date_of_birth: date | None,
+    sex: Sex,
+    identifier: str,
+    phone: str,
+) -> Patient:
+    if by.facility_id is None:
+        raise Forbidden("only staff of a facility register its patients")
+    patient = Patient(
+        full_name=full_name.strip(),
+        date_of_birth=date_of_birth,
+        sex=sex,
+        identifier=identifier.strip(),
+        phone=phone.strip(),
+        home_facility_id=by.facility_id,
+        created_by_id=by.id,
+    )
+    db.add(patient)
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict("a patient with this identifier is registered here already") from None
+    return patient
+
+
+async def get_patient(db: AsyncSession, user: User, patient_id: int) -> Patient:
+    patient = await db.get(Patient, patient_id)
+    # Someone else's patient looks the same as no patient: no probing by id.
+    if patient is None or not can_see(user, patient):
+        raise NotFound("no such patient")
+    return patient
+
+
+async def find_patients(db: AsyncSession, user: User, identifier: str) -> list[Patient]:
+    query = select(Patient).where(Patient.identifier == identifier.strip())
+    if user.role is not Role.ADMIN:
+        query = query.where(Patient.home_facility_id == user.facility_id)
+    return list(await db.scalars(query.limit(50)))
+
+
+def patient_json(p: Patient) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "full_name": p.full_name,
+        "date_of_birth": p.date_of_birth.isoformat() if p.date_of_birth else None,
+        "sex": p.sex.value,
+        "identifier": p.identifier,
+        "phone": p.phone,
+    }

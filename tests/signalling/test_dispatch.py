@@ -1,0 +1,336 @@
+"""The dispatch story with real socket.io clients against the running server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp.test_utils import TestServer
+
+from signalling.app import build_app
+from signalling.auth.tokens import Audience
+from signalling.db.models import FacilityLevel, Role, Specialty
+from signalling.facilities import add_facility, pair
+from signalling.platform import Platform, open_platform
+from signalling.settings import Settings
+from signalling.staff import add_user
+from tests.conftest import RedisServer
+from tests.signalling.conftest import PASSWORD, make_settings
+
+NETWORK_USERS = {
+    # username: (role, facility, specialties)
+    "bm.cardio": (Role.SPECIALIST, "BVBM", [Specialty.CARDIOLOGY]),
+    "bm.radio": (Role.SPECIALIST, "BVBM", [Specialty.RADIOLOGY]),
+    "cr.cardio": (Role.SPECIALIST, "BVCR", [Specialty.CARDIOLOGY]),
+    "hue.cardio": (Role.SPECIALIST, "BVTWH", [Specialty.CARDIOLOGY]),
+    "mc.doc": (Role.DOCTOR, "TTYT-MC", []),
+}
+
+
+async def build_network(platform: Platform) -> None:
+    """Ring 1 for MC is BVBM, ring 2 BVCR (paired for radiology only), ring 3 Huế."""
+    async with platform.db() as db:
+        facilities = {}
+        for code, level in [
+            ("BVBM", FacilityLevel.CENTRAL),
+            ("BVCR", FacilityLevel.CENTRAL),
+            ("BVTWH", FacilityLevel.CENTRAL),
+            ("TTYT-MC", FacilityLevel.DISTRICT),
+        ]:
+            facilities[code] = await add_facility(
+                db, code=code, name=code, level=level, province="VN"
+            )
+        await pair(db, central_code="BVBM", partner_code="TTYT-MC", specialty=None)
+        await pair(db, central_code="BVCR", partner_code="TTYT-MC", specialty=Specialty.RADIOLOGY)
+        for username, (role, code, specialties) in NETWORK_USERS.items():
+            await add_user(
+                db,
+                username=username,
+                full_name=username.upper(),
+                role=role,
+                password=PASSWORD,
+                facility=facilities[code],
+                specialties=specialties,
+            )
+        await db.commit()
+
+
+class Member:
+    """One person at one browser: REST with a bearer token, events over socket.io."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        for name in (
+            "consult.offer",
+            "consult.status",
+            "consult.accepted",
+            "consult.taken",
+            "consult.declined",
+        ):
+            self.sio.on(name, lambda data, name=name: self.events.put_nowait((name, data)))
+
+    async def connect(self) -> None:
+        await self.sio.connect(
+            self.base_url, auth={"token": self.token}, transports=["websocket"], wait_timeout=5
+        )
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.http.request(
+            method, self.base_url.rstrip("/") + path, json=body
+        ) as response:
+            return response.status, await response.json()
+
+    async def next(self, name: str, timeout: float = 10) -> Any:
+        while True:
+            got, data = await asyncio.wait_for(self.events.get(), timeout)
+            if got == name:
+                return data
+
+    async def nothing(self, name: str, wait: float = 0.5) -> None:
+        await asyncio.sleep(wait)
+        while not self.events.empty():
+            got, data = self.events.get_nowait()
+            assert got != name, (name, data)
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+        await self.http.close()
+
+
+async def member(
+    platform: Platform, base_url: str, username: str, *, on_call: bool = True, online: bool = True
+) -> Member:
+    from sqlalchemy import select
+
+    from signalling.db.models import User
+
+    async with platform.db() as db:
+        user = await db.scalar(select(User).where(User.username == username))
+    assert user is not None
+    token, _ = platform.signer.issue(
+        subject=f"user:{user.id}", audience=Audience.API, ttl=timedelta(minutes=10)
+    )
+    m = Member(base_url, token)
+    if user.role is Role.SPECIALIST:
+        assert (await m.call("PUT", "/api/me/on-call", {"on_call": on_call}))[0] == 200
+    if online:
+        await m.connect()
+    return m
+
+
+@pytest.fixture
+async def network(settings: Settings) -> AsyncIterator[tuple[Platform, str]]:
+    async with open_platform(settings, migrate=True) as platform:
+        await build_network(platform)
+        server = TestServer(build_app(platform))
+        await server.start_server()
+        try:
+            yield platform, str(server.make_url("/"))
+        finally:
+            await server.close()
+
+
+def fast_settings(tmp_path: Path, **kw: Any) -> Settings:
+    return make_settings(tmp_path, dispatch_emergency_seconds=1, **kw)
+
+
+REQUEST = {
+    "kind": "clinical_consultation",
+    "specialty": "cardiology",
+    "urgency": "emergency",
+    "question": "ST elevation in V2-V4, thrombolysis?",
+}
+
+
+async def test_request_offered_to_the_paired_ring_first_accepted_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url=database_url)
+    async with open_platform(settings, migrate=True) as platform:
+        await build_network(platform)
+        server = TestServer(build_app(platform))
+        await server.start_server()
+        url = str(server.make_url("/"))
+        people = {name: await member(platform, url, name) for name in NETWORK_USERS}
+        try:
+            doc, bm, cr = people["mc.doc"], people["bm.cardio"], people["cr.cardio"]
+            status, body = await doc.call("POST", "/api/consultations", REQUEST)
+            assert status == 201, body
+            cid = body["consultation"]["id"]
+            assert body["consultation"]["ring"] == 1
+
+            offer = await bm.next("consult.offer")
+            assert offer["id"] == cid and offer["urgency"] == "emergency"
+            first = await doc.next("consult.status")
+            assert (first["ring"], first["escalated"], first["offered"]) == (1, False, 1)
+            await cr.nothing("consult.offer")  # ring 2 is not asked yet
+            await people["bm.radio"].nothing("consult.offer")  # wrong specialty
+
+            assert (await bm.call("GET", "/api/consultations/queue"))[1]["consultations"][0][
+                "id"
+            ] == cid
+            status, body = await bm.call("POST", f"/api/consultations/{cid}/accept", {})
+            assert status == 200 and body["consultation"]["status"] == "live"
+            accepted = await doc.next("consult.accepted")
+            assert accepted["accepted_by"]["username"] == "bm.cardio"
+            # A second accept is refused, naming who has it.
+            status, body = await bm.call("POST", f"/api/consultations/{cid}/accept", {})
+            assert status == 409 and "BM.CARDIO" in body["error"]
+            # Someone never offered it cannot even see it.
+            assert (await cr.call("GET", f"/api/consultations/{cid}"))[0] == 404
+
+            status, body = await doc.call("GET", f"/api/consultations/{cid}")
+            assert [e["action"] for e in body["events"]] == ["requested", "offered", "accepted"]
+            assert body["events"][2]["by"] == "bm.cardio"
+        finally:
+            for m in people.values():
+                await m.close()
+            await server.close()
+
+
+async def test_escalation_after_the_deadline(tmp_path: Path) -> None:
+    async with open_platform(fast_settings(tmp_path), migrate=True) as platform:
+        await build_network(platform)
+        server = TestServer(build_app(platform))
+        await server.start_server()
+        url = str(server.make_url("/"))
+        people = {name: await member(platform, url, name) for name in NETWORK_USERS}
+        try:
+            doc = people["mc.doc"]
+            cid = (await doc.call("POST", "/api/consultations", REQUEST))[1]["consultation"]["id"]
+            await people["bm.cardio"].next("consult.offer")
+            assert (await doc.next("consult.status"))["ring"] == 1
+            # Nobody answers within the (1 s) emergency deadline: ring 2, then ring 3.
+            offer = await people["cr.cardio"].next("consult.offer", timeout=5)
+            assert offer["ring"] == 2
+            escalated = await doc.next("consult.status", timeout=5)
+            assert (escalated["ring"], escalated["escalated"]) == (2, True)
+            assert (await people["hue.cardio"].next("consult.offer", timeout=5))["ring"] == 3
+            # Anyone asked so far may take it; the others see it taken.
+            status, _ = await people["bm.cardio"].call(
+                "POST", f"/api/consultations/{cid}/accept", {}
+            )
+            assert status == 200
+            assert (await people["hue.cardio"].next("consult.taken"))["id"] == cid
+            assert (await people["cr.cardio"].next("consult.taken"))["id"] == cid
+            events = (await doc.call("GET", f"/api/consultations/{cid}"))[1]["events"]
+            assert [e["action"] for e in events][:4] == [
+                "requested",
+                "offered",
+                "escalated",
+                "escalated",
+            ]
+        finally:
+            for m in people.values():
+                await m.close()
+            await server.close()
+
+
+async def test_decline_with_reason_escalates_at_once(network: tuple[Platform, str]) -> None:
+    platform, url = network
+    doc = await member(platform, url, "mc.doc")
+    bm = await member(platform, url, "bm.cardio")
+    cr = await member(platform, url, "cr.cardio")
+    offline = await member(platform, url, "hue.cardio", online=False)
+    try:
+        cid = (await doc.call("POST", "/api/consultations", REQUEST))[1]["consultation"]["id"]
+        await bm.next("consult.offer")
+        status, body = await bm.call("POST", f"/api/consultations/{cid}/decline", {"reason": ""})
+        assert status == 400 and body["field"] == "reason"
+        status, _ = await bm.call(
+            "POST",
+            f"/api/consultations/{cid}/decline",
+            {"reason": "in the cath lab for the next hour"},
+        )
+        assert status == 200
+        declined = await doc.next("consult.declined")
+        assert declined["reason"] == "in the cath lab for the next hour"
+        # Everyone in ring 1 declined: ring 2 is asked without waiting for the deadline.
+        assert (await cr.next("consult.offer"))["ring"] == 2
+        status, body = await bm.call("POST", f"/api/consultations/{cid}/accept", {})
+        assert status == 200  # a decliner may still change their mind and take it
+        assert offline.events.empty()
+    finally:
+        for m in (doc, bm, cr, offline):
+            await m.close()
+
+
+async def test_nobody_available_skips_to_a_ring_with_someone(
+    network: tuple[Platform, str],
+) -> None:
+    platform, url = network
+    doc = await member(platform, url, "mc.doc")
+    away = await member(platform, url, "bm.cardio", on_call=False)  # online, off call
+    cr = await member(platform, url, "cr.cardio", online=False)  # on call, offline
+    hue = await member(platform, url, "hue.cardio")
+    try:
+        status, body = await doc.call("POST", "/api/consultations", REQUEST)
+        assert body["consultation"]["ring"] == 3
+        assert (await hue.next("consult.offer"))["ring"] == 3
+        await away.nothing("consult.offer")
+        # Cancelled by the requester: the specialists asked see it gone.
+        cid = body["consultation"]["id"]
+        assert (await doc.call("POST", f"/api/consultations/{cid}/cancel"))[0] == 200
+        assert (await hue.next("consult.taken"))["status"] == "cancelled"
+        assert (await hue.call("POST", f"/api/consultations/{cid}/accept", {}))[0] == 409
+    finally:
+        for m in (doc, away, cr, hue):
+            await m.close()
+
+
+async def test_bad_requests_change_nothing(network: tuple[Platform, str]) -> None:
+    platform, url = network
+    doc = await member(platform, url, "mc.doc", online=False)
+    try:
+        for bad, field in [
+            ({**REQUEST, "urgency": "whenever"}, "urgency"),
+            ({**REQUEST, "specialty": "astrology"}, "specialty"),
+            ({**REQUEST, "question": ""}, "question"),
+            ({**REQUEST, "patient_id": 0}, "patient_id"),
+            ({**REQUEST, "extra": 1}, "extra"),
+        ]:
+            status, body = await doc.call("POST", "/api/consultations", bad)
+            assert (status, body["field"]) == (400, field)
+        status, _ = await doc.call("POST", "/api/consultations", {**REQUEST, "patient_id": 999})
+        assert status == 404
+        assert (await doc.call("GET", "/api/consultations"))[1]["consultations"] == []
+        assert (await doc.call("POST", "/api/consultations/nope/accept", {}))[0] == 404
+    finally:
+        await doc.close()
+
+
+async def test_request_on_one_node_reaches_a_specialist_on_another(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Two server nodes share PostgreSQL-or-SQLite and a real Redis."""
+    settings = make_settings(tmp_path, redis_url=redis_server.url)
+    async with open_platform(settings, migrate=True) as node_a, open_platform(settings) as node_b:
+        await build_network(node_a)
+        server_a, server_b = TestServer(build_app(node_a)), TestServer(build_app(node_b))
+        await server_a.start_server()
+        await server_b.start_server()
+        doc = await member(node_a, str(server_a.make_url("/")), "mc.doc")
+        bm = await member(node_b, str(server_b.make_url("/")), "bm.cardio")
+        try:
+            await asyncio.sleep(0.5)  # each node's Redis manager subscribes
+            status, body = await doc.call("POST", "/api/consultations", REQUEST)
+            assert status == 201 and body["consultation"]["ring"] == 1  # presence seen via Redis
+            offer = await bm.next("consult.offer")
+            status, _ = await bm.call("POST", f"/api/consultations/{offer['id']}/accept", {})
+            assert status == 200
+            assert (await doc.next("consult.accepted"))["accepted_by"]["username"] == "bm.cardio"
+        finally:
+            await doc.close()
+            await bm.close()
+            await server_a.close()
+            await server_b.close()
