@@ -63,11 +63,15 @@ class DiscardQueue(queue.Queue[Any]):
             super().put(item, block, timeout)
 
 
-def install_receive_hook(receiver: RTCRtpReceiver, hook: RtpHook) -> None:
+def install_receive_hook(
+    receiver: RTCRtpReceiver, hook: RtpHook, *, keep_aiortc_handling: bool = True
+) -> None:
     """Route `receiver`'s incoming RTP to `hook`, and keep it from decoding.
 
     Must be called before the receiver starts, i.e. right after the
-    remote description that created it was applied.
+    remote description that created it was applied. Load-test clients pass
+    `keep_aiortc_handling=False` to skip aiortc's reports, NACKs and jitter
+    buffer as well; the SFU never does.
     """
     setattr(receiver, RECEIVER_DECODER_QUEUE, DiscardQueue())
 
@@ -79,6 +83,8 @@ def install_receive_hook(receiver: RTCRtpReceiver, hook: RtpHook) -> None:
             await hook(packet)
         except Exception:
             logger.exception("RTP hook failed")
+        if not keep_aiortc_handling:
+            return
         try:
             await original_handle(packet, arrival_time_ms)
         except Exception:

@@ -206,7 +206,8 @@ class Peer:
                     producer.add_consumer(added)
                     changed = True
             pc = self._subscribe_pc
-            if not changed or pc is None:
+            if not changed or pc is None or pc.signalingState == "closed":
+                # a closed connection means the peer is being dropped
                 return
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
