@@ -275,7 +275,7 @@ async def test_nobody_available_skips_to_a_ring_with_someone(
     hue = await member(platform, url, "hue.cardio")
     try:
         status, body = await doc.call("POST", "/api/consultations", REQUEST)
-        assert body["consultation"]["ring"] == 3
+        assert status == 201 and body["consultation"]["ring"] == 3
         assert (await hue.next("consult.offer"))["ring"] == 3
         await away.nothing("consult.offer")
         # Cancelled by the requester: the specialists asked see it gone.
