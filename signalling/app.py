@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from media_server.api import MediaConfig, MediaServer
+
 from .dispatch import Deadlines, Dispatcher
 from .http import admin_routes, auth_routes, consult_routes, health, patient_routes
 from .http.errors import error_middleware, security_headers
@@ -27,8 +29,11 @@ from .realtime import (
     create_socketio,
     presence_heartbeat,
 )
+from .room_events import register_room_events
+from .rooms import Rooms
 
 log = logging.getLogger(__name__)
+ROOMS = web.AppKey("rooms", Rooms)
 
 
 async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
@@ -84,6 +89,17 @@ def build_app(platform: Platform) -> web.Application:
     )
     app[consult_routes.DISPATCHER] = dispatcher
     app.cleanup_ctx.append(escalation_sweeper)
+
+    media = MediaServer(config=MediaConfig())
+    rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
+    connections.on_close.append(register_room_events(sio, rooms))
+    app[ROOMS] = rooms
+
+    async def close_rooms(app: web.Application) -> None:
+        await rooms.close()
+        await media.close()
+
+    app.on_shutdown.append(close_rooms)
 
     async def stop_socketio(app: web.Application) -> None:
         await sio.shutdown()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -49,6 +49,8 @@ class Connections:
     def __init__(self, presence: Presence) -> None:
         self.presence = presence
         self.users: dict[str, int] = {}
+        # Called with the sid of every connection that closes (rooms keep a grace period).
+        self.on_close: list[Callable[[str], Awaitable[None]]] = []
 
     async def add(self, sid: str, user_id: int) -> None:
         self.users[sid] = user_id
@@ -58,6 +60,8 @@ class Connections:
         user_id = self.users.pop(sid, None)
         if user_id is not None:
             await self._quietly(self.presence.disconnected(user_id, sid))
+        for hook in self.on_close:
+            await hook(sid)
 
     async def refresh_forever(self) -> None:
         while True:
@@ -106,7 +110,9 @@ def create_socketio(
         except Unauthorized as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         if user is None:
-            raise socketio.exceptions.ConnectionRefusedError("log in first")
+            # A patient from a link: no account; the room token comes with room.join.
+            await sio.save_session(sid, {"user_id": None})
+            return
         await sio.save_session(sid, {"user_id": user.id, "username": user.username})
         await sio.enter_room(sid, user_room(user.id))
         await connections.add(sid, user.id)

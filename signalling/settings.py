@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     api_token_ttl_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
     invite_ttl_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
     max_upload_mb: int = Field(512, ge=1, le=64 * 1024)
+    room_grace_seconds: float = Field(
+        30.0, ge=0.5, le=600, description="A dropped socket may come back this long unnoticed."
+    )
     # How long each ring of hospitals has to accept a request before it escalates.
     dispatch_emergency_seconds: int = Field(120, ge=1, le=24 * 3600)
     dispatch_urgent_seconds: int = Field(15 * 60, ge=1, le=7 * 24 * 3600)

@@ -304,3 +304,19 @@ class Participant(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChatMessage(Base):
+    """A chat line in a room, kept with the session and replayed to late joiners."""
+
+    __tablename__ = "chat_messages"
+    # A client resending after a reconnect reuses its client_id: stored once.
+    __table_args__ = (UniqueConstraint("room", "sender", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room: Mapped[str] = mapped_column(String(100), index=True)
+    sender: Mapped[str] = mapped_column(String(64))  # participant id: u12, p<invite>
+    sender_name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 
+from ..auth.tokens import Audience, Grant
 from ..db.models import (
     Consultation,
     ConsultationEvent,
     ConsultKind,
+    ConsultStatus,
     Participant,
+    Patient,
     Role,
     Specialty,
     Urgency,
     User,
 )
 from ..dispatch import Dispatcher, summary
-from ..errors import NotFound
+from ..errors import Conflict, Forbidden, NotFound
+from ..invites import create_invite
 from .errors import parse_json
-from .identity import require_user
+from .identity import actor_of, require_user
 from .keys import platform_of
 
 routes = web.RouteTableDef()
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+ROOM_TOKEN_TTL = timedelta(minutes=15)
 
 
 class OpenRequest(BaseModel):
@@ -170,3 +175,96 @@ async def set_on_call(request: web.Request) -> web.Response:
         row.on_call = body.on_call
         await db.commit()
     return web.json_response({"on_call": body.on_call})
+
+
+STAFF_GRANTS = {
+    # The clinicians who own the consultation run the room.
+    "requester": frozenset(Grant),
+    "consultant": frozenset(Grant),
+    "invited": frozenset(
+        {
+            Grant.PUBLISH_AUDIO,
+            Grant.PUBLISH_VIDEO,
+            Grant.PUBLISH_SCREEN,
+            Grant.SUBSCRIBE,
+            Grant.VIEW_CASE_FILE,
+            Grant.CHAT,
+        }
+    ),
+}
+
+
+async def _participation(request: web.Request, user: User) -> tuple[Consultation, Participant]:
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, request.match_info["id"])
+        part = await db.get(Participant, (c.id, user.id)) if c else None
+    if c is None or part is None:
+        raise NotFound("no such consultation")
+    if c.status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED, ConsultStatus.REQUESTED):
+        raise Conflict(f"this consultation is {c.status.value}")
+    return c, part
+
+
+@routes.post("/api/consultations/{id}/token")
+async def room_token(request: web.Request) -> web.Response:
+    """A room token for a participant: what the web client joins the room with."""
+    user = require_user(request)
+    c, part = await _participation(request, user)
+    platform = platform_of(request)
+    token, claims = platform.signer.issue(
+        subject=f"user:{user.id}",
+        audience=Audience.ROOM,
+        ttl=ROOM_TOKEN_TTL,
+        room=c.room,
+        grants=STAFF_GRANTS[part.part],
+    )
+    await platform.audit.record(
+        actor_of(user, request),
+        "token.issue",
+        object_type="room",
+        object_id=c.room,
+        detail={"token_id": claims.token_id, "grants": sorted(claims.grants)},
+    )
+    return web.json_response(
+        {"token": token, "room": c.room, "expires_at": claims.expires_at.isoformat()}
+    )
+
+
+class PatientLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: int = Field(60, ge=5, le=24 * 60)
+
+
+@routes.post("/api/consultations/{id}/patient-link")
+async def patient_link(request: web.Request) -> web.Response:
+    """A one-time link that brings the consultation's patient into the lobby."""
+    user = require_user(request)
+    body = await parse_json(request, PatientLink)
+    c, part = await _participation(request, user)
+    if Grant.MODERATE not in STAFF_GRANTS[part.part]:
+        raise Forbidden("only the consultation's clinicians invite the patient")
+    platform = platform_of(request)
+    async with platform.db() as db:
+        patient = await db.get(Patient, c.patient_id) if c.patient_id else None
+        issued = await create_invite(
+            db,
+            platform.signer,
+            room=c.room,
+            public_url=platform.settings.effective_public_url,
+            ttl=timedelta(minutes=body.minutes),
+            patient_name=patient.full_name if patient else "",
+            issued_by_id=user.id,
+            starts_at=c.scheduled_for,
+        )
+        await db.commit()
+    await platform.audit.record(
+        actor_of(user, request),
+        "invite.create",
+        object_type="room",
+        object_id=c.room,
+        detail={"invite_id": issued.invite_id, "patient_id": c.patient_id},
+    )
+    return web.json_response(
+        {"url": issued.url, "token": issued.token, "expires_at": issued.expires_at.isoformat()},
+        status=201,
+    )

@@ -20,6 +20,11 @@ TABLES = {
     "login_sessions",
     "invites",
     "audit_events",
+    "patients",
+    "consultations",
+    "consultation_events",
+    "consultation_participants",
+    "chat_messages",
 }
 
 

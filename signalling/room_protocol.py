@@ -1,0 +1,122 @@
+"""The room's socket.io protocol: every client event and its payload schema.
+
+Each entry of :data:`CLIENT_EVENTS` is an event a client may emit, with the
+pydantic model its payload must satisfy; anything else is answered with an
+error that names the field, and changes nothing. docs/PROTOCOL.md is
+checked against this table by the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_SDP = 64 * 1024
+PARTICIPANT_ID = r"^[up][0-9a-f-]{1,40}$"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Join(Payload):
+    """Join a room with a room token (staff) or a patient link's token."""
+
+    token: str = Field(min_length=10, max_length=4096)
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
+class Empty(Payload):
+    pass
+
+
+class Target(Payload):
+    participant_id: str = Field(pattern=PARTICIPANT_ID)
+
+
+class Mute(Payload):
+    participant_id: str = Field(pattern=PARTICIPANT_ID)
+    kind: Literal["audio", "video"] = "audio"
+
+
+class Lock(Payload):
+    locked: bool
+
+
+class Hand(Payload):
+    raised: bool
+
+
+class ChatSend(Payload):
+    text: str = Field(min_length=1, max_length=2000)
+    # Chosen by the client; resending the same id after a reconnect stores nothing twice.
+    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class ChatHistory(Payload):
+    after_id: int = Field(0, ge=0)
+
+
+class Publish(Payload):
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+    sources: dict[str, Literal["microphone", "camera", "screen"]] | None = Field(None, max_length=8)
+
+
+class SubscribeAnswer(Payload):
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
+class Ice(Payload):
+    connection: Literal["publish", "subscribe"]
+    candidate: str | None = Field(None, max_length=1024)
+    sdp_mid: str | None = Field(None, max_length=32)
+    sdp_mline_index: int | None = Field(None, ge=0, le=64)
+
+
+class ConsumerRef(Payload):
+    producer_id: str = Field(min_length=1, max_length=128)
+
+
+CLIENT_EVENTS: dict[str, type[Payload]] = {
+    "room.join": Join,
+    "room.leave": Empty,
+    "room.refresh": Empty,
+    "room.admit": Target,
+    "room.refuse": Target,
+    "room.lock": Lock,
+    "room.end": Empty,
+    "participant.mute": Mute,
+    "participant.remove": Target,
+    "hand.raise": Hand,
+    "chat.send": ChatSend,
+    "chat.history": ChatHistory,
+    "media.publish": Publish,
+    "media.subscribe_answer": SubscribeAnswer,
+    "media.ice": Ice,
+    "media.pause": ConsumerRef,
+    "media.resume": ConsumerRef,
+    "media.restart": Empty,
+}
+
+# Events the server emits, with what they carry (documented in docs/PROTOCOL.md).
+SERVER_EVENTS: dict[str, str] = {
+    "room.lobby": "moderators: who waits in the lobby",
+    "room.admitted": "you: you were let in; the room's state follows",
+    "room.refused": "you: a moderator refused you entry",
+    "room.removed": "you: a moderator removed you",
+    "room.ended": "everyone: the session was ended",
+    "room.locked": "everyone: the room was locked or unlocked",
+    "room.muted": "you: a moderator muted your microphone or camera",
+    "participant.joined": "everyone: someone entered the room",
+    "participant.left": "everyone: someone left (after the reconnect grace period)",
+    "participant.updated": "everyone: a hand raised or lowered, a mute",
+    "chat.message": "everyone in the room: a chat line",
+    "media.subscribe_offer": "you: the server's (re-)offer for your subscribe connection",
+    "media.producer_added": "everyone: a new track to receive",
+    "media.producer_removed": "everyone: a track ended",
+    "media.active_speaker": "everyone: who is speaking",
+    "media.closed": "you: your media connection failed or timed out; send media.restart",
+    "room.replaced": "you: the same participant joined from another connection",
+    "error": "you: an event you sent was refused, and why",
+}

@@ -1,0 +1,671 @@
+"""Rooms: who is in a session's room, the lobby, moderation, chat, and the media beneath.
+
+A room lives on one node (this one). Each participant is a :class:`Member`
+with a stable id (``u<user id>`` for staff, ``p<invite id>`` for a patient),
+so that a socket that drops and comes back within the grace period resumes
+the same member without anyone seeing a leave or a join. The media plane
+gets the member id as its peer id and the token's grants as permissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import socketio
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from media_server.api import MediaServer
+from media_server.errors import MediaError, PeerExists, UnknownPeer, UnknownRoom
+from media_server.events import (
+    ActiveSpeakerChanged,
+    MediaEvent,
+    PeerClosed,
+    ProducerAdded,
+    ProducerRemoved,
+    SubscribeOffer,
+)
+from media_server.permissions import Permissions, TrackSource
+
+from .audit import Actor
+from .auth.tokens import Audience, Grant, InvalidToken, TokenClaims
+from .db.models import ChatMessage, Consultation, ConsultStatus, User
+from .db.types import utcnow
+from .errors import Forbidden, PlatformError
+from .invites import redeem_invite
+from .platform import Platform
+from .room_protocol import ChatHistory, ChatSend, Hand, Ice, Join, Lock, Mute, Publish, Target
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 30.0
+TOKEN_TTL = timedelta(minutes=15)
+CHAT_REPLAY = 200
+
+
+class RoomError(PlatformError):
+    """Refused; the message goes back to the sender only."""
+
+
+@dataclass
+class Member:
+    id: str
+    name: str
+    role: str
+    subject: str
+    grants: frozenset[Grant]
+    sid: str | None
+    admitted: bool
+    hand_raised: bool = False
+    grace: asyncio.TimerHandle | None = None
+
+    @property
+    def moderator(self) -> bool:
+        return Grant.MODERATE in self.grants
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.subject, self.role)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "moderator": self.moderator,
+            "hand_raised": self.hand_raised,
+            "connected": self.sid is not None,
+        }
+
+    def permissions(self) -> Permissions:
+        return Permissions(
+            may_publish_audio=Grant.PUBLISH_AUDIO in self.grants,
+            may_publish_video=Grant.PUBLISH_VIDEO in self.grants,
+            may_publish_screen=Grant.PUBLISH_SCREEN in self.grants,
+            may_subscribe=Grant.SUBSCRIBE in self.grants,
+        )
+
+
+@dataclass
+class Room:
+    id: str
+    members: dict[str, Member] = field(default_factory=dict)
+    banned: set[str] = field(default_factory=set)
+    locked: bool = False
+    in_media: set[str] = field(default_factory=set)
+    producers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    active_speaker: str | None = None
+
+    def admitted(self) -> list[Member]:
+        return [m for m in self.members.values() if m.admitted]
+
+    def lobby(self) -> list[Member]:
+        return [m for m in self.members.values() if not m.admitted]
+
+
+def sio_room(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def sio_moderators(room_id: str) -> str:
+    return f"moderators:{room_id}"
+
+
+class Rooms:
+    def __init__(
+        self,
+        platform: Platform,
+        sio: socketio.AsyncServer,
+        media: MediaServer,
+        *,
+        grace_s: float = GRACE_S,
+    ) -> None:
+        self.platform = platform
+        self.sio = sio
+        self.media = media
+        self.grace_s = grace_s
+        self.rooms: dict[str, Room] = {}
+        self.by_sid: dict[str, tuple[str, str]] = {}  # sid -> (room id, member id)
+        media.set_listener(self.on_media_event)
+
+    # Lookups ---------------------------------------------------------------
+
+    def _member(self, sid: str) -> tuple[Room, Member]:
+        where = self.by_sid.get(sid)
+        if where is None or where[0] not in self.rooms:
+            raise RoomError("join a room first")
+        room = self.rooms[where[0]]
+        member = room.members.get(where[1])
+        if member is None or member.sid != sid:
+            raise RoomError("join a room first")
+        return room, member
+
+    def _admitted(self, sid: str) -> tuple[Room, Member]:
+        room, member = self._member(sid)
+        if not member.admitted:
+            raise RoomError("wait until a clinician lets you in")
+        return room, member
+
+    def _moderator(self, sid: str) -> tuple[Room, Member]:
+        room, member = self._admitted(sid)
+        if not member.moderator:
+            raise Forbidden("only a moderator may do that")
+        return room, member
+
+    def _target(self, room: Room, participant_id: str) -> Member:
+        target = room.members.get(participant_id)
+        if target is None:
+            raise RoomError("no such participant in this room")
+        return target
+
+    # Joining -----------------------------------------------------------------
+
+    async def _identify(self, payload: Join) -> tuple[TokenClaims, str, str, str, str | None]:
+        """(claims, member id, name, role, new session token) for a join token."""
+        signer = self.platform.signer
+        session_token = None
+        try:
+            claims = signer.verify(payload.token, audience=Audience.ROOM)
+            if claims.room is None:
+                raise InvalidToken("the token names no room")
+            if claims.invite is not None:
+                # A patient link: used once, then exchanged for a session token
+                # that the patient's page uses to come back after a drop.
+                async with self.platform.db() as db:
+                    claims = await redeem_invite(db, signer, payload.token)
+                    await db.commit()
+                session_token, claims = signer.issue(
+                    subject=claims.subject,
+                    audience=Audience.ROOM,
+                    ttl=TOKEN_TTL,
+                    room=claims.room,
+                    grants=claims.grants,
+                    name=payload.name or claims.name,
+                )
+        except InvalidToken as exc:
+            raise RoomError(str(exc)) from None
+        if claims.subject.startswith("patient:"):
+            member_id = "p" + claims.subject.removeprefix("patient:")
+            name = payload.name or claims.name or "Bệnh nhân"
+            return claims, member_id, name, "patient", session_token
+        if not claims.subject.startswith("user:"):
+            raise RoomError("the token names nobody")
+        async with self.platform.db() as db:
+            user = await db.get(User, int(claims.subject.removeprefix("user:")))
+        if user is None or not user.is_active:
+            raise RoomError("the account behind this token is disabled")
+        return claims, f"u{user.id}", user.full_name, user.role.value, None
+
+    async def join(self, sid: str, payload: Join) -> dict[str, Any]:
+        if sid in self.by_sid:
+            raise RoomError("this connection is in a room already")
+        claims, member_id, name, role, session_token = await self._identify(payload)
+        assert claims.room is not None
+        room = self.rooms.get(claims.room)
+        if room is None:
+            room = Room(claims.room)
+            self.rooms[room.id] = room
+            try:
+                await self.media.create_room(room.id)
+            except MediaError:
+                pass  # left over from an earlier life of this room on this node
+        if member_id in room.banned:
+            raise RoomError("you were removed from this room")
+
+        member = room.members.get(member_id)
+        resumed = member is not None
+        if member is not None:
+            if member.grace is not None:
+                member.grace.cancel()
+                member.grace = None
+            if member.sid is not None and member.sid != sid:
+                # The same person in a new tab or after a reconnect: the newest wins.
+                self.by_sid.pop(member.sid, None)
+                await self._leave_sio_rooms(room, member)
+                await self.sio.emit("room.replaced", {}, to=member.sid)
+            member.sid = sid
+            member.grants = claims.grants
+        else:
+            admitted = Grant.MODERATE in claims.grants or (role != "patient" and not room.locked)
+            member = Member(member_id, name, role, claims.subject, claims.grants, sid, admitted)
+            room.members[member_id] = member
+        self.by_sid[sid] = (room.id, member.id)
+
+        if member.admitted:
+            await self._enter(room, member, announce=not resumed)
+        else:
+            await self._lobby_changed(room)
+        await self.platform.audit.record(
+            member.actor,
+            "room.join",
+            object_type="room",
+            object_id=room.id,
+            detail={"member": member.id, "resumed": resumed, "admitted": member.admitted},
+        )
+        state: dict[str, Any] = {
+            "participant_id": member.id,
+            "state": "joined" if member.admitted else "lobby",
+            "resumed": resumed,
+            "token_expires_at": claims.expires_at.isoformat(),
+        }
+        if session_token is not None:
+            state["session_token"] = session_token
+        if member.admitted:
+            state.update(await self._room_state(room, member))
+        return state
+
+    async def _room_state(self, room: Room, member: Member) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "participants": [m.public() for m in room.admitted()],
+            "locked": room.locked,
+            "producers": [p for p in room.producers.values() if p["participant_id"] != member.id],
+            "active_speaker": room.active_speaker,
+        }
+        if member.moderator:
+            state["lobby"] = [m.public() for m in room.lobby()]
+        if Grant.CHAT in member.grants:
+            state["chat"] = await self._chat_after(room.id, 0, member, replay=True)
+        return state
+
+    async def _enter(self, room: Room, member: Member, *, announce: bool) -> None:
+        assert member.sid is not None
+        await self.sio.enter_room(member.sid, sio_room(room.id))
+        if member.moderator:
+            await self.sio.enter_room(member.sid, sio_moderators(room.id))
+        if member.id not in room.in_media:
+            try:
+                await self.media.join(room.id, member.id, member.permissions())
+            except PeerExists:
+                pass
+            room.in_media.add(member.id)
+        if announce:
+            await self.sio.emit(
+                "participant.joined", member.public(), room=sio_room(room.id), skip_sid=member.sid
+            )
+
+    async def _leave_sio_rooms(self, room: Room, member: Member) -> None:
+        if member.sid is not None:
+            await self.sio.leave_room(member.sid, sio_room(room.id))
+            await self.sio.leave_room(member.sid, sio_moderators(room.id))
+
+    async def _lobby_changed(self, room: Room) -> None:
+        await self.sio.emit(
+            "room.lobby",
+            {"lobby": [m.public() for m in room.lobby()]},
+            room=sio_moderators(room.id),
+        )
+
+    # Leaving ---------------------------------------------------------------------
+
+    async def disconnected(self, sid: str) -> None:
+        """The socket is gone; the member stays for the grace period."""
+        where = self.by_sid.pop(sid, None)
+        if where is None:
+            return
+        room = self.rooms.get(where[0])
+        member = room.members.get(where[1]) if room else None
+        if room is None or member is None or member.sid != sid:
+            return
+        member.sid = None
+        loop = asyncio.get_running_loop()
+        member.grace = loop.call_later(
+            self.grace_s, lambda: asyncio.ensure_future(self._expire(room.id, member.id))
+        )
+
+    async def _expire(self, room_id: str, member_id: str) -> None:
+        room = self.rooms.get(room_id)
+        member = room.members.get(member_id) if room else None
+        if room is None or member is None or member.sid is not None:
+            return
+        await self._drop(room, member, reason="disconnected")
+
+    async def leave(self, sid: str) -> None:
+        room, member = self._member(sid)
+        await self._leave_sio_rooms(room, member)
+        self.by_sid.pop(sid, None)
+        await self._drop(room, member, reason="left")
+
+    async def _drop(self, room: Room, member: Member, *, reason: str) -> None:
+        room.members.pop(member.id, None)
+        if member.grace is not None:
+            member.grace.cancel()
+        if member.id in room.in_media:
+            room.in_media.discard(member.id)
+            try:
+                await self.media.leave(room.id, member.id)
+            except (UnknownPeer, UnknownRoom):
+                pass
+        if member.admitted:
+            await self.sio.emit(
+                "participant.left", {"id": member.id, "reason": reason}, room=sio_room(room.id)
+            )
+        else:
+            await self._lobby_changed(room)
+        if not room.members:
+            await self._close(room)
+
+    async def _close(self, room: Room) -> None:
+        self.rooms.pop(room.id, None)
+        for member in room.members.values():
+            if member.grace is not None:
+                member.grace.cancel()
+            if member.sid is not None:
+                self.by_sid.pop(member.sid, None)
+                await self._leave_sio_rooms(room, member)
+        try:
+            await self.media.close_room(room.id)
+        except UnknownRoom:
+            pass
+
+    # Moderation ----------------------------------------------------------------------
+
+    async def admit(self, sid: str, payload: Target) -> dict[str, Any]:
+        room, moderator = self._moderator(sid)
+        target = self._target(room, payload.participant_id)
+        if target.admitted:
+            raise RoomError("already in the room")
+        target.admitted = True
+        await self.platform.audit.record(
+            moderator.actor,
+            "room.admit",
+            object_type="room",
+            object_id=room.id,
+            detail={"member": target.id},
+        )
+        if target.sid is not None:
+            await self._enter(room, target, announce=True)
+            await self.sio.emit(
+                "room.admitted", await self._room_state(room, target), to=target.sid
+            )
+        await self._lobby_changed(room)
+        return {"ok": True}
+
+    async def refuse(self, sid: str, payload: Target) -> dict[str, Any]:
+        room, moderator = self._moderator(sid)
+        target = self._target(room, payload.participant_id)
+        if target.admitted:
+            raise RoomError("already in the room; remove them instead")
+        await self.platform.audit.record(
+            moderator.actor,
+            "room.refuse",
+            object_type="room",
+            object_id=room.id,
+            detail={"member": target.id},
+        )
+        await self._evict(room, target, "room.refused", moderator)
+        return {"ok": True}
+
+    async def remove(self, sid: str, payload: Target) -> dict[str, Any]:
+        room, moderator = self._moderator(sid)
+        target = self._target(room, payload.participant_id)
+        if target.id == moderator.id:
+            raise RoomError("use leave to leave the room yourself")
+        await self.platform.audit.record(
+            moderator.actor,
+            "room.remove",
+            object_type="room",
+            object_id=room.id,
+            detail={"member": target.id},
+        )
+        await self._evict(room, target, "room.removed", moderator)
+        return {"ok": True}
+
+    async def _evict(self, room: Room, target: Member, event: str, by: Member) -> None:
+        room.banned.add(target.id)
+        if target.sid is not None:
+            await self.sio.emit(event, {"by": by.name}, to=target.sid)
+            await self._leave_sio_rooms(room, target)
+            self.by_sid.pop(target.sid, None)
+        await self._drop(room, target, reason="removed")
+
+    async def lock(self, sid: str, payload: Lock) -> dict[str, Any]:
+        room, moderator = self._moderator(sid)
+        room.locked = payload.locked
+        await self.sio.emit(
+            "room.locked", {"locked": room.locked, "by": moderator.name}, room=sio_room(room.id)
+        )
+        return {"ok": True}
+
+    async def mute(self, sid: str, payload: Mute) -> dict[str, Any]:
+        # Asks the client to mute; nobody can be unmuted by someone else.
+        room, moderator = self._moderator(sid)
+        target = self._target(room, payload.participant_id)
+        if target.sid is not None:
+            await self.sio.emit(
+                "room.muted", {"kind": payload.kind, "by": moderator.name}, to=target.sid
+            )
+        await self.sio.emit(
+            "participant.updated",
+            {**target.public(), "muted": payload.kind},
+            room=sio_room(room.id),
+        )
+        return {"ok": True}
+
+    async def end(self, sid: str) -> dict[str, Any]:
+        room, moderator = self._moderator(sid)
+        await self.platform.audit.record(
+            moderator.actor, "room.end", object_type="room", object_id=room.id
+        )
+        await self.sio.emit("room.ended", {"by": moderator.name}, room=sio_room(room.id))
+        async with self.platform.db() as db:
+            await db.execute(
+                update(Consultation)
+                .where(
+                    Consultation.room == room.id,
+                    Consultation.status.in_([ConsultStatus.LIVE, ConsultStatus.SCHEDULED]),
+                )
+                .values(status=ConsultStatus.ENDED, ended_at=utcnow())
+            )
+            await db.commit()
+        for member in list(room.members.values()):
+            if member.sid is not None:
+                self.by_sid.pop(member.sid, None)
+        await self._close(room)
+        return {"ok": True}
+
+    async def hand(self, sid: str, payload: Hand) -> dict[str, Any]:
+        room, member = self._admitted(sid)
+        member.hand_raised = payload.raised
+        await self.sio.emit("participant.updated", member.public(), room=sio_room(room.id))
+        return {"ok": True}
+
+    async def refresh(self, sid: str) -> dict[str, Any]:
+        room, member = self._member(sid)
+        token, claims = self.platform.signer.issue(
+            subject=member.subject,
+            audience=Audience.ROOM,
+            ttl=TOKEN_TTL,
+            room=room.id,
+            grants=member.grants,
+            name=member.name if member.role == "patient" else None,
+        )
+        return {"token": token, "token_expires_at": claims.expires_at.isoformat()}
+
+    # Chat --------------------------------------------------------------------------------
+
+    async def chat_send(self, sid: str, payload: ChatSend) -> dict[str, Any]:
+        room, member = self._admitted(sid)
+        if Grant.CHAT not in member.grants:
+            raise Forbidden("you may not chat in this room")
+        message = ChatMessage(
+            room=room.id,
+            sender=member.id,
+            sender_name=member.name,
+            text=payload.text,
+            client_id=payload.client_id,
+        )
+        async with self.platform.db() as db:
+            db.add(message)
+            try:
+                await db.commit()
+            except IntegrityError:
+                # A resend after a reconnect: it is stored already, nothing to broadcast.
+                await db.rollback()
+                existing = await db.scalar(
+                    select(ChatMessage).where(
+                        ChatMessage.room == room.id,
+                        ChatMessage.sender == member.id,
+                        ChatMessage.client_id == payload.client_id,
+                    )
+                )
+                assert existing is not None
+                return {"id": existing.id, "duplicate": True}
+        await self.platform.audit.record(
+            member.actor,
+            "chat.send",
+            object_type="room",
+            object_id=room.id,
+            detail={"message": message.id},
+        )
+        await self.sio.emit("chat.message", _chat_json(message), room=sio_room(room.id))
+        return {"id": message.id}
+
+    async def chat_history(self, sid: str, payload: ChatHistory) -> dict[str, Any]:
+        room, member = self._admitted(sid)
+        if Grant.CHAT not in member.grants:
+            raise Forbidden("you may not read this room's chat")
+        return {"messages": await self._chat_after(room.id, payload.after_id, member)}
+
+    async def _chat_after(
+        self, room_id: str, after_id: int, member: Member, *, replay: bool = False
+    ) -> list[dict[str, Any]]:
+        async with self.platform.db() as db:
+            rows = list(
+                await db.scalars(
+                    select(ChatMessage)
+                    .where(ChatMessage.room == room_id, ChatMessage.id > after_id)
+                    .order_by(ChatMessage.id.desc() if replay else ChatMessage.id)
+                    .limit(CHAT_REPLAY)
+                )
+            )
+        if replay:
+            rows.reverse()
+        if rows:
+            await self.platform.audit.record(
+                member.actor,
+                "chat.read",
+                object_type="room",
+                object_id=room_id,
+                detail={"from": rows[0].id, "to": rows[-1].id},
+            )
+        return [_chat_json(m) for m in rows]
+
+    # Media ---------------------------------------------------------------------------------
+
+    async def _media(
+        self, sid: str, call: Callable[[Room, Member], Awaitable[Any]]
+    ) -> tuple[Room, Member, Any]:
+        room, member = self._admitted(sid)
+        try:
+            return room, member, await call(room, member)
+        except MediaError as exc:
+            raise RoomError(str(exc)) from None
+
+    async def publish(self, sid: str, payload: Publish) -> dict[str, Any]:
+        sources = (
+            {mid: TrackSource(s) for mid, s in payload.sources.items()} if payload.sources else None
+        )
+        _, _, answer = await self._media(
+            sid, lambda room, m: self.media.publish_offer(room.id, m.id, payload.sdp, sources)
+        )
+        return {"sdp": answer}
+
+    async def subscribe_answer(self, sid: str, payload: Any) -> dict[str, Any]:
+        await self._media(
+            sid, lambda room, m: self.media.subscribe_answer(room.id, m.id, payload.sdp)
+        )
+        return {"ok": True}
+
+    async def ice(self, sid: str, payload: Ice) -> dict[str, Any]:
+        await self._media(
+            sid,
+            lambda room, m: self.media.add_ice_candidate(
+                room.id,
+                m.id,
+                payload.connection,
+                payload.candidate,
+                payload.sdp_mid,
+                payload.sdp_mline_index,
+            ),
+        )
+        return {"ok": True}
+
+    async def pause(self, sid: str, payload: Any) -> dict[str, Any]:
+        await self._media(
+            sid, lambda room, m: self.media.pause_consumer(room.id, m.id, payload.producer_id)
+        )
+        return {"ok": True}
+
+    async def resume(self, sid: str, payload: Any) -> dict[str, Any]:
+        await self._media(
+            sid, lambda room, m: self.media.resume_consumer(room.id, m.id, payload.producer_id)
+        )
+        return {"ok": True}
+
+    async def restart(self, sid: str) -> dict[str, Any]:
+        """Start the member's media over (new peer connections after a network change)."""
+        room, member = self._admitted(sid)
+        if member.id in room.in_media:
+            try:
+                await self.media.leave(room.id, member.id)
+            except (UnknownPeer, UnknownRoom):
+                pass
+        await self.media.join(room.id, member.id, member.permissions())
+        room.in_media.add(member.id)
+        return {"ok": True}
+
+    async def on_media_event(self, event: MediaEvent) -> None:
+        room = self.rooms.get(event.room_id)
+        if room is None:
+            return
+        if isinstance(event, SubscribeOffer):
+            member = room.members.get(event.peer_id)
+            if member is not None and member.sid is not None:
+                await self.sio.emit("media.subscribe_offer", {"sdp": event.sdp}, to=member.sid)
+        elif isinstance(event, ProducerAdded):
+            info = {
+                "producer_id": event.producer_id,
+                "participant_id": event.peer_id,
+                "kind": event.kind,
+                "source": event.source.value,
+            }
+            room.producers[event.producer_id] = info
+            await self.sio.emit("media.producer_added", info, room=sio_room(room.id))
+        elif isinstance(event, ProducerRemoved):
+            room.producers.pop(event.producer_id, None)
+            await self.sio.emit(
+                "media.producer_removed",
+                {"producer_id": event.producer_id, "participant_id": event.peer_id},
+                room=sio_room(room.id),
+            )
+        elif isinstance(event, ActiveSpeakerChanged):
+            room.active_speaker = event.peer_id
+            await self.sio.emit(
+                "media.active_speaker", {"participant_id": event.peer_id}, room=sio_room(room.id)
+            )
+        elif isinstance(event, PeerClosed):
+            room.in_media.discard(event.peer_id)
+            member = room.members.get(event.peer_id)
+            if member is not None and member.sid is not None and event.reason != PeerClosed.LEFT:
+                # The client restarts its media (media.restart) when told.
+                await self.sio.emit("media.closed", {"reason": event.reason}, to=member.sid)
+
+    async def close(self) -> None:
+        for room in list(self.rooms.values()):
+            await self._close(room)
+
+
+def _chat_json(message: ChatMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "from": message.sender,
+        "name": message.sender_name,
+        "text": message.text,
+        "client_id": message.client_id,
+        "at": message.at.isoformat(),
+    }
