@@ -266,7 +266,8 @@ async def subscribers(conn: Conn) -> None:
                 if sub.arrivals is not None and is_frame_start(packet.payload):
                     sub.arrivals[packet.payload[:KEY_BYTES]] = time.monotonic()
 
-            internals.install_receive_hook(transceiver.receiver, hook, keep_aiortc_handling=False)
+            # no decoding, but aiortc still NACKs and reports, as a real subscriber does
+            internals.install_receive_hook(transceiver.receiver, hook)
 
     while True:
         msg = await queue.get()

@@ -216,7 +216,7 @@ async def test_moderator_actions(consult: Consult) -> None:
     await emit(consult.doc, "room.end")
     assert "by" in await consult.spec.next("room.ended")
     status, body = await consult.doc.call("GET", f"/api/consultations/{consult.id}")
-    assert body["consultation"]["status"] == "ended"
+    assert (status, body["consultation"]["status"]) == (200, "ended")
     await colleague.close()
 
 
