@@ -264,7 +264,8 @@ async def subscribers(conn: Conn) -> None:
                 if packet.marker:
                     sub.frames += 1
                 if sub.arrivals is not None and is_frame_start(packet.payload):
-                    sub.arrivals[packet.payload[:KEY_BYTES]] = time.monotonic()
+                    # the first arrival: a retransmission is not the frame arriving
+                    sub.arrivals.setdefault(packet.payload[:KEY_BYTES], time.monotonic())
 
             # no decoding, but aiortc still NACKs and reports, as a real subscriber does
             internals.install_receive_hook(transceiver.receiver, hook)

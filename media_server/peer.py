@@ -347,4 +347,5 @@ class Peer:
         self._wanted.clear()
         for pc in (self._publish_pc, self._subscribe_pc):
             if pc is not None:
-                await pc.close()
+                # shielded: aiortc's close() is shared by all its callers through one future
+                await asyncio.shield(pc.close())

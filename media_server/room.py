@@ -48,7 +48,7 @@ class Room:
         self._speaker_interval = speaker_interval
         self._speaker = ActiveSpeakerDetector()
         self._tasks = TaskSet()
-        self._tasks.spawn(self._detect_speaker())
+        self._speaker_task = asyncio.ensure_future(self._detect_speaker())
         self.closed = False
 
     @property
@@ -156,6 +156,10 @@ class Room:
 
     async def close(self) -> None:
         self.closed = True
-        await self._tasks.cancel_all()
+        self._speaker_task.cancel()
+        await asyncio.gather(self._speaker_task, return_exceptions=True)
+        # removals under way finish: cancelling one inside aiortc's close() would
+        # cancel the future every other close() of that connection waits on
+        await self._tasks.wait_all()
         for peer_id in list(self.peers):
             await self.remove_peer(peer_id, PeerClosed.ROOM_CLOSED)

@@ -31,3 +31,9 @@ class TaskSet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_all(self) -> None:
+        """Let the running tasks finish (e.g. teardowns that must not be cut short)."""
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        await asyncio.gather(*tasks, return_exceptions=True)
