@@ -228,11 +228,11 @@ class DecodeErrors(logging.Handler):
             DecodeErrors.count += 1
 
 
-def subscriber_main(conn: Conn) -> None:
-    asyncio.run(subscribers(conn))
+def subscriber_main(conn: Conn, nack: bool) -> None:
+    asyncio.run(subscribers(conn, nack))
 
 
-async def subscribers(conn: Conn) -> None:
+async def subscribers(conn: Conn, nack: bool) -> None:
     logging.getLogger("aiortc.rtcrtpreceiver").addHandler(DecodeErrors())
     queue = await pipe_messages(conn)
     subs: dict[str, Subscription] = {}
@@ -267,8 +267,9 @@ async def subscribers(conn: Conn) -> None:
                     # the first arrival: a retransmission is not the frame arriving
                     sub.arrivals.setdefault(packet.payload[:KEY_BYTES], time.monotonic())
 
-            # no decoding, but aiortc still NACKs and reports, as a real subscriber does
-            internals.install_receive_hook(transceiver.receiver, hook)
+            # no decoding; with --nack-subscribers aiortc still NACKs and reports, as a
+            # real subscriber does, at a cost that saturates this machine's load side
+            internals.install_receive_hook(transceiver.receiver, hook, keep_aiortc_handling=nack)
 
     while True:
         msg = await queue.get()
@@ -386,7 +387,9 @@ class Bench:
         self.subscriber_procs: list[Child] = []
         for _ in range(args.processes):
             conn, child_conn = ctx.Pipe()
-            process = ctx.Process(target=subscriber_main, args=(child_conn,), daemon=True)
+            process = ctx.Process(
+                target=subscriber_main, args=(child_conn, args.nack_subscribers), daemon=True
+            )
             self.subscriber_procs.append(Child(conn, process))
 
     @property
@@ -415,12 +418,16 @@ class Bench:
     async def measure(self, n: int, connect: Any, latency: bool) -> Result:
         """Connect n subscribers with `connect`, then measure one window."""
         await connect(n)
-        deadline = time.monotonic() + 30
+        # every subscriber connects and gets a keyframe (every 2 s in the clip)
+        deadline = time.monotonic() + 30 + n
         while True:
             receiving = 0
             for child in self.subscriber_procs:
                 receiving += (await child.ask({"cmd": "status"}, "status"))["receiving"]
-            if receiving >= n or time.monotonic() > deadline:
+            if receiving >= n:
+                break
+            if time.monotonic() > deadline:
+                print(f"  only {receiving} of {n} subscribers receive", flush=True)
                 break
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)  # settle after the last keyframe
@@ -614,6 +621,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             elif n > args.latency_n or latency_result is not None:
                 break
         best = max(results, key=lambda r: r.n) if results else None
+        if best is not None:
+            print(
+                f"server-bound estimate: {1000 / best.cpu_per_stream_ms:.0f} subscribers per core "
+                f"at {best.cpu_per_stream_ms:.2f} ms/s per stream (the measured N stops where "
+                "this machine's load side or fps gives out first)",
+                flush=True,
+            )
         sfu_ms = best.cpu_per_stream_ms if best else float("nan")
         lat = latency_result.latencies_ms if latency_result else []
         return {
@@ -642,6 +656,11 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=50)
     parser.add_argument("--baseline-n", type=int, default=2)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--nack-subscribers",
+        action="store_true",
+        help="non-decoding subscribers keep aiortc's NACK/report handling (costlier load)",
+    )
     parser.add_argument("--processes", type=int, default=2, help="subscriber processes")
     parser.add_argument(
         "--clip", default=str(Path(tempfile.gettempdir()) / "sfu_fanout_720p30.ivf")
