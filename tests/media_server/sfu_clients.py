@@ -19,6 +19,7 @@ import pytest
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
     VideoStreamTrack,
@@ -207,9 +208,19 @@ class Client:
         self.answer_subscribe_offers = True
 
     async def publish(
-        self, *tracks: MediaStreamTrack, sources: dict[int, TrackSource] | None = None
+        self,
+        *tracks: MediaStreamTrack,
+        sources: dict[int, TrackSource] | None = None,
+        video_codec: str | None = None,
     ) -> list[RTCRtpTransceiver]:
         transceivers = [self.publish_pc.addTransceiver(t, direction="sendonly") for t in tracks]
+        if video_codec is not None:
+            codecs = RTCRtpSender.getCapabilities("video").codecs
+            for transceiver in transceivers:
+                if transceiver.kind == "video":
+                    transceiver.setCodecPreferences(
+                        [c for c in codecs if c.mimeType in (video_codec, "video/rtx")]
+                    )
         offer = await self.publish_pc.createOffer()
         await self.publish_pc.setLocalDescription(offer)
         mids = None

@@ -185,3 +185,19 @@ async def test_active_speaker_is_the_loud_peer(harness: Harness) -> None:
     await wait_for(lambda: bool(speaker_events()), what="an active speaker")
     assert speaker_events() == ["bob"]
     assert (await harness.server.stats("r")).active_speaker == "bob"
+
+
+async def test_h264_is_forwarded(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(NumberedVideoTrack(base=30), video_codec="video/H264")
+    await wait_for(
+        lambda: any(len(r.numbers) >= 20 for r in bob.received.values()), what="H.264 at bob"
+    )
+    assert bob.subscribe_pc is not None
+    (video,) = bob.received.values()
+    assert all(abs(b - 30) <= 8 for _, b in video.numbers)
+    assert ascending(video.numbers)
+    # the SDP that bob answered carries H.264 only as the forwarded codec
+    assert "H264/90000" in bob.offers[-1] and "VP8/90000" not in bob.offers[-1]
