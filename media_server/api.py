@@ -16,6 +16,7 @@ nothing of users, roles or patients::
     await server.pause_consumer("r1", "bob", producer_id)
     await server.resume_consumer("r1", "bob", producer_id)
     stats = await server.stats("r1")
+    ice_servers = server.ice_servers_for("alice")  # STUN/TURN for the client
     await server.leave("r1", "alice")
     await server.close_room("r1")
 
@@ -46,6 +47,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 from .errors import RoomExists, UnknownRoom
 from .events import MediaEvent, PeerClosed, RoomStats
 from .permissions import Permissions, TrackSource
+from .reachability import IceServer, TurnRest
 from .room import Room
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,13 @@ class MediaConfig:
     """At most one keyframe request per producer per this many seconds."""
     speaker_interval: float = 0.3
     ice_servers: tuple[RTCIceServer, ...] = field(default_factory=tuple)
+    """STUN/TURN servers of the server's own connections (usually none)."""
+    announced_address: str | None = None
+    """Public IPv4 address of a server behind a port-preserving 1:1 NAT."""
+    client_ice_servers: tuple[IceServer, ...] = field(default_factory=tuple)
+    """Static STUN/TURN entries handed to clients."""
+    turn: TurnRest | None = None
+    """TURN servers sharing a secret with us (coturn use-auth-secret)."""
 
 
 class MediaServer:
@@ -92,6 +101,7 @@ class MediaServer:
             liveness_interval=self.config.liveness_interval,
             keyframe_interval=self.config.keyframe_interval,
             speaker_interval=self.config.speaker_interval,
+            announced_address=self.config.announced_address,
         )
 
     async def close_room(self, room_id: str) -> None:
@@ -150,6 +160,13 @@ class MediaServer:
 
     async def resume_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
         self._room(room_id).peer(peer_id).consumer(producer_id).resume()
+
+    def ice_servers_for(self, peer_id: str) -> list[dict[str, object]]:
+        """The `iceServers` a client creates its connections with (fresh TURN credentials)."""
+        servers = list(self.config.client_ice_servers)
+        if self.config.turn is not None:
+            servers.append(self.config.turn.ice_server(peer_id))
+        return [server.to_json() for server in servers]
 
     async def stats(self, room_id: str) -> RoomStats:
         return self._room(room_id).stats()

@@ -29,6 +29,7 @@ from .errors import BadCandidate, BadSdp, InvalidState, NotPermitted, UnknownCon
 from .events import MediaEvent, PeerClosed, SubscribeOffer
 from .permissions import Permissions, TrackSource
 from .producer import Producer
+from .reachability import announce_address
 from .sdp_guard import OfferedMedia, check_description
 from .tasks import TaskSet
 
@@ -65,6 +66,7 @@ class Peer:
         media_timeout: float,
         liveness_interval: float,
         keyframe_interval: float,
+        announced_address: str | None = None,
     ) -> None:
         self.room_id = room_id
         self.id = peer_id
@@ -76,6 +78,7 @@ class Peer:
         self._media_timeout = media_timeout
         self._liveness_interval = liveness_interval
         self._keyframe_interval = keyframe_interval
+        self._announced_address = announced_address
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._publish_lock = asyncio.Lock()
@@ -142,8 +145,7 @@ class Peer:
                 # the client stopped sending this track
                 self._callbacks.producer_removed(self.producers.pop(mid))
             self._start_monitor()
-            local = pc.localDescription
-            return str(local.sdp)
+            return self._outgoing(str(pc.localDescription.sdp))
 
     def _sources_for(
         self, offered: list[OfferedMedia], sources: Mapping[str, TrackSource]
@@ -212,9 +214,8 @@ class Peer:
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             self._awaiting_answer = True
-            self._callbacks.emit(
-                SubscribeOffer(self.room_id, self.id, str(pc.localDescription.sdp))
-            )
+            sdp = self._outgoing(str(pc.localDescription.sdp))
+            self._callbacks.emit(SubscribeOffer(self.room_id, self.id, sdp))
 
     def _add_consumer(self, producer: Producer) -> Consumer | None:
         capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
@@ -290,6 +291,11 @@ class Peer:
             raise BadCandidate(f"candidate rejected: {exc}") from exc
 
     # lifetime
+
+    def _outgoing(self, sdp: str) -> str:
+        if self._announced_address is None:
+            return sdp
+        return announce_address(sdp, self._announced_address)
 
     def _new_connection(self, role: str) -> RTCPeerConnection:
         pc = RTCPeerConnection(self._configuration)

@@ -36,6 +36,7 @@ class Room:
         liveness_interval: float,
         keyframe_interval: float,
         speaker_interval: float,
+        announced_address: str | None = None,
     ) -> None:
         self.id = room_id
         self.peers: dict[str, Peer] = {}
@@ -46,6 +47,7 @@ class Room:
         self._liveness_interval = liveness_interval
         self._keyframe_interval = keyframe_interval
         self._speaker_interval = speaker_interval
+        self._announced_address = announced_address
         self._speaker = ActiveSpeakerDetector()
         self._tasks = TaskSet()
         self._speaker_task = asyncio.ensure_future(self._detect_speaker())
@@ -78,6 +80,7 @@ class Room:
             media_timeout=self._media_timeout,
             liveness_interval=self._liveness_interval,
             keyframe_interval=self._keyframe_interval,
+            announced_address=self._announced_address,
         )
         self.peers[peer_id] = peer
         for producer in self.producers.values():
