@@ -31,6 +31,7 @@ Usage: .venv/bin/python bench/sfu_fanout.py [--duration 10] [--steps 10,25,50,..
 
 import argparse
 import asyncio
+import cProfile
 import fractions
 import json
 import logging
@@ -603,6 +604,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results: list[Result] = []
         latency_result: Result | None = None
         servers: list[MediaServer] = []
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler is not None:
+            profiler.enable()
         for n in args.steps:
 
             async def connect_sfu(n: int) -> None:
@@ -620,6 +624,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results.append(result)
             elif n > args.latency_n or latency_result is not None:
                 break
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         best = max(results, key=lambda r: r.n) if results else None
         if best is not None:
             print(
@@ -656,6 +663,7 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=50)
     parser.add_argument("--baseline-n", type=int, default=2)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--profile", help="write a cProfile of the SFU steps to this file")
     parser.add_argument(
         "--nack-subscribers",
         action="store_true",

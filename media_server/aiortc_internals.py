@@ -151,10 +151,12 @@ def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
     sender._stream_id = stream_id
 
 
-def note_rtp_sent(sender: RTCRtpSender, rtp_timestamp: int, payload_size: int) -> None:
+def note_rtp_sent(
+    sender: RTCRtpSender, rtp_timestamp: int, payload_size: int, ntp_time: int | None = None
+) -> None:
     """Keep the sender's RTCP sender report counters current."""
     state = sender.__dict__
-    state[SENDER_NTP_TIMESTAMP] = clock.current_ntp_time()
+    state[SENDER_NTP_TIMESTAMP] = clock.current_ntp_time() if ntp_time is None else ntp_time
     state[SENDER_RTP_TIMESTAMP] = rtp_timestamp
     state[SENDER_OCTET_COUNT] += payload_size
     state[SENDER_PACKET_COUNT] += 1
@@ -163,6 +165,11 @@ def note_rtp_sent(sender: RTCRtpSender, rtp_timestamp: int, payload_size: int) -
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
     return codecs
+
+
+def negotiated_header_extensions(transceiver: RTCRtpTransceiver) -> dict[str, int]:
+    """Header extension URI -> id negotiated for this transceiver."""
+    return {ext.uri: ext.id for ext in transceiver._headerExtensions}
 
 
 def header_extensions_map(transport: RTCDtlsTransport) -> HeaderExtensionsMap:

@@ -4,7 +4,7 @@ import asyncio
 import logging
 from typing import NoReturn
 
-from aiortc import MediaStreamTrack, RTCRtpTransceiver
+from aiortc import MediaStreamTrack, RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
@@ -12,6 +12,7 @@ from aiortc.rtp import RtpPacket
 from . import aiortc_internals as internals
 from .producer import Producer
 from .rewriter import RtpRewriter
+from .rtp_writer import RtpWriter
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ class Consumer:
         clock_rate = producer.codecs[0].clockRate if producer.codecs else 90000
         self._rewriter = RtpRewriter(clock_rate)
         self._payload_types: dict[str, int] = {}
-        self._mid: str | None = None
         self._ssrc = internals.sender_ssrc(self._sender)
+        self._writer: RtpWriter | None = None
         self._history: list[tuple[int, int, int, RtpPacket] | None] = [None] * HISTORY_SIZE
         internals.set_sender_stream_id(self._sender, producer.peer_id)
         internals.install_send_hooks(self._sender, self._on_nack, producer.request_keyframe)
@@ -79,7 +80,11 @@ class Consumer:
         for codec in internals.negotiated_codecs(self.transceiver):
             if codec.payloadType is not None:
                 self._payload_types.setdefault(codec.mimeType.lower(), codec.payloadType)
-        self._mid = self.transceiver.mid
+        self._writer = RtpWriter(
+            self._ssrc,
+            self.transceiver.mid,
+            internals.negotiated_header_extensions(self.transceiver),
+        )
         self._ready = True
         if self._sender.transport.state == "connected":
             # otherwise the peer asks once the leg is up: a keyframe now would be lost
@@ -109,9 +114,11 @@ class Consumer:
         codec: RTCRtpCodecParameters,
         keyframe: bool,
         abs_send_time: int,
+        ntp_time: int,
         now: float,
     ) -> None:
-        if not self._ready or self.paused:
+        writer = self._writer
+        if not self._ready or self.paused or writer is None:
             return
         transport = self._sender.transport
         if transport.state != "connected":
@@ -133,44 +140,24 @@ class Consumer:
             payload_type,
             packet,
         )
-        data = self._serialize(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        data = writer.write(packet, payload_type, sequence_number, timestamp, abs_send_time)
         try:
             await internals.send_rtp(transport, data)
         except ConnectionError:
             return
-        internals.note_rtp_sent(self._sender, timestamp, len(packet.payload))
+        internals.note_rtp_sent(self._sender, timestamp, len(packet.payload), ntp_time)
         self.packets_sent += 1
         self.bytes_sent += len(data)
-
-    def _serialize(
-        self,
-        packet: RtpPacket,
-        payload_type: int,
-        sequence_number: int,
-        timestamp: int,
-        abs_send_time: int,
-    ) -> bytes:
-        out = RtpPacket(
-            payload_type=payload_type,
-            marker=packet.marker,
-            sequence_number=sequence_number,
-            timestamp=timestamp,
-            ssrc=self._ssrc,
-            payload=packet.payload,
-        )
-        out.padding_size = packet.padding_size
-        out.extensions.mid = self._mid
-        out.extensions.abs_send_time = abs_send_time
-        out.extensions.audio_level = packet.extensions.audio_level
-        return out.serialize(internals.header_extensions_map(self._sender.transport))
 
     async def _on_nack(self, sequence_number: int) -> None:
         entry = self._history[sequence_number % HISTORY_SIZE]
         if entry is None or entry[0] != sequence_number:
             return
         _, timestamp, payload_type, packet = entry
-        abs_send_time = packet.extensions.abs_send_time or 0
-        data = self._serialize(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        if self._writer is None:
+            return
+        abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        data = self._writer.write(packet, payload_type, sequence_number, timestamp, abs_send_time)
         try:
             await internals.send_rtp(self._sender.transport, data)
         except ConnectionError:

@@ -139,10 +139,11 @@ class Producer:
         if not self._consumers:
             return
         keyframe = self.kind == "video" and is_keyframe_start(codec.name, packet.payload)
-        abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        ntp_time = clock.current_ntp_time()
+        abs_send_time = (ntp_time >> 14) & 0x00FFFFFF
         for consumer in tuple(self._consumers.values()):
             try:
-                await consumer.forward(packet, codec, keyframe, abs_send_time, now)
+                await consumer.forward(packet, codec, keyframe, abs_send_time, ntp_time, now)
             except Exception:
                 # one broken leg must not stop the others
                 logger.exception("forwarding to %s failed", consumer.subscriber_id)

@@ -89,6 +89,8 @@ async def test_private_attributes_exist_with_their_types() -> None:
         assert isinstance(sender._ssrc, int)
         assert isinstance(sender._stream_id, str)
         assert isinstance(transceiver._codecs, list)
+        assert isinstance(transceiver._headerExtensions, list)
+        assert internals.negotiated_header_extensions(transceiver) == {}
         transport = sender.transport
         assert isinstance(transport._rtp_header_extensions_map, HeaderExtensionsMap)
         assert isinstance(transport._rtp_router.ssrc_table, dict)
@@ -125,6 +127,8 @@ async def test_hooked_receiver_forwards_and_does_not_decode() -> None:
         )
         await wait_for(lambda: len(packets) > 60, what="packets at the hook")
         assert internals.receiver_codecs(receiver)
+        extensions = internals.negotiated_header_extensions(server.getTransceivers()[0])
+        assert extensions["urn:ietf:params:rtp-hdrext:sdes:mid"] == 1
         # aiortc's own handling still runs: the server receiver sends reports
         await wait_for(
             lambda: internals.transport_packets_received(client_sender.transport) > 0,

@@ -2,9 +2,13 @@
 
 import itertools
 
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
 from media_server.active_speaker import ActiveSpeakerDetector
 from media_server.keyframe import is_h264_keyframe_start, is_keyframe_start, is_vp8_keyframe_start
 from media_server.rewriter import RtpRewriter, seq_newer
+from media_server.rtp_writer import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpWriter
 
 
 def test_seq_newer_wraps() -> None:
@@ -86,3 +90,38 @@ def test_active_speaker_needs_to_hold_and_falls_silent() -> None:
     assert not detector.update({"a": 100, "b": 127})
     assert not detector.update({})
     assert detector.update({"a": 127}) and detector.speaker is None
+
+
+def test_rtp_writer_writes_what_aiortc_would() -> None:
+    ids = {MID_URI: 1, AUDIO_LEVEL_URI: 2, ABS_SEND_TIME_URI: 3}
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u) for u, i in ids.items()]
+        )
+    )
+    writer = RtpWriter(ssrc=0x11223344, mid="7", extension_ids=ids)
+    for audio_level, marker in (((True, 42), 0), (None, 1)):
+        packet = RtpPacket(payload_type=111, marker=marker, payload=b"\x01\x02\x03payload")
+        packet.extensions.audio_level = audio_level
+        data = writer.write(packet, 96, 65535, 0xFFFFFFFF, 0x123456)
+
+        reference = RtpPacket(
+            payload_type=96,
+            marker=marker,
+            sequence_number=65535,
+            timestamp=0xFFFFFFFF,
+            ssrc=0x11223344,
+            payload=packet.payload,
+        )
+        reference.extensions.mid = "7"
+        reference.extensions.abs_send_time = 0x123456
+        reference.extensions.audio_level = audio_level
+        assert data == reference.serialize(extensions_map)
+
+    packet = RtpPacket(payload=b"")
+    packet.padding_size = 200
+    parsed = RtpPacket.parse(writer.write(packet, 97, 1, 2, None), extensions_map)
+    assert (parsed.payload, parsed.padding_size, parsed.extensions.mid) == (b"", 200, "7")
+    bare = RtpPacket.parse(RtpWriter(5, None, {}).write(packet, 97, 1, 2, 3))
+    assert (bare.ssrc, bare.payload_type, bare.sequence_number, bare.timestamp) == (5, 97, 1, 2)
