@@ -18,6 +18,7 @@ from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
 from .http.keys import PLATFORM
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
+from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
 from .platform import Platform
 from .presence import Presence
@@ -69,6 +70,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(patient_routes.routes)
     app.add_routes(consult_routes.routes)
     app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/api/openapi.json", openapi_handler)
     add_web_client_routes(app)
     connections = Connections(Presence(platform.shared))
     sio = create_socketio(platform, metrics, connections)

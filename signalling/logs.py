@@ -29,6 +29,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """A malformed HTTP request is the client's fault: one warning line, no traceback.
+
+    aiohttp logs parser errors at ERROR with a traceback; scanners would fill
+    the logs with them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            from aiohttp.http_exceptions import HttpProcessingError
+
+            exc = record.exc_info[1]
+            if isinstance(exc, HttpProcessingError):
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.msg = f"malformed request refused: {exc.message.splitlines()[0]}"
+                record.args = ()
+                record.exc_info = None
+                record.exc_text = None
+        return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     handler = logging.StreamHandler(sys.stderr)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -40,5 +61,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # aioice and aiortc narrate every candidate pair at INFO.
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())
     for noisy in ("aioice", "aiortc", "engineio.server", "socketio.server", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -102,8 +102,10 @@ def create_socketio(
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         request: web.Request = environ["aiohttp.request"]
         user = None
+        if auth is not None and not (isinstance(auth, dict) and isinstance(auth.get("token"), str)):
+            raise socketio.exceptions.ConnectionRefusedError('auth must be {"token": "..."}')
         try:
-            if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+            if auth is not None:
                 user = await user_from_bearer(platform, auth["token"])
             elif cookie := request.cookies.get(COOKIE_NAME):
                 user = await user_from_cookie(platform, cookie)

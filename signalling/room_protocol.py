@@ -17,7 +17,7 @@ PARTICIPANT_ID = r"^[up][0-9a-f-]{1,40}$"
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True, frozen=True)
 
 
 class Join(Payload):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..audit import Actor, Outcome
 from ..auth.login_sessions import COOKIE_NAME, end_session, start_session
 from ..db.models import Facility, User
 from ..staff import LoginRefused, authenticate
-from .errors import parse_json
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of, user_of
 from .metrics import METRICS
@@ -19,8 +19,7 @@ from .metrics import METRICS
 routes = web.RouteTableDef()
 
 
-class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoginBody(RequestBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 from sqlalchemy import or_, select
 
 from ..auth.tokens import Audience, Grant
@@ -25,7 +25,7 @@ from ..db.models import (
 from ..dispatch import Dispatcher, summary
 from ..errors import Conflict, Forbidden, NotFound
 from ..invites import create_invite
-from .errors import parse_json
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -34,17 +34,15 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 ROOM_TOKEN_TTL = timedelta(minutes=15)
 
 
-class OpenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class OpenRequest(RequestBody):
     kind: ConsultKind
     specialty: Specialty
     urgency: Urgency
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, max_length=4000, pattern=r"\S")
     patient_id: int | None = Field(None, ge=1)
 
 
-class Accept(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Accept(RequestBody):
     scheduled_for: AwareDatetime | None = None
 
     @field_validator("scheduled_for")
@@ -55,13 +53,11 @@ class Accept(BaseModel):
         return value
 
 
-class Decline(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=1, max_length=500)
+class Decline(RequestBody):
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
 
 
-class OnCall(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OnCall(RequestBody):
     on_call: bool
 
 
@@ -230,8 +226,7 @@ async def room_token(request: web.Request) -> web.Response:
     )
 
 
-class PatientLink(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PatientLink(RequestBody):
     minutes: int = Field(60, ge=5, le=24 * 60)
 
 

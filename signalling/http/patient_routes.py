@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, Strict
 
 from ..audit import Outcome
 from ..db.models import Sex
 from ..errors import NotFound
 from ..patients import add_patient, find_patients, get_patient, patient_json
-from .errors import parse_json
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
 routes = web.RouteTableDef()
 
 
-class NewPatient(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    full_name: str = Field(min_length=1, max_length=200)
-    date_of_birth: date | None = None
+class NewPatient(RequestBody):
+    # Stripped before the checks: the pattern asks for something besides blanks.
+    full_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    # Strict: a number is not a date (lax parsing would read 0 as 1970-01-01).
+    date_of_birth: Annotated[date, Strict()] | None = None
     sex: Sex
-    identifier: str = Field(min_length=1, max_length=64)
+    identifier: str = Field(min_length=1, max_length=64, pattern=r"\S")
     phone: str = Field("", max_length=32, pattern=r"^[0-9+() -]*$")
 
 
@@ -41,7 +43,7 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"patient": patient_json(patient)}, status=201)
 
 
-@routes.get("/api/patients/{id:\\d+}")
+@routes.get("/api/patients/{id:\\d{1,15}}")
 async def read(request: web.Request) -> web.Response:
     user = require_user(request)
     platform = platform_of(request)

@@ -62,8 +62,24 @@ async def test_token_and_cookie_authenticate(client: TestClient[Any, Any]) -> No
         await sio.disconnect()
 
 
-@pytest.mark.parametrize("auth", [None, {"token": "not-a-token"}, {"token": 5}])
-async def test_unauthenticated_sockets_are_refused(client: TestClient[Any, Any], auth: Any) -> None:
+async def test_anonymous_sockets_get_nothing_until_they_join_a_room(
+    client: TestClient[Any, Any],
+) -> None:
+    """A patient's browser connects without an account; it is not anyone yet."""
+    sio = socketio.AsyncClient(reconnection=False)
+    welcomed: list[Any] = []
+    sio.on("welcome", welcomed.append)
+    await sio.connect(str(client.make_url("/")), transports=["websocket"], wait_timeout=5)
+    try:
+        ack = await sio.call("chat.send", {"text": "hi", "client_id": "1"}, timeout=5)
+        assert ack == {"error": "join a room first"}
+        assert welcomed == []
+    finally:
+        await sio.disconnect()
+
+
+@pytest.mark.parametrize("auth", [{"token": "not-a-token"}, {"token": 5}])
+async def test_bad_credentials_are_refused(client: TestClient[Any, Any], auth: Any) -> None:
     sio = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await sio.connect(

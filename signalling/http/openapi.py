@@ -1,0 +1,280 @@
+"""The REST API's OpenAPI 3.1 document, served at /api/openapi.json.
+
+Request bodies come from the same pydantic models the handlers validate
+with, so the document cannot drift from what is enforced; a test checks
+that every /api route of the application is listed here and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from . import auth_routes, consult_routes, patient_routes
+
+ERRORS = {
+    400: "invalid input; `field` names the field",
+    401: "not logged in, or the token is invalid",
+    403: "not allowed",
+    404: "not found",
+    409: "conflicts with the current state",
+    413: "body too large",
+    415: "send JSON",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str  # path or query
+    schema: dict[str, Any]
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    ok: int = 200
+    body: type[BaseModel] | None = None
+    params: tuple[Param, ...] = ()
+    public: bool = False
+    errors: tuple[int, ...] = field(default=(401,))
+
+
+CONSULTATION_ID = Param("id", "path", {"type": "string", "maxLength": 64}, required=True)
+PATIENT_ID = Param(
+    "id", "path", {"type": "integer", "minimum": 0, "maximum": 10**15 - 1}, required=True
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "post",
+        "/api/auth/login",
+        "Log in with a password; sets the session cookie",
+        "auth",
+        body=auth_routes.LoginBody,
+        public=True,
+        errors=(400, 401, 413, 415),
+    ),
+    Operation(
+        "post", "/api/auth/logout", "End the browser session", "auth", public=True, errors=()
+    ),
+    Operation(
+        "get",
+        "/api/auth/session",
+        "The logged-in user, or null",
+        "auth",
+        public=True,
+        errors=(401,),
+    ),
+    Operation("get", "/api/me", "The authenticated user", "auth"),
+    Operation(
+        "get",
+        "/api/audit",
+        "Latest audit events (administrators; itself audited)",
+        "admin",
+        params=(
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            Param("object", "query", {"type": "string", "maxLength": 128}),
+        ),
+        errors=(400, 401, 403),
+    ),
+    Operation(
+        "post",
+        "/api/patients",
+        "Register a patient at your facility",
+        "patients",
+        ok=201,
+        body=patient_routes.NewPatient,
+        errors=(400, 401, 403, 409, 415),
+    ),
+    Operation(
+        "get",
+        "/api/patients",
+        "Find your facility's patients by identifier",
+        "patients",
+        params=(
+            Param(
+                "identifier",
+                "query",
+                {"type": "string", "minLength": 1, "maxLength": 64},
+                required=True,
+            ),
+        ),
+        errors=(400, 401),
+    ),
+    Operation(
+        "get",
+        "/api/patients/{id}",
+        "A patient record (audited)",
+        "patients",
+        params=(PATIENT_ID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/consultations",
+        "Open a consultation request",
+        "consultations",
+        ok=201,
+        body=consult_routes.OpenRequest,
+        errors=(400, 401, 403, 404, 415),
+    ),
+    Operation("get", "/api/consultations", "Consultations you take part in", "consultations"),
+    Operation("get", "/api/consultations/queue", "Open requests offered to you", "consultations"),
+    Operation(
+        "get",
+        "/api/consultations/{id}",
+        "A consultation and its history",
+        "consultations",
+        params=(CONSULTATION_ID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/accept",
+        "Accept a request (first wins)",
+        "consultations",
+        body=consult_routes.Accept,
+        params=(CONSULTATION_ID,),
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/decline",
+        "Decline a request, with a reason",
+        "consultations",
+        body=consult_routes.Decline,
+        params=(CONSULTATION_ID,),
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/cancel",
+        "Cancel your request",
+        "consultations",
+        params=(CONSULTATION_ID,),
+        errors=(401, 403, 404, 409),
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/token",
+        "A room token for a participant",
+        "rooms",
+        params=(CONSULTATION_ID,),
+        errors=(401, 404, 409),
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/patient-link",
+        "A one-time link that brings the patient to the lobby",
+        "rooms",
+        ok=201,
+        body=consult_routes.PatientLink,
+        params=(CONSULTATION_ID,),
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation(
+        "put",
+        "/api/me/on-call",
+        "Go on or off call (specialists)",
+        "consultations",
+        body=consult_routes.OnCall,
+        errors=(400, 401, 404, 415),
+    ),
+)
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+    }
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": _error_schema()}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_')}".replace("{", "")
+            .replace("}", "")
+            .replace("-", "_"),
+            "responses": {
+                str(op.ok): {
+                    "description": "done",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **{
+                    str(code): {
+                        "description": ERRORS[code],
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    }
+                    for code in op.errors
+                },
+            },
+        }
+        if op.public:
+            entry["security"] = []
+        if op.params:
+            entry["parameters"] = [
+                {
+                    "name": p.name,
+                    "in": p.where,
+                    "required": p.required,
+                    "schema": p.schema,
+                    **({"description": p.description} if p.description else {}),
+                }
+                for p in op.params
+            ]
+        if op.body is not None:
+            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[op.body.__name__] = schema
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
+                    }
+                },
+            }
+        paths.setdefault(op.path, {})[op.method] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Telehealth platform API",
+            "version": version,
+            "description": "Staff authenticate with the log-in cookie or a bearer token "
+            "(`telehealth token issue`). Real-time events travel over socket.io; "
+            "see docs/PROTOCOL.md.",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "th_session"},
+            },
+        },
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": paths,
+    }
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    from importlib.metadata import version
+
+    return web.json_response(openapi_document(version("telehealth")))
