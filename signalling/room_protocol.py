@@ -21,8 +21,6 @@ class Payload(BaseModel):
 
 
 class Join(Payload):
-    """Join a room with a room token (staff) or a patient link's token."""
-
     token: str = Field(min_length=10, max_length=4096)
     name: str | None = Field(None, min_length=1, max_length=100)
 
@@ -97,6 +95,31 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
     "media.pause": ConsumerRef,
     "media.resume": ConsumerRef,
     "media.restart": Empty,
+}
+
+# What each client event does, and who may send it (for docs/PROTOCOL.md).
+CLIENT_EVENT_DOCS: dict[str, str] = {
+    "room.join": "Enter a room with a room token (staff) or a patient link's token. Answers "
+    "`state` (`joined` or `lobby`), `participant_id`, `resumed`, and once in: participants, "
+    "producers, chat history; a patient also gets `session_token` for reconnecting.",
+    "room.leave": "Leave the room for good (no grace period).",
+    "room.refresh": "Get a fresh room token before the current one expires.",
+    "room.admit": "Moderators: let someone in from the lobby.",
+    "room.refuse": "Moderators: turn someone away from the lobby; they cannot come back.",
+    "room.lock": "Moderators: lock the room (everyone new waits in the lobby) or unlock it.",
+    "room.end": "Moderators: end the session for everyone.",
+    "participant.mute": "Moderators: ask a participant's client to mute; only they unmute.",
+    "participant.remove": "Moderators: remove a participant; they cannot come back.",
+    "hand.raise": "Raise or lower your hand.",
+    "chat.send": "Send a chat line (kept with the session). Resending the same `client_id` "
+    "after a reconnect stores nothing twice and answers `duplicate: true`.",
+    "chat.history": "Chat lines after `after_id` (what you missed while away).",
+    "media.publish": "Your publish connection's offer; answers the SDP answer.",
+    "media.subscribe_answer": "Your answer to a `media.subscribe_offer`.",
+    "media.ice": "A trickled ICE candidate for your publish or subscribe connection.",
+    "media.pause": "Stop receiving a producer (e.g. a video you do not show).",
+    "media.resume": "Receive it again; a keyframe is requested at once.",
+    "media.restart": "Start your media over with new connections (after `media.closed`).",
 }
 
 # Events the server emits, with what they carry (documented in docs/PROTOCOL.md).

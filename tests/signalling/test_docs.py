@@ -17,3 +17,14 @@ def test_every_setting_is_documented_with_its_variable() -> None:
     assert documented == set(Settings.model_fields)
     for name in Settings.model_fields:
         assert f"`{ENV_PREFIX}{name.upper()}`" in text, name
+
+
+def test_protocol_document_is_current() -> None:
+    from signalling.protocol_doc import render
+    from signalling.room_protocol import CLIENT_EVENT_DOCS, CLIENT_EVENTS
+
+    assert CLIENT_EVENT_DOCS.keys() == CLIENT_EVENTS.keys()
+    protocol = README.with_name("docs") / "PROTOCOL.md"
+    assert protocol.read_text() == render(), (
+        "run: python -m signalling.protocol_doc > docs/PROTOCOL.md"
+    )
