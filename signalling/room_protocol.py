@@ -124,6 +124,13 @@ CLIENT_EVENT_DOCS: dict[str, str] = {
 
 # Events the server emits, with what they carry (documented in docs/PROTOCOL.md).
 SERVER_EVENTS: dict[str, str] = {
+    "welcome": "you (staff): the connection is authenticated",
+    "consult.offer": "specialists asked: a request for their specialty, with its urgency",
+    "consult.status": "requester: which ring is asked, whether it escalated, how many",
+    "consult.accepted": "requester: who accepted",
+    "consult.declined": "requester: who declined, and why",
+    "consult.taken": "specialists asked: the request was taken or cancelled",
+    "consult.invited": "you: a clinician invited you into a consultation",
     "room.lobby": "moderators: who waits in the lobby",
     "room.admitted": "you: you were let in; the room's state follows",
     "room.refused": "you: a moderator refused you entry",

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from sqlalchemy import or_, select
 
 from ..auth.tokens import Audience, Grant
+from ..calendar import invitation
 from ..db.models import (
     Consultation,
     ConsultationEvent,
@@ -263,3 +264,91 @@ async def patient_link(request: web.Request) -> web.Response:
         {"url": issued.url, "token": issued.token, "expires_at": issued.expires_at.isoformat()},
         status=201,
     )
+
+
+async def _member_of(request: web.Request, user: User) -> Consultation:
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, request.match_info["id"])
+        part = await db.get(Participant, (c.id, user.id)) if c else None
+    if c is None or part is None:
+        raise NotFound("no such consultation")
+    return c
+
+
+@routes.get("/api/consultations/{id}/calendar.ics")
+async def calendar(request: web.Request) -> web.Response:
+    """The iCalendar invitation of a scheduled consultation, for the participants."""
+    user = require_user(request)
+    c = await _member_of(request, user)
+    if c.scheduled_for is None:
+        raise Conflict("this consultation is not scheduled")
+    platform = platform_of(request)
+    async with platform.db() as db:
+        people = list(
+            await db.scalars(
+                select(User)
+                .join(Participant, Participant.user_id == User.id)
+                .where(Participant.consultation_id == c.id)
+                .order_by(User.id)
+            )
+        )
+    body = invitation(
+        c,
+        people,
+        f"{platform.settings.effective_public_url}/#/consultations/{c.id}",
+        datetime.now(UTC),
+    )
+    return web.Response(
+        body=body,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="consultation-{c.id[:8]}.ics"'},
+    )
+
+
+class Invite(RequestBody):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+
+
+@routes.post("/api/consultations/{id}/participants")
+async def invite_colleague(request: web.Request) -> web.Response:
+    """Bring another specialist or a site's clinician into the consultation."""
+    user = require_user(request)
+    body = await parse_json(request, Invite)
+    c, part = await _participation(request, user)
+    if part.part not in ("requester", "consultant"):
+        raise Forbidden("only the consultation's clinicians invite others")
+    platform = platform_of(request)
+    async with platform.db() as db:
+        guest = await db.scalar(select(User).where(User.username == body.username.lower()))
+        if guest is None or not guest.is_active or guest.role is Role.ADMIN:
+            raise NotFound(f"no clinician {body.username}")
+        if await db.get(Participant, (c.id, guest.id)) is not None:
+            raise Conflict(f"{guest.full_name} takes part already")
+        db.add(
+            Participant(
+                consultation_id=c.id, user_id=guest.id, part="invited", invited_by_id=user.id
+            )
+        )
+        db.add(
+            ConsultationEvent(
+                consultation_id=c.id,
+                actor_id=user.id,
+                action="invited",
+                detail=json.dumps({"user": guest.username}),
+            )
+        )
+        await db.commit()
+    await platform.audit.record(
+        actor_of(user, request),
+        "consultation.invite",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"user_id": guest.id},
+    )
+    await request.app[DISPATCHER].notifier.to_user(
+        guest.id,
+        "consult.invited",
+        {**summary(c), "invited_by": {"username": user.username, "name": user.full_name}},
+    )
+    return web.json_response({"ok": True}, status=201)

@@ -46,6 +46,7 @@ class Operation:
     params: tuple[Param, ...] = ()
     public: bool = False
     errors: tuple[int, ...] = field(default=(401,))
+    media_type: str = "application/json"
 
 
 CONSULTATION_ID = Param("id", "path", {"type": "string", "maxLength": 64}, required=True)
@@ -182,6 +183,25 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403, 404, 409, 415),
     ),
     Operation(
+        "get",
+        "/api/consultations/{id}/calendar.ics",
+        "iCalendar invitation of a scheduled consultation",
+        "consultations",
+        params=(CONSULTATION_ID,),
+        errors=(401, 404, 409),
+        media_type="text/calendar",
+    ),
+    Operation(
+        "post",
+        "/api/consultations/{id}/participants",
+        "Invite another clinician into the consultation",
+        "consultations",
+        ok=201,
+        body=consult_routes.Invite,
+        params=(CONSULTATION_ID,),
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation(
         "put",
         "/api/me/on-call",
         "Go on or off call (specialists)",
@@ -213,7 +233,13 @@ def openapi_document(version: str) -> dict[str, Any]:
             "responses": {
                 str(op.ok): {
                     "description": "done",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {
+                        op.media_type: {
+                            "schema": {"type": "object"}
+                            if op.media_type == "application/json"
+                            else {"type": "string"}
+                        }
+                    },
                 },
                 **{
                     str(code): {

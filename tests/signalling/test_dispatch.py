@@ -212,3 +212,61 @@ async def test_request_on_one_node_reaches_a_specialist_on_another(
             await bm.close()
             await server_a.close()
             await server_b.close()
+
+
+async def test_scheduled_ahead_with_an_invitation_and_a_colleague(
+    network: tuple[Platform, str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import icalendar
+
+    platform, url = network
+    doc = await member(platform, url, "mc.doc")
+    bm = await member(platform, url, "bm.cardio")
+    cr = await member(platform, url, "cr.cardio", on_call=False)
+    try:
+        routine = {**REQUEST, "urgency": "routine"}
+        cid = (await doc.call("POST", "/api/consultations", routine))[1]["consultation"]["id"]
+        when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+        status, body = await bm.call(
+            "POST", f"/api/consultations/{cid}/accept", {"scheduled_for": when.isoformat()}
+        )
+        assert status == 200 and body["consultation"]["status"] == "scheduled"
+        status, body = await bm.call(
+            "POST",
+            f"/api/consultations/{cid}/accept",
+            {"scheduled_for": "2000-01-01T00:00:00Z"},
+        )
+        assert (status, body["field"]) == (400, "scheduled_for")
+
+        async with doc.http.get(url.rstrip("/") + f"/api/consultations/{cid}/calendar.ics") as r:
+            assert r.status == 200 and r.content_type == "text/calendar"
+            cal = icalendar.Calendar.from_ical(await r.read())
+        event = next(iter(cal.walk("VEVENT")))
+        assert event.decoded("dtstart") == when
+        attendees = sorted(str(a) for a in event.get("attendee"))
+        assert attendees == ["urn:telehealth:user:bm.cardio", "urn:telehealth:user:mc.doc"]
+
+        # The specialist brings a colleague from another hospital in.
+        status, _ = await bm.call(
+            "POST", f"/api/consultations/{cid}/participants", {"username": "cr.cardio"}
+        )
+        assert status == 201
+        assert (await cr.next("consult.invited"))["invited_by"]["username"] == "bm.cardio"
+        again = await bm.call(
+            "POST", f"/api/consultations/{cid}/participants", {"username": "cr.cardio"}
+        )
+        assert again[0] == 409
+        status, body = await cr.call("POST", f"/api/consultations/{cid}/token")
+        assert status == 200 and "token" in body
+        # An invitee does not invite others or bring in the patient.
+        assert (
+            await cr.call(
+                "POST", f"/api/consultations/{cid}/participants", {"username": "hue.cardio"}
+            )
+        )[0] == 403
+        assert (await cr.call("POST", f"/api/consultations/{cid}/patient-link", {}))[0] == 403
+    finally:
+        for m in (doc, bm, cr):
+            await m.close()

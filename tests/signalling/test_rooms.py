@@ -93,8 +93,10 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
 
 
 @pytest.fixture
-async def consult(tmp_path: Path) -> AsyncIterator[Consult]:
-    async with open_platform(settings_for(tmp_path, room_grace_seconds=8), migrate=True) as p:
+async def consult(tmp_path: Path, database_url: str) -> AsyncIterator[Consult]:
+    """Every room test runs against SQLite and PostgreSQL."""
+    settings = settings_for(tmp_path, room_grace_seconds=8, database_url=database_url)
+    async with open_platform(settings, migrate=True) as p:
         await build_network(p)
         server = TestServer(build_app(p))
         await server.start_server()
