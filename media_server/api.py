@@ -13,6 +13,8 @@ nothing of users, roles or patients::
     # their answers come back through:
     await server.subscribe_answer("r1", "bob", answer_sdp)
     await server.add_ice_candidate("r1", "bob", "subscribe", "candidate:...", "0", 0)
+    await server.subscribe("r1", "carol", producer_id)  # if joined with auto_subscribe=False
+    await server.unsubscribe("r1", "carol", producer_id)
     await server.pause_consumer("r1", "bob", producer_id)
     await server.resume_consumer("r1", "bob", producer_id)
     stats = await server.stats("r1")
@@ -44,7 +46,7 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCConfiguration, RTCIceServer
 
-from .errors import RoomExists, UnknownRoom
+from .errors import InvalidState, NotPermitted, RoomExists, UnknownConsumer, UnknownRoom
 from .events import MediaEvent, PeerClosed, RoomStats
 from .permissions import Permissions, TrackSource
 from .reachability import IceServer, TurnRest
@@ -109,8 +111,11 @@ class MediaServer:
         del self._rooms[room_id]
         await room.close()
 
-    async def join(self, room_id: str, peer_id: str, permissions: Permissions) -> None:
-        self._room(room_id).join(peer_id, permissions)
+    async def join(
+        self, room_id: str, peer_id: str, permissions: Permissions, auto_subscribe: bool = True
+    ) -> None:
+        """Add a peer; with `auto_subscribe` it consumes every producer, present and future."""
+        self._room(room_id).join(peer_id, permissions, auto_subscribe)
 
     async def leave(self, room_id: str, peer_id: str) -> None:
         room = self._room(room_id)
@@ -154,6 +159,20 @@ class MediaServer:
         await peer.add_ice_candidate(connection, candidate, sdp_mid, sdp_mline_index)
 
     # consumers
+
+    async def subscribe(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        """Consume one producer (for peers joined without auto_subscribe)."""
+        room = self._room(room_id)
+        peer = room.peer(peer_id)
+        producer = room.producer(producer_id)
+        if not peer.permissions.may_subscribe:
+            raise NotPermitted("peer may not subscribe")
+        if not peer.subscribe_to(producer):
+            raise InvalidState("a peer does not consume its own producers")
+
+    async def unsubscribe(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        if not self._room(room_id).peer(peer_id).unsubscribe(producer_id):
+            raise UnknownConsumer(f"peer {peer_id} does not consume {producer_id}")
 
     async def pause_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
         self._room(room_id).peer(peer_id).consumer(producer_id).pause()

@@ -30,6 +30,10 @@ class UnknownPeer(MediaError):
     """No peer has this id in this room."""
 
 
+class UnknownProducer(MediaError):
+    """No producer has this id in this room."""
+
+
 class UnknownConsumer(MediaError):
     """The peer does not consume this producer."""
 

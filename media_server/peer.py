@@ -84,6 +84,7 @@ class Peer:
         self._publish_lock = asyncio.Lock()
         self._subscribe_lock = asyncio.Lock()
         self._wanted: dict[str, Producer] = {}
+        self.auto_subscribe = True
         self._awaiting_answer = False
         self._renegotiate = False
         self._tasks = TaskSet()
@@ -174,15 +175,22 @@ class Peer:
 
     # subscribe connection
 
-    def subscribe_to(self, producer: Producer) -> None:
+    def subscribe_to(self, producer: Producer) -> bool:
+        """Consume `producer` (renegotiating); False if not allowed or pointless."""
         if not self.permissions.may_subscribe or producer.peer_id == self.id or self.closed:
-            return
-        self._wanted[producer.id] = producer
-        self._tasks.spawn(self._update_subscriptions())
-
-    def unsubscribe(self, producer_id: str) -> None:
-        if self._wanted.pop(producer_id, None) is not None and not self.closed:
+            return False
+        if producer.id not in self._wanted:
+            self._wanted[producer.id] = producer
             self._tasks.spawn(self._update_subscriptions())
+        return True
+
+    def unsubscribe(self, producer_id: str) -> bool:
+        """Stop consuming `producer_id`; False if it was not consumed."""
+        if self._wanted.pop(producer_id, None) is None:
+            return False
+        if not self.closed:
+            self._tasks.spawn(self._update_subscriptions())
+        return True
 
     async def _update_subscriptions(self) -> None:
         async with self._subscribe_lock:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiortc import RTCConfiguration
 
 from .active_speaker import ActiveSpeakerDetector
-from .errors import PeerExists, UnknownPeer
+from .errors import PeerExists, UnknownPeer, UnknownProducer
 from .events import (
     ActiveSpeakerChanged,
     ConsumerStats,
@@ -63,7 +63,13 @@ class Room:
         except KeyError:
             raise UnknownPeer(f"no peer {peer_id!r} in room {self.id!r}") from None
 
-    def join(self, peer_id: str, permissions: Permissions) -> Peer:
+    def producer(self, producer_id: str) -> Producer:
+        try:
+            return self.producers[producer_id]
+        except KeyError:
+            raise UnknownProducer(f"no producer {producer_id!r} in room {self.id!r}") from None
+
+    def join(self, peer_id: str, permissions: Permissions, auto_subscribe: bool = True) -> Peer:
         if peer_id in self.peers:
             raise PeerExists(f"peer {peer_id!r} already joined room {self.id!r}")
         peer = Peer(
@@ -82,9 +88,11 @@ class Room:
             keyframe_interval=self._keyframe_interval,
             announced_address=self._announced_address,
         )
+        peer.auto_subscribe = auto_subscribe
         self.peers[peer_id] = peer
-        for producer in self.producers.values():
-            peer.subscribe_to(producer)
+        if auto_subscribe:
+            for producer in self.producers.values():
+                peer.subscribe_to(producer)
         return peer
 
     async def remove_peer(self, peer_id: str, reason: str) -> None:
@@ -102,7 +110,8 @@ class Room:
             ProducerAdded(self.id, producer.peer_id, producer.id, producer.kind, producer.source)
         )
         for peer in self.peers.values():
-            peer.subscribe_to(producer)
+            if peer.auto_subscribe:
+                peer.subscribe_to(producer)
 
     def _producer_removed(self, producer: Producer) -> None:
         if self.producers.pop(producer.id, None) is None:

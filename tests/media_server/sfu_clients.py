@@ -301,7 +301,11 @@ class Harness:
                 await client.on_subscribe_offer(event)
 
     async def join(
-        self, room_id: str, peer_id: str, permissions: Permissions | None = None
+        self,
+        room_id: str,
+        peer_id: str,
+        permissions: Permissions | None = None,
+        auto_subscribe: bool = True,
     ) -> Client:
         if permissions is None:
             permissions = Permissions(
@@ -309,7 +313,7 @@ class Harness:
             )
         client = Client(self.server, room_id, peer_id)
         self.clients[(room_id, peer_id)] = client
-        await self.server.join(room_id, peer_id, permissions)
+        await self.server.join(room_id, peer_id, permissions, auto_subscribe)
         return client
 
     async def close(self) -> None:

@@ -7,7 +7,12 @@ import logging
 import pytest
 from sfu_clients import Harness, NumberedVideoTrack, ToneTrack, requires_network, wait_for
 
-from media_server.errors import NotPermitted
+from media_server.errors import (
+    InvalidState,
+    NotPermitted,
+    UnknownConsumer,
+    UnknownProducer,
+)
 from media_server.events import ActiveSpeakerChanged, ProducerAdded
 from media_server.permissions import Permissions, TrackSource
 
@@ -201,3 +206,27 @@ async def test_h264_is_forwarded(harness: Harness) -> None:
     assert ascending(video.numbers)
     # the SDP that bob answered carries H.264 only as the forwarded codec
     assert "H264/90000" in bob.offers[-1] and "VP8/90000" not in bob.offers[-1]
+
+
+async def test_selective_subscription(harness: Harness) -> None:
+    server = harness.server
+    await server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob", auto_subscribe=False)
+    await alice.publish(ToneTrack(loud=False), NumberedVideoTrack())
+    await wait_for(lambda: len(alice.offers) == 0 and len(harness.events) >= 2, what="events")
+    assert bob.offers == []
+    with pytest.raises(UnknownProducer):
+        await server.subscribe("r", "bob", "alice:9")
+    with pytest.raises(InvalidState):
+        await server.subscribe("r", "alice", "alice:1")
+
+    await server.subscribe("r", "bob", "alice:1")
+    await wait_for(lambda: any(len(r.numbers) > 5 for r in bob.received.values()), what="video")
+    assert list(bob.received) == ["alice:1"]
+
+    await server.unsubscribe("r", "bob", "alice:1")
+    await wait_for(lambda: bob.received["alice:1"].ended, what="the track to end at bob")
+    assert (await server.stats("r")).consumers == ()
+    with pytest.raises(UnknownConsumer):
+        await server.unsubscribe("r", "bob", "alice:1")
