@@ -327,7 +327,11 @@ class Dispatcher:
             object_type="consultation",
             object_id=c.id,
         )
-        info = {**summary(c), "accepted_by": {"username": user.username, "name": user.full_name}}
+        info = {
+            **summary(c),
+            "accepted_by": {"username": user.username, "name": user.full_name},
+            "join_url": f"{self.platform.settings.effective_public_url}/#/consultations/{c.id}",
+        }
         await self.notifier.to_user(c.requester_id, "consult.accepted", info)
         for other in others:
             await self.notifier.to_user(other, "consult.taken", info)

@@ -238,6 +238,7 @@ class Rooms:
 
         if member.admitted:
             await self._enter(room, member, announce=not resumed)
+            await self._mark_live(room.id)
         else:
             await self._lobby_changed(room)
         await self.platform.audit.record(
@@ -258,6 +259,16 @@ class Rooms:
         if member.admitted:
             state.update(await self._room_state(room, member))
         return state
+
+    async def _mark_live(self, room_id: str) -> None:
+        """A scheduled consultation goes live when its first participant walks in."""
+        async with self.platform.db() as db:
+            await db.execute(
+                update(Consultation)
+                .where(Consultation.room == room_id, Consultation.status == ConsultStatus.SCHEDULED)
+                .values(status=ConsultStatus.LIVE, started_at=utcnow())
+            )
+            await db.commit()
 
     async def _room_state(self, room: Room, member: Member) -> dict[str, Any]:
         state: dict[str, Any] = {

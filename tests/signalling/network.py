@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +24,7 @@ from signalling.facilities import add_facility, pair
 from signalling.platform import Platform, open_platform
 from signalling.settings import Settings
 from signalling.staff import add_user
+from tests.conftest import free_port
 from tests.signalling.conftest import PASSWORD
 
 NETWORK_USERS = {
@@ -129,3 +135,44 @@ async def network(settings: Settings) -> AsyncIterator[tuple[Platform, str]]:
             yield platform, str(server.make_url("/"))
         finally:
             await server.close()
+
+
+class ServerProcess:
+    """`telehealth serve` as its own process, as one node of a cluster."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "signalling",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env},
+        )
+
+    async def ready(self, timeout: float = 30) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while True:
+                assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
+                try:
+                    async with http.get(self.url + "readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert asyncio.get_running_loop().time() < deadline, "node did not start"
+                await asyncio.sleep(0.1)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)

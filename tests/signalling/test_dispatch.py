@@ -13,7 +13,13 @@ from signalling.platform import Platform, open_platform
 from signalling.settings import Settings
 from tests.conftest import RedisServer
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import NETWORK_USERS, build_network, member, network
+from tests.signalling.network import (
+    NETWORK_USERS,
+    ServerProcess,
+    build_network,
+    member,
+    network,
+)
 
 __all__ = ["network"]
 
@@ -188,30 +194,44 @@ async def test_bad_requests_change_nothing(network: tuple[Platform, str]) -> Non
 
 
 async def test_request_on_one_node_reaches_a_specialist_on_another(
-    tmp_path: Path, redis_server: RedisServer
+    tmp_path: Path, redis_server: RedisServer, postgres_url: str
 ) -> None:
-    """Two server nodes share PostgreSQL-or-SQLite and a real Redis."""
-    settings = make_settings(tmp_path, redis_url=redis_server.url)
-    async with open_platform(settings, migrate=True) as node_a, open_platform(settings) as node_b:
-        await build_network(node_a)
-        server_a, server_b = TestServer(build_app(node_a)), TestServer(build_app(node_b))
-        await server_a.start_server()
-        await server_b.start_server()
-        doc = await member(node_a, str(server_a.make_url("/")), "mc.doc")
-        bm = await member(node_b, str(server_b.make_url("/")), "bm.cardio")
+    """Two server processes share PostgreSQL and a real Redis, as a cluster does."""
+    key = "cluster-signing-key-" + "k" * 24
+    settings = make_settings(
+        tmp_path, redis_url=redis_server.url, database_url=postgres_url, signing_key=key
+    )
+    env = {
+        "TELEHEALTH_DATABASE_URL": postgres_url,
+        "TELEHEALTH_REDIS_URL": redis_server.url,
+        "TELEHEALTH_SIGNING_KEY": key,
+        "TELEHEALTH_AUTO_MIGRATE": "false",
+        "TELEHEALTH_LOG_LEVEL": "WARNING",
+    }
+    async with open_platform(settings, migrate=True) as platform:
+        await build_network(platform)
+        node_a = ServerProcess(tmp_path / "a", env)
+        node_b = ServerProcess(tmp_path / "b", env)
         try:
-            await asyncio.sleep(0.5)  # each node's Redis manager subscribes
-            status, body = await doc.call("POST", "/api/consultations", REQUEST)
-            assert status == 201 and body["consultation"]["ring"] == 1  # presence seen via Redis
-            offer = await bm.next("consult.offer")
-            status, _ = await bm.call("POST", f"/api/consultations/{offer['id']}/accept", {})
-            assert status == 200
-            assert (await doc.next("consult.accepted"))["accepted_by"]["username"] == "bm.cardio"
+            await asyncio.gather(node_a.ready(), node_b.ready())
+            doc = await member(platform, node_a.url, "mc.doc")
+            bm = await member(platform, node_b.url, "bm.cardio")
+            try:
+                await asyncio.sleep(0.5)  # each node's Redis manager subscribes
+                status, body = await doc.call("POST", "/api/consultations", REQUEST)
+                # Ring 1, not 3: node A saw, through Redis, that bm.cardio is online on B.
+                assert status == 201 and body["consultation"]["ring"] == 1
+                offer = await bm.next("consult.offer")
+                status, _ = await bm.call("POST", f"/api/consultations/{offer['id']}/accept", {})
+                assert status == 200
+                accepted = await doc.next("consult.accepted")
+                assert accepted["accepted_by"]["username"] == "bm.cardio"
+            finally:
+                await doc.close()
+                await bm.close()
         finally:
-            await doc.close()
-            await bm.close()
-            await server_a.close()
-            await server_b.close()
+            assert node_a.stop() == 0
+            assert node_b.stop() == 0
 
 
 async def test_scheduled_ahead_with_an_invitation_and_a_colleague(
@@ -247,6 +267,8 @@ async def test_scheduled_ahead_with_an_invitation_and_a_colleague(
         assert event.decoded("dtstart") == when
         attendees = sorted(str(a) for a in event.get("attendee"))
         assert attendees == ["urn:telehealth:user:bm.cardio", "urn:telehealth:user:mc.doc"]
+        join_url = (await doc.next("consult.accepted"))["join_url"]
+        assert join_url.endswith(f"/#/consultations/{cid}")
 
         # The specialist brings a colleague from another hospital in.
         status, _ = await bm.call(
@@ -260,6 +282,10 @@ async def test_scheduled_ahead_with_an_invitation_and_a_colleague(
         assert again[0] == 409
         status, body = await cr.call("POST", f"/api/consultations/{cid}/token")
         assert status == 200 and "token" in body
+        # Walking into the room of a scheduled consultation starts it.
+        await cr.sio.call("room.join", {"token": body["token"]}, timeout=10)
+        status, body = await doc.call("GET", f"/api/consultations/{cid}")
+        assert body["consultation"]["status"] == "live"
         # An invitee does not invite others or bring in the patient.
         assert (
             await cr.call(
