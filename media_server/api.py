@@ -58,6 +58,8 @@ Listener = Callable[[MediaEvent], Awaitable[None]]
 
 # Events waiting for a slow listener; beyond this they are dropped and logged.
 EVENT_QUEUE_SIZE = 10_000
+# Seconds close() waits for the listener to take the last events.
+CLOSE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,12 @@ class MediaServer:
             await self.close_room(room_id)
         # let the last events (PeerClosed) reach the listener
         if self._dispatcher is not None:
-            await self._events.join()
+            try:
+                await asyncio.wait_for(self._events.join(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                logger.warning(
+                    "media event listener too slow, %d events dropped", self._events.qsize()
+                )
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
             self._dispatcher = None

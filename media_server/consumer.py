@@ -90,6 +90,10 @@ class Consumer:
             # otherwise the peer asks once the leg is up: a keyframe now would be lost
             self.request_keyframe()
 
+    @property
+    def attached(self) -> bool:
+        return self._ready
+
     def detach(self) -> None:
         self._ready = False
 

@@ -30,7 +30,7 @@ from .events import MediaEvent, PeerClosed, SubscribeOffer
 from .permissions import Permissions, TrackSource
 from .producer import Producer
 from .reachability import announce_address
-from .sdp_guard import OfferedMedia, check_description
+from .sdp_guard import MAX_MEDIA_SECTIONS, MAX_SDP_LENGTH, OfferedMedia, check_description
 from .tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -245,7 +245,13 @@ class Peer:
             pc = self._subscribe_pc
             if pc is None or not self._awaiting_answer:
                 raise InvalidState("no subscribe offer is awaiting an answer")
-            check_description(sdp, "answer")
+            offer = str(pc.localDescription.sdp)
+            check_description(
+                sdp,
+                "answer",
+                max_sections=max(MAX_MEDIA_SECTIONS, offer.count("\nm=")),
+                max_length=max(MAX_SDP_LENGTH, 2 * len(offer)),
+            )
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
@@ -330,7 +336,13 @@ class Peer:
             self._tasks.spawn(self._monitor())
 
     async def _monitor(self) -> None:
-        """Drop the peer when nothing at all arrived from it for `media_timeout`."""
+        """Drop the peer when nothing arrived from it for `media_timeout` while it should.
+
+        Something is due when the peer publishes (media) or consumes (its
+        receivers report about once a second). A peer with neither sends
+        only ICE consent checks, which aiortc does not count; its loss is
+        left to ICE consent freshness, which fails the connection.
+        """
         last_count = -1
         last_activity = time.monotonic()
         while not self.closed:
@@ -341,7 +353,8 @@ class Peer:
                     transport = pc.getTransceivers()[0].sender.transport
                     count += internals.transport_packets_received(transport)
             now = time.monotonic()
-            if count != last_count:
+            expecting = bool(self.producers) or any(c.attached for c in self.consumers.values())
+            if count != last_count or not expecting:
                 last_count, last_activity = count, now
             elif now - last_activity > self._media_timeout:
                 self._callbacks.dropped(self.id, PeerClosed.MEDIA_TIMEOUT)

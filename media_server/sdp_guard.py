@@ -27,19 +27,28 @@ class OfferedMedia:
     port: int
 
 
-def check_description(sdp: str, expected_type: str) -> list[OfferedMedia]:
-    """Parse and check `sdp`; raise :class:`BadSdp` with a reason if it is unusable."""
+def check_description(
+    sdp: str,
+    expected_type: str,
+    max_sections: int = MAX_MEDIA_SECTIONS,
+    max_length: int = MAX_SDP_LENGTH,
+) -> list[OfferedMedia]:
+    """Parse and check `sdp`; raise :class:`BadSdp` with a reason if it is unusable.
+
+    An answer may be as large as the server's own offer, so the limits are
+    parameters.
+    """
     if not isinstance(sdp, str):
         raise BadSdp("SDP must be a string")
-    if len(sdp) > MAX_SDP_LENGTH:
-        raise BadSdp(f"SDP is longer than {MAX_SDP_LENGTH} characters")
+    if len(sdp) > max_length:
+        raise BadSdp(f"SDP is longer than {max_length} characters")
     if not sdp.lstrip().startswith("v=0"):
         raise BadSdp("SDP must start with v=0")
     sections = sdp.count("\nm=")
     if sections == 0:
         raise BadSdp("SDP has no media section")
-    if sections > MAX_MEDIA_SECTIONS:
-        raise BadSdp(f"SDP has {sections} media sections, at most {MAX_MEDIA_SECTIONS} allowed")
+    if sections > max_sections:
+        raise BadSdp(f"SDP has {sections} media sections, at most {max_sections} allowed")
     try:
         description = SessionDescription.parse(sdp)
     except Exception as exc:  # the parser raises whatever garbage provokes

@@ -230,3 +230,25 @@ async def test_selective_subscription(harness: Harness) -> None:
     assert (await server.stats("r")).consumers == ()
     with pytest.raises(UnknownConsumer):
         await server.unsubscribe("r", "bob", "alice:1")
+
+
+async def test_renegotiation_past_the_offer_size_limits(harness: Harness) -> None:
+    """aiortc never recycles m-lines: churn grows the subscribe offer past 32 sections."""
+    server = harness.server
+    await server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob", auto_subscribe=False)
+    await alice.publish(ToneTrack(loud=False))
+    await wait_for(lambda: bool(harness.events), what="alice's producer")
+    for i in range(34):
+        await server.subscribe("r", "bob", "alice:0")
+        await wait_for(lambda: bob.answers == 2 * i + 1, what=f"answer {2 * i + 1}")  # noqa: B023
+        await server.unsubscribe("r", "bob", "alice:0")
+        await wait_for(lambda: bob.answers == 2 * i + 2, what=f"answer {2 * i + 2}")  # noqa: B023
+    await server.subscribe("r", "bob", "alice:0")
+    await wait_for(lambda: bob.answers == 69, what="the last answer")
+    assert bob.offers[-1].count("\nm=") == 35
+    assert bob.subscribe_pc is not None
+    (live,) = [t for t in bob.subscribe_pc.getTransceivers() if t.currentDirection == "recvonly"]
+    received = next(r for r in bob.received.values() if r.track is live.receiver.track)
+    await wait_for(lambda: received.frames > 10, what="audio on the 35th section")

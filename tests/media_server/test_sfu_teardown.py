@@ -135,3 +135,19 @@ async def test_join_leave_cycles_leak_no_task_thread_or_socket(harness: Harness)
     stats = await harness.server.stats("r")
     assert stats.peers == ("alice",)
     assert stats.consumers == ()
+
+
+async def test_peer_with_nothing_to_receive_is_not_dropped(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob", auto_subscribe=False)
+    await alice.publish(ToneTrack(loud=False))
+    await wait_for(lambda: bool(harness.events), what="alice's producer")
+    await harness.server.subscribe("r", "bob", "alice:0")
+    await wait_for(lambda: any(r.frames for r in bob.received.values()), what="audio at bob")
+    await harness.server.unsubscribe("r", "bob", "alice:0")
+    await wait_for(lambda: bob.answers == 2, what="the unsubscribe answer")
+    # bob now sends no RTCP at all; the 2 s media timeout must not apply
+    await asyncio.sleep(3)
+    assert "bob" not in closed(harness)
+    assert (await harness.server.stats("r")).peers == ("alice", "bob")
