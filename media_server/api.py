@@ -31,12 +31,13 @@ producer id and its stream id is the publishing peer's id.
 
 Events, delivered in order to the listener: SubscribeOffer,
 ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
-connection failed or closed, no media for `media_timeout`).
+connection failed or closed, nothing received for `media_timeout` while
+the peer publishes or consumes).
 
 Errors are :class:`media_server.errors.MediaError` subclasses with a
 message fit for the peer that caused them; they change nothing else.
-All methods are coroutines, so that a room can later live on another
-node behind the same interface.
+All methods that touch a room are coroutines, so that a room can later
+live on another node behind the same interface.
 """
 
 import asyncio
