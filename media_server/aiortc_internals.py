@@ -9,8 +9,8 @@ that moves one fails that test loudly instead of silently stopping media.
 What is bent, and why:
 
 - A receiver's decoder queue is swapped for one that drops encoded
-  frames, so its decoder thread idles instead of burning a core; the
-  thread still ends when the receiver stops.
+  frames, and the decoder thread it starts is ended at once, so nothing
+  is decoded and no thread per producer is kept.
 - `RTCRtpReceiver._handle_rtp_packet` is wrapped: the SFU sees every
   packet first, then aiortc's own handling still runs, so receiver
   reports, NACKs and REMB keep reaching the publisher.
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 # name-mangled attributes
 RECEIVER_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+RECEIVER_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
 RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 SENDER_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
@@ -92,6 +93,11 @@ def install_receive_hook(
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         await original_receive(parameters)
+        thread = getattr(receiver, RECEIVER_DECODER_THREAD)
+        if thread is not None:
+            # the None that stop() would send; without a thread aiortc queues no frames
+            getattr(receiver, RECEIVER_DECODER_QUEUE).put(None)
+            setattr(receiver, RECEIVER_DECODER_THREAD, None)
         router = receiver.transport._rtp_router
         for encoding in parameters.encodings:
             if encoding.rtx is not None:

@@ -8,6 +8,7 @@ real connection.
 import asyncio
 import inspect
 import queue
+import threading
 
 import aiortc
 import pytest
@@ -59,6 +60,11 @@ def test_call_sites_the_hooks_rely_on() -> None:
     receive = source(RTCRtpReceiver.receive)
     assert "self.__decoder_queue" in receive and "decoder_worker" in receive
     assert "self.__decoder_queue.put(None)" in inspect.getsource(RTCRtpReceiver)
+    # without a decoder thread, no encoded frame is queued and stop() sends nothing
+    assert "if encoded_frame is not None and self.__decoder_thread:" in source(
+        RTCRtpReceiver._handle_rtp_packet
+    )
+    assert "self.__decoder_thread = threading.Thread(" in receive
     # RTX SSRCs come from the encodings, and are not routed by aiortc itself
     assert "self.__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc" in receive
     # subscriber feedback reaches the sender through these two methods
@@ -77,6 +83,7 @@ async def test_private_attributes_exist_with_their_types() -> None:
         transceiver = pc.addTransceiver("video")
         receiver, sender = transceiver.receiver, transceiver.sender
         assert isinstance(getattr(receiver, internals.RECEIVER_DECODER_QUEUE), queue.Queue)
+        assert getattr(receiver, internals.RECEIVER_DECODER_THREAD) is None  # until receive()
         assert isinstance(getattr(receiver, internals.RECEIVER_CODECS), dict)
         assert isinstance(getattr(receiver, internals.RECEIVER_RTX_SSRC), dict)
         for name in (
@@ -134,8 +141,9 @@ async def test_hooked_receiver_forwards_and_does_not_decode() -> None:
             lambda: internals.transport_packets_received(client_sender.transport) > 0,
             what="RTCP from the hooked receiver",
         )
-        # nothing was decoded: the remote track never got a frame
-        assert receiver.track._queue.qsize() == 0  # type: ignore[attr-defined]
+        # nothing was decoded and no decoder thread is left
+        assert getattr(receiver, internals.RECEIVER_DECODER_THREAD) is None
+        assert not [t for t in threading.enumerate() if t.name == "video-decoder"]
         ssrc = packets[0].ssrc
         # a PLI sent by the SFU's receiver reaches the publisher's sender hook
         internals.install_send_hooks(
