@@ -59,3 +59,12 @@ class InstanceInfo:
     def to_json(self) -> dict[str, Any]:
         """Plain values for json.dumps (tuples become lists)."""
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InstanceInfo:
+        """The inverse of :meth:`to_json` (lists become tuples again)."""
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        values["kind"] = Kind(values["kind"])
+        return cls(**values)

@@ -13,13 +13,23 @@ from aiohttp import web
 from media_server.api import MediaConfig, MediaServer
 
 from .dispatch import Deadlines, Dispatcher
-from .http import admin_routes, auth_routes, consult_routes, health, patient_routes
+from .http import (
+    admin_routes,
+    auth_routes,
+    consult_routes,
+    health,
+    imaging_routes,
+    patient_routes,
+)
+from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
 from .http.keys import PLATFORM
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
+from .imaging.desk import Imaging
+from .imaging.receiver import Receiver
 from .platform import Platform
 from .presence import Presence
 from .realtime import (
@@ -32,9 +42,11 @@ from .realtime import (
 )
 from .room_events import register_room_events
 from .rooms import Rooms
+from .view_events import ViewEvents
 
 log = logging.getLogger(__name__)
 ROOMS = web.AppKey("rooms", Rooms)
+RECEIVER = web.AppKey("receiver", Receiver)
 
 
 async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
@@ -69,6 +81,10 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(admin_routes.routes)
     app.add_routes(patient_routes.routes)
     app.add_routes(consult_routes.routes)
+    app.add_routes(imaging_routes.routes)
+    add_dicomweb_routes(app)
+    imaging = Imaging(platform)
+    app[imaging_routes.IMAGING] = imaging
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/api/openapi.json", openapi_handler)
     add_web_client_routes(app)
@@ -94,8 +110,19 @@ def build_app(platform: Platform) -> web.Application:
 
     media = MediaServer(config=MediaConfig())
     rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
-    connections.on_close.append(register_room_events(sio, rooms))
+    views = ViewEvents(rooms, imaging)
+    connections.on_close.append(register_room_events(sio, rooms, views.handlers()))
     app[ROOMS] = rooms
+
+    receiver = Receiver(imaging)
+    app[RECEIVER] = receiver
+
+    async def run_receiver(app: web.Application) -> AsyncIterator[None]:
+        await receiver.start()
+        yield
+        await receiver.stop()
+
+    app.cleanup_ctx.append(run_receiver)
 
     async def close_rooms(app: web.Application) -> None:
         await rooms.close()

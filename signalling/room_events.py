@@ -57,10 +57,11 @@ def _handlers(rooms: Rooms) -> dict[str, Handler]:
 
 
 def register_room_events(
-    sio: socketio.AsyncServer, rooms: Rooms
+    sio: socketio.AsyncServer, rooms: Rooms, extra: dict[str, Handler] | None = None
 ) -> Callable[[str], Awaitable[None]]:
-    """Install the handlers; returns what to call when a connection closes."""
-    handlers = _handlers(rooms)
+    """Install the handlers (``extra``: other features' room events); returns
+    what to call when a connection closes."""
+    handlers = {**_handlers(rooms), **(extra or {})}
     assert handlers.keys() == CLIENT_EVENTS.keys(), "protocol table and handlers disagree"
     limits: dict[str, ConnectionLimits] = {}
 

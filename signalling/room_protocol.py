@@ -12,8 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dicom_viewer.view_state import ViewUpdate
+
 MAX_SDP = 64 * 1024
 PARTICIPANT_ID = r"^[up][0-9a-f-]{1,40}$"
+DICOM_UID = r"^[0-9]+(\.[0-9]+)*$"
 
 
 class Payload(BaseModel):
@@ -76,6 +79,24 @@ class ConsumerRef(Payload):
     producer_id: str = Field(min_length=1, max_length=128)
 
 
+class ViewRef(Payload):
+    """A displayed object: a series (slices) or one instance (a cine loop, an ECG)."""
+
+    object_id: str = Field(min_length=1, max_length=64, pattern=DICOM_UID)
+
+
+class ViewOpen(ViewRef):
+    kind: Literal["series", "instance"]
+
+
+class ViewChange(ViewRef):
+    update: ViewUpdate
+
+
+class ViewHandover(ViewRef):
+    participant_id: str = Field(pattern=PARTICIPANT_ID)
+
+
 CLIENT_EVENTS: dict[str, type[Payload]] = {
     "room.join": Join,
     "room.leave": Empty,
@@ -95,6 +116,11 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
     "media.pause": ConsumerRef,
     "media.resume": ConsumerRef,
     "media.restart": Empty,
+    "view.open": ViewOpen,
+    "view.update": ViewChange,
+    "view.handover": ViewHandover,
+    "view.claim": ViewRef,
+    "view.close": ViewRef,
 }
 
 # What each client event does, and who may send it (for docs/PROTOCOL.md).
@@ -120,6 +146,14 @@ CLIENT_EVENT_DOCS: dict[str, str] = {
     "media.pause": "Stop receiving a producer (e.g. a video you do not show).",
     "media.resume": "Receive it again; a keyframe is requested at once.",
     "media.restart": "Start your media over with new connections (after `media.closed`).",
+    "view.open": "Show a series or instance of the consultation's case file to the room; you "
+    "present it. If it is shown already, answers its current `state` unchanged.",
+    "view.update": "Presenter: change what everyone sees (frame, window, preset, zoom/pan, cine, "
+    "pointer, annotations). `update.version` must exceed the current one; an older one is "
+    "dropped and answered `applied: false, stale: true` with the current `state`.",
+    "view.handover": "Presenter or moderator: give control of an object to another participant.",
+    "view.claim": "Take control of an object nobody presents (its presenter left).",
+    "view.close": "Presenter or moderator: stop showing an object.",
 }
 
 # Events the server emits, with what they carry (documented in docs/PROTOCOL.md).
@@ -148,5 +182,7 @@ SERVER_EVENTS: dict[str, str] = {
     "media.active_speaker": "everyone: who is speaking",
     "media.closed": "you: your media connection failed or timed out; send media.restart",
     "room.replaced": "you: the same participant joined from another connection",
+    "view.state": "everyone in the room: the current view state of an object (never pixels)",
+    "view.closed": "everyone in the room: an object is no longer shown",
     "error": "you: an event you sent was refused, and why",
 }

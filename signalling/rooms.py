@@ -131,6 +131,11 @@ class Rooms:
         self.grace_s = grace_s
         self.rooms: dict[str, Room] = {}
         self.by_sid: dict[str, tuple[str, str]] = {}  # sid -> (room id, member id)
+        # Other features' share of a room (imaging view states): what an
+        # entering member gets, and what to do when a member or a room goes.
+        self.state_parts: list[Callable[[str], dict[str, Any]]] = []
+        self.on_member_gone: list[Callable[[str, str], Awaitable[None]]] = []
+        self.on_room_closed: list[Callable[[str], None]] = []
         media.set_listener(self.on_media_event)
 
     # Lookups ---------------------------------------------------------------
@@ -281,6 +286,8 @@ class Rooms:
             state["lobby"] = [m.public() for m in room.lobby()]
         if Grant.CHAT in member.grants:
             state["chat"] = await self._chat_after(room.id, 0, member, replay=True)
+        for part in self.state_parts:
+            state.update(part(room.id))
         return state
 
     async def _enter(self, room: Room, member: Member, *, announce: bool) -> None:
@@ -357,11 +364,15 @@ class Rooms:
             )
         else:
             await self._lobby_changed(room)
+        for hook in self.on_member_gone:
+            await hook(room.id, member.id)
         if not room.members:
             await self._close(room)
 
     async def _close(self, room: Room) -> None:
         self.rooms.pop(room.id, None)
+        for hook in self.on_room_closed:
+            hook(room.id)
         for member in room.members.values():
             if member.grace is not None:
                 member.grace.cancel()

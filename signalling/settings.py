@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     api_token_ttl_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
     invite_ttl_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
     max_upload_mb: int = Field(512, ge=1, le=64 * 1024)
+    dicom_scp_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of the DIMSE C-STORE receiver; unset keeps it off."
+    )
+    dicom_scp_host: str = Field("127.0.0.1", min_length=1, description="Address it binds.")
+    dicom_scp_ae_title: str = Field(
+        "TELEHEALTH", min_length=1, max_length=16, pattern=r"^[ -~]*[!-~][ -~]*$"
+    )
     room_grace_seconds: float = Field(
         30.0, ge=0.5, le=600, description="A dropped socket may come back this long unnoticed."
     )

@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Enum,
@@ -320,3 +321,64 @@ class ChatMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ImagingStudy(Base):
+    """A DICOM study the platform holds; found by UID, never a file path."""
+
+    __tablename__ = "imaging_studies"
+
+    study_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    patient_identifier: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    study_date: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ImagingSeries(Base):
+    __tablename__ = "imaging_series"
+
+    series_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    study_uid: Mapped[str] = mapped_column(
+        ForeignKey("imaging_studies.study_uid", ondelete="CASCADE"), index=True
+    )
+    modality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    series_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    description: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ImagingInstance(Base):
+    """One stored object: its blob (SHA-256) and what the viewer needs to show it."""
+
+    __tablename__ = "imaging_instances"
+
+    sop_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    series_uid: Mapped[str] = mapped_column(
+        ForeignKey("imaging_series.series_uid", ondelete="CASCADE"), index=True
+    )
+    study_uid: Mapped[str] = mapped_column(
+        ForeignKey("imaging_studies.study_uid", ondelete="CASCADE"), index=True
+    )
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    info: Mapped[str] = mapped_column(Text)  # dicom_viewer InstanceInfo as JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsultationStudy(Base):
+    """A study in a consultation's case file; one study may be in several."""
+
+    __tablename__ = "consultation_studies"
+
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_uid: Mapped[str] = mapped_column(
+        ForeignKey("imaging_studies.study_uid", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    source: Mapped[str] = mapped_column(String(16))  # upload, stow, c-store
+    added_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -47,9 +47,27 @@ class Operation:
     public: bool = False
     errors: tuple[int, ...] = field(default=(401,))
     media_type: str = "application/json"
+    other_media_types: tuple[str, ...] = ()
+    upload: bool = False  # a multipart/form-data body of files
 
 
 CONSULTATION_ID = Param("id", "path", {"type": "string", "maxLength": 64}, required=True)
+UID = Param(
+    "uid",
+    "path",
+    {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$", "maxLength": 64},
+    required=True,
+)
+FRAME = Param("frame", "query", {"type": "integer", "minimum": 0, "maximum": 100_000})
+WINDOW_PARAMS = (
+    Param(
+        "preset", "query", {"type": "string", "maxLength": 32}, description="lung, bone, file..."
+    ),
+    Param("center", "query", {"type": "number"}, description="window centre, with width"),
+    Param("width", "query", {"type": "number"}, description="window width, with center"),
+    Param("format", "query", {"type": "string", "enum": ["png", "webp"]}),
+    Param("max_size", "query", {"type": "integer", "minimum": 16, "maximum": 8192}),
+)
 PATIENT_ID = Param(
     "id", "path", {"type": "integer", "minimum": 0, "maximum": 10**15 - 1}, required=True
 )
@@ -202,6 +220,91 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403, 404, 409, 415),
     ),
     Operation(
+        "post",
+        "/api/consultations/{id}/imaging",
+        "Upload DICOM files into the case file; a verdict per file (audited)",
+        "imaging",
+        params=(CONSULTATION_ID,),
+        upload=True,
+        errors=(400, 401, 404, 409, 415),
+    ),
+    Operation(
+        "get",
+        "/api/consultations/{id}/imaging",
+        "The case file's studies, series and instances in viewing order (audited)",
+        "imaging",
+        params=(CONSULTATION_ID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/imaging/series/{uid}",
+        "A series' instances in anatomical order",
+        "imaging",
+        params=(UID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/imaging/series/{uid}/thumbnail",
+        "A series' thumbnail (WebP)",
+        "imaging",
+        params=(UID,),
+        errors=(401, 404),
+        media_type="image/webp",
+    ),
+    Operation(
+        "get",
+        "/api/imaging/instances/{uid}",
+        "What the viewer needs to show an instance, with its window presets",
+        "imaging",
+        params=(UID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/imaging/instances/{uid}/rendered",
+        "A frame rendered with a window (PNG or WebP; ETag, long-lived caching)",
+        "imaging",
+        params=(UID, FRAME, *WINDOW_PARAMS),
+        errors=(400, 401, 404),
+        media_type="image/png",
+        other_media_types=("image/webp",),
+    ),
+    Operation(
+        "get",
+        "/api/imaging/instances/{uid}/pixel",
+        "The value under a point (HU for CT)",
+        "imaging",
+        params=(
+            UID,
+            Param("row", "query", {"type": "integer", "minimum": 0, "maximum": 65535}, True),
+            Param("column", "query", {"type": "integer", "minimum": 0, "maximum": 65535}, True),
+            FRAME,
+        ),
+        errors=(400, 401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/imaging/instances/{uid}/cine/{frame}",
+        "A cine frame as stored (JPEG baseline, not decoded); X-Frame-Rate says the rate",
+        "imaging",
+        params=(
+            UID,
+            Param("frame", "path", {"type": "integer", "minimum": 0, "maximum": 99999}, True),
+        ),
+        errors=(400, 401, 404),
+        media_type="image/jpeg",
+    ),
+    Operation(
+        "get",
+        "/api/imaging/instances/{uid}/ecg",
+        "An ECG's leads (µV), sampling rate, measurements and annotations",
+        "imaging",
+        params=(UID,),
+        errors=(400, 401, 404),
+    ),
+    Operation(
         "put",
         "/api/me/on-call",
         "Go on or off call (specialists)",
@@ -234,11 +337,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                 str(op.ok): {
                     "description": "done",
                     "content": {
-                        op.media_type: {
+                        media_type: {
                             "schema": {"type": "object"}
-                            if op.media_type == "application/json"
+                            if media_type == "application/json"
                             else {"type": "string"}
                         }
+                        for media_type in (op.media_type, *op.other_media_types)
                     },
                 },
                 **{
@@ -274,6 +378,24 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "content": {
                     "application/json": {
                         "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
+                    }
+                },
+            }
+        if op.upload:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["files"],
+                            "properties": {
+                                "files": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                }
+                            },
+                        }
                     }
                 },
             }

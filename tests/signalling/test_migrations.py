@@ -25,6 +25,10 @@ TABLES = {
     "consultation_events",
     "consultation_participants",
     "chat_messages",
+    "imaging_studies",
+    "imaging_series",
+    "imaging_instances",
+    "consultation_studies",
 }
 
 

@@ -1,0 +1,429 @@
+"""REST for the web client's viewer: upload into a consultation, series in
+anatomical order, rendered slices, thumbnails, pixel values, cine frames
+as stored, ECG as data. Access: see ``signalling.imaging.access``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import BodyPartReader, web
+
+from dicom_viewer.cine import NotJpegBaseline
+from dicom_viewer.index import ImagingIndex, SeriesRecord, StudyRecord
+from dicom_viewer.instance import InstanceInfo
+from dicom_viewer.lut import Window
+from dicom_viewer.presets import UnknownPreset
+from dicom_viewer.render import ImageFormat, WindowChoice
+from dicom_viewer.service import rendition_key
+from dicom_viewer.validate import Refused
+
+from ..audit import Outcome
+from ..db.models import User
+from ..errors import NotFound, PlatformError
+from ..imaging.access import consultation_for, instance_for, series_for
+from ..imaging.catalog import consultation_studies, info_of, load_index
+from ..imaging.desk import MB, Filed, Imaging
+from .identity import actor_of, require_user
+from .keys import platform_of
+
+routes = web.RouteTableDef()
+IMAGING = web.AppKey("imaging", Imaging)
+# Renditions never change (content-addressed blob, versioned renderer).
+IMMUTABLE = "private, max-age=31536000, immutable"
+MAX_FILES = 2000
+T = TypeVar("T")
+
+
+class BadRequest(PlatformError):
+    status = 400
+
+
+class Unsupported(PlatformError):
+    status = 415
+
+
+def imaging_of(request: web.Request) -> Imaging:
+    return request.app[IMAGING]
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Decode/render off the event loop; the library's errors become 404/400."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except (IndexError, UnknownPreset, ValueError, NotJpegBaseline) as exc:
+        raise BadRequest(str(exc).strip("'\"")) from None
+
+
+# Upload -------------------------------------------------------------------
+
+
+async def _read_part(part: BodyPartReader, cap: int) -> bytes | None:
+    """The part's bytes, or None (drained) once it passes ``cap``."""
+    data = bytearray()
+    while chunk := await part.read_chunk(256 * 1024):
+        data += chunk
+        if len(data) > cap:
+            await part.release()
+            return None
+    return bytes(data)
+
+
+@routes.post("/api/consultations/{id}/imaging")
+async def upload(request: web.Request) -> web.Response:
+    """Several DICOM files in one multipart/form-data body; each gets its own
+    verdict and a refused file does not stop the rest."""
+    user = require_user(request)
+    platform = platform_of(request)
+    imaging = imaging_of(request)
+    async with platform.db() as db:
+        c = await consultation_for(db, user, request.match_info["id"], to_add=True)
+    if request.content_type != "multipart/form-data":
+        raise Unsupported("send the files as multipart/form-data")
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError):
+        raise BadRequest("the multipart body has no boundary") from None
+    cap = platform.settings.max_upload_mb * MB
+    results: list[dict[str, Any]] = []
+    try:
+        while (part := await reader.next()) is not None:
+            if len(results) >= MAX_FILES:
+                raise BadRequest(f"at most {MAX_FILES} files per upload")
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not accepted")
+            name = (part.filename or part.name or "")[:200]
+            data = await _read_part(part, cap)
+            if data is None:
+                results.append(_refused(name, f"larger than {cap // MB} MB"))
+                continue
+            result = await imaging.accept(
+                data, consultation_id=c.id, source_kind="upload", user_id=user.id
+            )
+            results.append(_verdict(name, result))
+    except ValueError as exc:  # a malformed multipart body
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    if not results:
+        raise BadRequest("send at least one file")
+    await _audit_upload(request, user, c.id, results)
+    accepted = sum(r["status"] == "accepted" for r in results)
+    return web.json_response(
+        {"results": results, "accepted": accepted, "refused": len(results) - accepted}
+    )
+
+
+def _refused(name: str, reason: str) -> dict[str, Any]:
+    return {"file": name, "status": "refused", "reason": reason}
+
+
+def _verdict(name: str, result: Filed | Refused) -> dict[str, Any]:
+    if isinstance(result, Refused):
+        return _refused(name, result.reason)
+    info = result.info
+    return {
+        "file": name,
+        "status": "accepted",
+        "study_uid": info.study_instance_uid,
+        "series_uid": info.series_instance_uid,
+        "sop_uid": info.sop_instance_uid,
+        "kind": info.kind.value,
+        "modality": info.modality,
+    }
+
+
+async def _audit_upload(
+    request: web.Request, user: User, consultation_id: str, results: list[dict[str, Any]]
+) -> None:
+    audit = platform_of(request).audit
+    actor = actor_of(user, request)
+    by_study: dict[str, int] = {}
+    for r in results:
+        if r["status"] == "accepted":
+            by_study[r["study_uid"]] = by_study.get(r["study_uid"], 0) + 1
+    for study_uid, count in sorted(by_study.items()):
+        await audit.record(
+            actor,
+            "imaging.upload",
+            object_type="study",
+            object_id=study_uid,
+            detail={"consultation": consultation_id, "instances": count},
+        )
+    refused = [r for r in results if r["status"] == "refused"]
+    if refused:
+        await audit.record(
+            actor,
+            "imaging.upload",
+            outcome=Outcome.DENIED,
+            object_type="consultation",
+            object_id=consultation_id,
+            detail={"refused": [{"file": r["file"], "reason": r["reason"]} for r in refused]},
+        )
+
+
+# Listings -----------------------------------------------------------------------
+
+
+def _instance_json(info: InstanceInfo) -> dict[str, Any]:
+    return {
+        "sop_uid": info.sop_instance_uid,
+        "kind": info.kind.value,
+        "sop_class": info.sop_class_name,
+        "number": info.instance_number,
+        "frames": info.frames,
+        "rows": info.rows,
+        "columns": info.columns,
+        "position": info.image_position,
+        "pixel_spacing": info.pixel_spacing,
+        "frame_rate": info.frame_rate,
+        "jpeg_frames": info.is_jpeg_baseline,
+    }
+
+
+def _series_json(series: SeriesRecord) -> dict[str, Any]:
+    return {
+        "series_uid": series.series_instance_uid,
+        "modality": series.modality,
+        "number": series.series_number,
+        "description": series.description,
+        "thumbnail": f"/api/imaging/series/{series.series_instance_uid}/thumbnail",
+        # anatomical order (ImagePositionPatient along the normal, else InstanceNumber)
+        "instances": [_instance_json(r.info) for r in series.ordered()],
+    }
+
+
+def _study_json(study: StudyRecord) -> dict[str, Any]:
+    return {
+        "study_uid": study.study_instance_uid,
+        "patient_name": study.patient_name,
+        "patient_id": study.patient_id,
+        "study_date": study.study_date,
+        "description": study.description,
+        "series": [
+            _series_json(s)
+            for s in sorted(
+                study.series.values(),
+                key=lambda s: (s.series_number or 0, s.series_instance_uid),
+            )
+        ],
+    }
+
+
+@routes.get("/api/consultations/{id}/imaging")
+async def consultation_imaging(request: web.Request) -> web.Response:
+    """The consultation's studies, series and instances in viewing order."""
+    user = require_user(request)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        c = await consultation_for(db, user, request.match_info["id"])
+        index = await load_index(db, await consultation_studies(db, c.id))
+    actor = actor_of(user, request)
+    for uid in index.studies:
+        await imaging_of(request).audit_read(actor, "imaging.read", uid, {"consultation": c.id})
+    return web.json_response(
+        {"studies": [_study_json(s) for s in sorted(index.studies.values(), key=_study_order)]}
+    )
+
+
+def _study_order(study: StudyRecord) -> tuple[str, str]:
+    return study.study_date or "", study.study_instance_uid
+
+
+async def _series_index(request: web.Request, user: User) -> tuple[ImagingIndex, SeriesRecord]:
+    uid = request.match_info["uid"]
+    async with platform_of(request).db() as db:
+        row = await series_for(db, user, uid)
+        index = await load_index(db, [row.study_uid])
+    series = index.series(uid)
+    if series is None:
+        raise NotFound("no such series")
+    await imaging_of(request).audit_read(actor_of(user, request), "imaging.read", row.study_uid)
+    return index, series
+
+
+@routes.get("/api/imaging/series/{uid}")
+async def series_detail(request: web.Request) -> web.Response:
+    user = require_user(request)
+    _, series = await _series_index(request, user)
+    return web.json_response(_series_json(series))
+
+
+@routes.get("/api/imaging/series/{uid}/thumbnail")
+async def series_thumbnail(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    _, series = await _series_index(request, user)
+    middle = series.representative()
+    assert middle is not None  # a series row exists only with an instance
+    if middle.info.kind.value == "ecg":
+        raise NotFound("an ECG has no thumbnail")
+    etag = rendition_key(middle.blob_sha256, -1, "thumbnail", ImageFormat.WEBP, 128)
+    if _not_modified(request, etag):
+        return _not_modified_response(etag)
+    image = await in_thread(imaging_of(request).service.thumbnail, middle.blob_sha256)
+    return _image(image.data, image.media_type, etag)
+
+
+# One instance ---------------------------------------------------------------------
+
+
+async def _instance(request: web.Request, user: User) -> tuple[str, InstanceInfo, str]:
+    """(blob sha, info, study uid) of the addressed instance, audited."""
+    async with platform_of(request).db() as db:
+        row = await instance_for(db, user, request.match_info["uid"])
+    await imaging_of(request).audit_read(actor_of(user, request), "imaging.read", row.study_uid)
+    return row.blob_sha256, info_of(row), row.study_uid
+
+
+@routes.get("/api/imaging/instances/{uid}")
+async def instance_detail(request: web.Request) -> web.Response:
+    """What the viewer needs before showing an instance, with its presets."""
+    user = require_user(request)
+    sha, info, study_uid = await _instance(request, user)
+    presets: list[str] = []
+    if info.kind.value != "ecg":
+        presets = await in_thread(imaging_of(request).service.presets, sha)
+    return web.json_response(
+        {
+            **_instance_json(info),
+            "study_uid": study_uid,
+            "series_uid": info.series_instance_uid,
+            "modality": info.modality,
+            "presets": presets,
+            "window_centers": info.window_centers,
+            "window_widths": info.window_widths,
+        }
+    )
+
+
+def _int_query(request: web.Request, name: str, default: int | None, high: int) -> int | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) > high:
+        raise BadRequest(f"{name} must be a whole number from 0 to {high}")
+    return int(text)
+
+
+def _float_query(request: web.Request, name: str) -> float | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+    if value != value or abs(value) > 1e7:
+        raise BadRequest(f"{name} is out of range")
+    return value
+
+
+def window_choice(request: web.Request) -> WindowChoice:
+    """An explicit centre/width, a preset name, or the file's own window."""
+    center, width = _float_query(request, "center"), _float_query(request, "width")
+    preset = request.query.get("preset") or None
+    if (center is None) != (width is None):
+        raise BadRequest("give center and width together")
+    if center is not None and width is not None:
+        if preset is not None:
+            raise BadRequest("give either a preset or center and width")
+        try:
+            return Window(center, width)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    if preset is not None and len(preset) > 32:
+        raise BadRequest("unknown preset")
+    return preset
+
+
+def image_format(request: web.Request) -> ImageFormat:
+    try:
+        return ImageFormat(request.query.get("format", "png"))
+    except ValueError:
+        raise BadRequest("format is png or webp") from None
+
+
+def _not_modified(request: web.Request, etag: str) -> bool:
+    return request.headers.get("If-None-Match", "").strip() in (f'"{etag}"', f'W/"{etag}"')
+
+
+def _not_modified_response(etag: str) -> web.Response:
+    return web.Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": IMMUTABLE})
+
+
+def _image(data: bytes, media_type: str, etag: str, **headers: str) -> web.Response:
+    return web.Response(
+        body=data,
+        content_type=media_type,
+        headers={"ETag": f'"{etag}"', "Cache-Control": IMMUTABLE, **headers},
+    )
+
+
+@routes.get("/api/imaging/instances/{uid}/rendered")
+async def rendered(request: web.Request) -> web.StreamResponse:
+    """One frame as PNG or WebP; the ETag names the exact rendition."""
+    user = require_user(request)
+    sha, info, _ = await _instance(request, user)
+    window = window_choice(request)
+    fmt = image_format(request)
+    frame = _int_query(request, "frame", 0, 100_000)
+    max_size = _int_query(request, "max_size", None, 8192)
+    assert frame is not None
+    if max_size is not None and max_size < 16:
+        raise BadRequest("max_size must be at least 16")
+    if info.kind.value == "ecg":
+        raise BadRequest("an ECG is data, not an image: use /ecg")
+    etag = rendition_key(sha, frame, window, fmt, max_size)
+    if _not_modified(request, etag):
+        return _not_modified_response(etag)
+    image = await in_thread(
+        imaging_of(request).service.render, sha, frame, window=window, fmt=fmt, max_size=max_size
+    )
+    extra = {}
+    if image.window is not None:
+        extra["X-Window"] = f"{image.window.center:g}/{image.window.width:g}"
+    return _image(image.data, image.media_type, etag, **extra)
+
+
+@routes.get("/api/imaging/instances/{uid}/pixel")
+async def pixel(request: web.Request) -> web.Response:
+    """The value under a point: stored and after the modality LUT (HU for CT)."""
+    user = require_user(request)
+    sha, _, _ = await _instance(request, user)
+    row = _int_query(request, "row", None, 65535)
+    column = _int_query(request, "column", None, 65535)
+    frame = _int_query(request, "frame", 0, 100_000)
+    if row is None or column is None or frame is None:
+        raise BadRequest("give row and column")
+    value = await in_thread(imaging_of(request).service.pixel_value, sha, row, column, frame)
+    return web.json_response({"stored": value.stored, "value": value.value, "unit": value.unit})
+
+
+@routes.get("/api/imaging/instances/{uid}/cine/{frame}")
+async def cine_frame(request: web.Request) -> web.StreamResponse:
+    """A JPEG-baseline frame exactly as stored: the browser decodes it."""
+    user = require_user(request)
+    text = request.match_info["frame"]
+    if not text.isdigit() or len(text) > 6:
+        raise BadRequest("frame must be a whole number")
+    sha, info, _ = await _instance(request, user)
+    if not info.is_jpeg_baseline:
+        raise BadRequest("this object's frames are not JPEG baseline; use /rendered")
+    if int(text) >= info.frames:
+        raise BadRequest(f"frame {text} is outside 0..{info.frames - 1}")
+    etag = rendition_key(sha, int(text), "cine", ImageFormat.PNG)
+    if _not_modified(request, etag):
+        return _not_modified_response(etag)
+    data = await in_thread(imaging_of(request).service.cine_frame, sha, int(text))
+    headers = {} if info.frame_rate is None else {"X-Frame-Rate": f"{info.frame_rate:g}"}
+    return _image(data, "image/jpeg", etag, **headers)
+
+
+@routes.get("/api/imaging/instances/{uid}/ecg")
+async def ecg(request: web.Request) -> web.Response:
+    """Leads (µV), sampling rate, measurements and fiducials as JSON."""
+    user = require_user(request)
+    sha, info, _ = await _instance(request, user)
+    if info.kind.value != "ecg":
+        raise BadRequest("this object is not a waveform")
+    waveform = await in_thread(imaging_of(request).service.ecg, sha)
+    return web.json_response(waveform.to_json(), headers={"Cache-Control": IMMUTABLE})

@@ -1,0 +1,79 @@
+"""Shared pieces of the imaging tests: a consultation on a served app, real
+DICOM files from pydicom's test data, and multipart uploads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pydicom.data import get_testdata_file, get_testdata_files
+
+from signalling.app import build_app
+from signalling.platform import Platform, open_platform
+from tests.signalling.conftest import make_settings
+from tests.signalling.network import Member, build_network
+from tests.signalling.test_rooms import Consult
+
+CT5N = "dicomdirtests/98892001/CT5N/*"
+
+
+def dicom_file(name: str) -> Path:
+    found = get_testdata_file(name, download=False)
+    if found is None:
+        pytest.fail(f"test file {name} is not installed locally")
+    return Path(str(found))
+
+
+def ct5n() -> list[Path]:
+    paths = sorted(Path(p) for p in get_testdata_files(CT5N))
+    assert len(paths) == 5
+    return paths
+
+
+async def upload(who: Member, consultation_id: str, files: list[tuple[str, bytes]]) -> Any:
+    form = aiohttp.FormData()
+    for name, data in files:
+        form.add_field("files", data, filename=name, content_type="application/dicom")
+    async with who.http.post(
+        f"{who.base_url.rstrip('/')}/api/consultations/{consultation_id}/imaging", data=form
+    ) as response:
+        return response.status, await response.json()
+
+
+async def get(who: Member, path: str, **kw: Any) -> tuple[int, bytes, Any]:
+    async with who.http.get(who.base_url.rstrip("/") + path, **kw) as response:
+        return response.status, await response.read(), response.headers
+
+
+async def served_consult(tmp_path: Path, database_url: str, **settings: Any) -> AsyncIterator[Any]:
+    """(platform, app, consult) with both clinicians logged in."""
+    config = make_settings(tmp_path, database_url=database_url, **settings)
+    async with open_platform(config, migrate=True) as platform:
+        await build_network(platform)
+        app = build_app(platform)
+        server = TestServer(app)
+        await server.start_server()
+        consult = Consult(platform, str(server.make_url("/")))
+        await consult.start()
+        try:
+            yield platform, app, consult
+        finally:
+            await consult.close()
+            await server.close()
+
+
+async def audit_rows(platform: Platform, action: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from signalling.db.models import AuditEvent
+
+    async with platform.db() as db:
+        return list(
+            await db.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
