@@ -81,7 +81,8 @@ async def _index(request: web.Request, user: User, study_uid: str | None = None)
 
 
 def _dicom_json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(body), status=status, content_type=DICOM_JSON)
+    # no charset parameter: clients (dicomweb-client) compare the media type exactly
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type=DICOM_JSON)
 
 
 async def _audit(request: web.Request, user: User, action: str, study_uids: Iterable[str]) -> None:
