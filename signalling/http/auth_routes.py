@@ -37,6 +37,7 @@ async def describe_user(request: web.Request, user: User) -> dict[str, Any]:
         "role": user.role.value,
         "specialties": user.specialties,
         "facility": facility,
+        "on_call": user.on_call,
     }
 
 

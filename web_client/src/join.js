@@ -1,0 +1,119 @@
+// A patient's way in: the link's token (after "#"), a pre-join check of camera and
+// microphone, the waiting room, then the consultation room.
+
+import { h, clear, label } from "./dom.js";
+import { t } from "./i18n.js";
+import { RoomMedia } from "./media.js";
+import { call, connect, on } from "./realtime.js";
+
+const SESSION_KEY = "telehealth.patient-session";
+
+function meter(stream, bar) {
+  // Microphone level from an analyser, so the patient sees that they are heard.
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  const data = new Uint8Array(analyser.fftSize);
+  let running = true;
+  const tick = () => {
+    if (!running) return;
+    analyser.getByteTimeDomainData(data);
+    let peak = 0;
+    for (const v of data) peak = Math.max(peak, Math.abs(v - 128));
+    bar.value = Math.min(100, (peak / 128) * 200);
+    requestAnimationFrame(tick);
+  };
+  tick();
+  return () => {
+    running = false;
+    ctx.close();
+  };
+}
+
+export class PatientJoin {
+  constructor(root, { onAdmitted, onFinished }) {
+    this.root = root;
+    this.onAdmitted = onAdmitted;
+    this.onFinished = onFinished;
+    this.linkToken = decodeURIComponent(location.hash.slice(1));
+  }
+
+  async start() {
+    clear(this.root);
+    if (this.linkToken.length < 10 && !sessionStorage.getItem(SESSION_KEY)) {
+      this.root.append(h("p", { class: "error", role: "alert", i18n: "prejoin.badLink" }));
+      return;
+    }
+    const video = h("video", { autoplay: true, playsinline: true, muted: true, "aria-label": t("prejoin.preview") });
+    video.muted = true;
+    const level = h("meter", { min: 0, max: 100, value: 0, id: "mic-level" });
+    const name = h("input", { required: true, maxlength: 100, autocomplete: "name" });
+    const error = h("p", { class: "error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "card prejoin" },
+      h("h2", { i18n: "prejoin.title" }),
+      video,
+      ...label("prejoin.level", level),
+      ...label("prejoin.name", name),
+      h("button", { type: "submit", class: "primary", i18n: "prejoin.join" }),
+      error,
+    );
+    this.root.append(form);
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      video.srcObject = this.stream;
+      this.stopMeter = meter(this.stream, level);
+    } catch {
+      error.textContent = t("room.noCamera");
+    }
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      try {
+        await this.join(name.value.trim());
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    });
+  }
+
+  async join(name) {
+    connect();
+    // A link works once; after that the session token it was exchanged for brings
+    // the patient back (after a drop, or a reload).
+    const token = sessionStorage.getItem(SESSION_KEY) || this.linkToken;
+    const media = new RoomMedia(); // ready before the server's first offer
+    let answer;
+    try {
+      answer = await call("room.join", { token, name: name || undefined });
+    } catch (err) {
+      media.close();
+      throw err;
+    }
+    if (answer.session_token) sessionStorage.setItem(SESSION_KEY, answer.session_token);
+    this.stopMeter?.();
+    this.stream?.getTracks().forEach((track) => track.stop());
+    const rejoin = () => call("room.join", { token: sessionStorage.getItem(SESSION_KEY) });
+    if (answer.state === "joined") return this.onAdmitted({ ...answer, rejoin }, media);
+    clear(this.root).append(
+      h("section", { class: "card lobby", role: "status", "aria-live": "polite" }, h("h2", { i18n: "room.lobbyTitle" }), h("p", { i18n: "room.lobby" })),
+    );
+    const offs = [
+      on("room.admitted", (state) => {
+        offs.forEach((off) => off());
+        this.onAdmitted({ ...answer, ...state, state: "joined", rejoin }, media);
+      }),
+      on("room.refused", () => {
+        offs.forEach((off) => off());
+        sessionStorage.removeItem(SESSION_KEY);
+        media.close();
+        this.onFinished(t("room.refused"));
+      }),
+    ];
+  }
+}
+
+export function forgetPatientSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}

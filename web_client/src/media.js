@@ -1,0 +1,124 @@
+// WebRTC for a room, the LiveKit way: a publish connection that this page offers,
+// and a subscribe connection that the server offers (and re-offers as tracks come
+// and go). Candidates are gathered before an offer or answer is sent, since the
+// server's aiortc does not trickle.
+
+import { call, on } from "./realtime.js";
+
+const GATHER_TIMEOUT_MS = 3000;
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== "complete") return;
+      pc.removeEventListener("icegatheringstatechange", done);
+      resolve();
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, GATHER_TIMEOUT_MS);
+  });
+}
+
+export class RoomMedia {
+  // Create it before room.join: the server may offer the subscribe connection the
+  // moment the join is processed, before the join's answer arrives.
+  constructor({ iceServers = [] } = {}) {
+    this.trackHandler = null;
+    this.pendingTracks = [];
+    this.config = { iceServers, bundlePolicy: "max-bundle" };
+    this.publishPc = null;
+    this.subscribePc = null;
+    this.localStream = null;
+    this.offers = Promise.resolve(); // server offers are answered one at a time
+    this.unsubscribe = on("media.subscribe_offer", (data) => {
+      this.offers = this.offers.then(() => this.answer(data.sdp)).catch((err) => {
+        console.warn("subscribe offer failed", err);
+      });
+    });
+  }
+
+  onTrack(handler) {
+    this.trackHandler = handler;
+    for (const args of this.pendingTracks.splice(0)) handler(...args);
+  }
+
+  async startLocal({ audio = true, video = true } = {}) {
+    this.localStream = await navigator.mediaDevices.getUserMedia({
+      audio,
+      video: video ? { width: { ideal: 1280 }, height: { ideal: 720 } } : false,
+    });
+    return this.localStream;
+  }
+
+  async publish() {
+    if (!this.localStream) return;
+    this.publishPc?.close();
+    const pc = new RTCPeerConnection(this.config);
+    this.publishPc = pc;
+    const sources = [];
+    for (const track of this.localStream.getTracks()) {
+      pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
+      sources.push(track.kind === "audio" ? "microphone" : "camera");
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const mids = {};
+    pc.getTransceivers().forEach((tr, i) => {
+      if (tr.mid !== null) mids[tr.mid] = sources[i];
+    });
+    const { sdp } = await call("media.publish", { sdp: pc.localDescription.sdp, sources: mids });
+    await pc.setRemoteDescription({ type: "answer", sdp });
+  }
+
+  async answer(sdp) {
+    if (!this.subscribePc) {
+      const pc = new RTCPeerConnection(this.config);
+      pc.addEventListener("track", (event) => {
+        // The stream id is the publishing participant's id.
+        const participantId = event.streams[0]?.id ?? "";
+        if (this.trackHandler) this.trackHandler(participantId, event.track, event.streams[0]);
+        else this.pendingTracks.push([participantId, event.track, event.streams[0]]);
+      });
+      this.subscribePc = pc;
+    }
+    const pc = this.subscribePc;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    await call("media.subscribe_answer", { sdp: pc.localDescription.sdp });
+  }
+
+  setEnabled(kind, enabled) {
+    for (const track of this.localStream?.getTracks() ?? []) {
+      if (track.kind === kind) track.enabled = enabled;
+    }
+  }
+
+  async stats() {
+    // What the network indicator shows: received video, loss, round trip.
+    const result = { framesDecoded: 0, packetsLost: 0, packetsReceived: 0, rtt: null };
+    for (const pc of [this.subscribePc, this.publishPc]) {
+      if (!pc) continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") {
+          result.framesDecoded += s.framesDecoded ?? 0;
+          result.packetsLost += s.packetsLost ?? 0;
+          result.packetsReceived += s.packetsReceived ?? 0;
+        }
+        if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+          result.rtt = s.currentRoundTripTime;
+        }
+      });
+    }
+    return result;
+  }
+
+  close() {
+    this.unsubscribe();
+    this.publishPc?.close();
+    this.subscribePc?.close();
+    for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this.publishPc = this.subscribePc = this.localStream = null;
+  }
+}

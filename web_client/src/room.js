@@ -1,0 +1,290 @@
+// The consultation room: video grid, controls, participants (with the lobby for
+// moderators) and chat. Used by staff (room token from the API) and by patients
+// (after the lobby).
+
+import { h, clear, label } from "./dom.js";
+import { t } from "./i18n.js";
+import { call, on, onState } from "./realtime.js";
+
+export class Room {
+  constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null }) {
+    this.media = media;
+    this.root = root;
+    this.state = joinAnswer;
+    this.me = joinAnswer.participant_id;
+    this.onLeave = onLeave;
+    this.consultationId = staffConsultationId;
+    this.participants = new Map((joinAnswer.participants ?? []).map((p) => [p.id, p]));
+    this.lobby = new Map((joinAnswer.lobby ?? []).map((p) => [p.id, p]));
+    this.moderator = this.participants.get(this.me)?.moderator ?? false;
+    this.locked = !!joinAnswer.locked;
+    this.tiles = new Map();
+    this.offs = [];
+    this.lastChatId = 0;
+    this.micOn = true;
+    this.camOn = true;
+    this.handUp = false;
+  }
+
+  async start() {
+    this.render();
+    for (const message of this.state.chat ?? []) this.addChat(message);
+    this.listen();
+    this.media.onTrack((pid, track, stream) => this.attach(pid, stream));
+    try {
+      const stream = await this.media.startLocal();
+      this.tile(this.me).video.srcObject = stream;
+      await this.media.publish();
+    } catch (err) {
+      this.notice(t("room.noCamera"));
+      console.warn("media", err);
+    }
+  }
+
+  listen() {
+    const o = (event, fn) => this.offs.push(on(event, fn));
+    o("participant.joined", (p) => {
+      this.participants.set(p.id, p);
+      this.renderPeople();
+    });
+    o("participant.left", ({ id }) => {
+      this.participants.delete(id);
+      this.tiles.get(id)?.el.remove();
+      this.tiles.delete(id);
+      this.renderPeople();
+    });
+    o("participant.updated", (p) => {
+      this.participants.set(p.id, { ...this.participants.get(p.id), ...p });
+      this.renderPeople();
+    });
+    o("room.lobby", ({ lobby }) => {
+      this.lobby = new Map(lobby.map((p) => [p.id, p]));
+      this.renderPeople();
+    });
+    o("room.locked", ({ locked }) => {
+      this.locked = locked;
+      this.renderControls();
+    });
+    o("chat.message", (m) => this.addChat(m));
+    o("media.active_speaker", ({ participant_id }) => {
+      for (const [id, tile] of this.tiles) tile.el.classList.toggle("speaking", id === participant_id);
+    });
+    o("room.muted", ({ by }) => {
+      this.micOn = false;
+      this.media.setEnabled("audio", false);
+      this.renderControls();
+      this.notice(`${t("room.mutedBy")} ${by}`);
+    });
+    o("room.ended", () => this.finish(t("room.ended")));
+    o("room.removed", () => this.finish(t("room.removed")));
+    o("media.closed", () => call("media.restart").then(() => this.media.publish()).catch(() => {}));
+    this.offs.push(
+      onState((state) => {
+        this.root.querySelector(".reconnecting").hidden = state === "online";
+        if (state === "online") this.resume();
+      }),
+    );
+  }
+
+  async resume() {
+    // Back after a drop: the same token resumes the same place, unseen by others.
+    if (!this.rejoin) return;
+    try {
+      const answer = await this.rejoin();
+      const missed = await call("chat.history", { after_id: this.lastChatId });
+      missed.messages.forEach((m) => this.addChat(m));
+      if (!answer.resumed) await this.media.publish();
+    } catch (err) {
+      this.notice(err.message);
+    }
+  }
+
+  render() {
+    clear(this.root);
+    this.grid = h("div", { class: "grid", "aria-label": t("room.title") });
+    this.controls = h("div", { class: "controls", role: "toolbar", "aria-label": t("room.title") });
+    this.people = h("ul", { class: "people" });
+    this.chatLog = h("ol", { class: "chat-log", "aria-live": "polite" });
+    const input = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
+    const chatForm = h(
+      "form",
+      {
+        class: "chat-form",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const text = input.value.trim();
+          if (!text) return;
+          input.value = "";
+          try {
+            await call("chat.send", { text, client_id: crypto.randomUUID() });
+          } catch (err) {
+            this.notice(err.message);
+          }
+        },
+      },
+      h("label", { for: "chat-input", class: "visually-hidden", i18n: "room.chatInput" }),
+      input,
+      h("button", { type: "submit", i18n: "room.send" }),
+    );
+    this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    this.root.append(
+      h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
+      this.noticeEl,
+      h(
+        "div",
+        { class: "room" },
+        h("section", { class: "stage" }, this.grid, this.controls),
+        h(
+          "aside",
+          { class: "side" },
+          h("h2", { i18n: "room.participants" }),
+          this.people,
+          h("h2", { i18n: "room.chat" }),
+          this.chatLog,
+          chatForm,
+        ),
+      ),
+    );
+    for (const id of this.participants.keys()) this.tile(id);
+    this.renderControls();
+    this.renderPeople();
+  }
+
+  tile(id) {
+    let tile = this.tiles.get(id);
+    if (tile) return tile;
+    const video = h("video", { autoplay: true, playsinline: true, "data-participant": id });
+    video.muted = id === this.me; // never play yourself back
+    const name = h("span", { class: "name" });
+    const el = h("figure", { class: "tile", "data-self": id === this.me }, video, h("figcaption", {}, name));
+    this.grid.append(el);
+    tile = { el, video, name };
+    this.tiles.set(id, tile);
+    this.renderNames();
+    return tile;
+  }
+
+  attach(participantId, stream) {
+    const tile = this.tile(participantId);
+    if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+  }
+
+  renderNames() {
+    for (const [id, tile] of this.tiles) {
+      const p = this.participants.get(id);
+      tile.name.textContent = id === this.me ? `${p?.name ?? ""} (${t("room.you")})` : p?.name ?? "";
+    }
+    this.grid.dataset.count = String(this.tiles.size);
+  }
+
+  renderControls() {
+    const toggle = (key, on, fn) =>
+      h("button", { type: "button", "aria-pressed": String(on), onclick: fn, i18n: key });
+    const buttons = [
+      toggle("room.mic", this.micOn, () => {
+        this.micOn = !this.micOn;
+        this.media?.setEnabled("audio", this.micOn);
+        this.renderControls();
+      }),
+      toggle("room.cam", this.camOn, () => {
+        this.camOn = !this.camOn;
+        this.media?.setEnabled("video", this.camOn);
+        this.renderControls();
+      }),
+      toggle("room.hand", this.handUp, async () => {
+        this.handUp = !this.handUp;
+        await call("hand.raise", { raised: this.handUp }).catch((e) => this.notice(e.message));
+        this.renderControls();
+      }),
+    ];
+    if (this.moderator) {
+      buttons.push(
+        h("button", {
+          type: "button",
+          i18n: this.locked ? "room.unlock" : "room.lock",
+          onclick: () => call("room.lock", { locked: !this.locked }).catch((e) => this.notice(e.message)),
+        }),
+      );
+      if (this.consultationId) {
+        buttons.push(h("button", { type: "button", i18n: "room.invitePatient", onclick: () => this.invitePatient() }));
+      }
+      buttons.push(
+        h("button", {
+          type: "button",
+          class: "danger",
+          i18n: "room.end",
+          onclick: () => call("room.end").catch((e) => this.notice(e.message)),
+        }),
+      );
+    }
+    buttons.push(h("button", { type: "button", class: "danger", i18n: "room.leave", onclick: () => this.leave() }));
+    clear(this.controls).append(...buttons);
+  }
+
+  renderPeople() {
+    clear(this.people);
+    for (const p of this.participants.values()) {
+      const actions = [];
+      if (this.moderator && p.id !== this.me) {
+        actions.push(
+          h("button", { type: "button", i18n: "room.mute", onclick: () => call("participant.mute", { participant_id: p.id, kind: "audio" }) }),
+          h("button", { type: "button", i18n: "room.remove", onclick: () => call("participant.remove", { participant_id: p.id }) }),
+        );
+      }
+      this.people.append(
+        h("li", {}, h("span", {}, p.name, p.hand_raised ? " ✋" : ""), h("small", {}, ` ${t(`role.${p.role}`)}`), ...actions),
+      );
+    }
+    if (this.moderator && this.lobby.size) {
+      this.people.append(h("li", { class: "lobby-title" }, h("strong", { i18n: "room.lobbyTitle" })));
+      for (const p of this.lobby.values()) {
+        this.people.append(
+          h(
+            "li",
+            { class: "waiting" },
+            h("span", {}, p.name),
+            h("button", { type: "button", i18n: "room.admit", onclick: () => call("room.admit", { participant_id: p.id }) }),
+            h("button", { type: "button", i18n: "room.refuse", onclick: () => call("room.refuse", { participant_id: p.id }) }),
+          ),
+        );
+      }
+    }
+    this.renderNames();
+  }
+
+  addChat(m) {
+    if (m.id <= this.lastChatId) return;
+    this.lastChatId = m.id;
+    const time = new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    this.chatLog.append(h("li", {}, h("strong", {}, m.name), h("time", { datetime: m.at }, ` ${time} `), m.text));
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+
+  async invitePatient() {
+    const response = await fetch(`/api/consultations/${this.consultationId}/patient-link`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    const body = await response.json();
+    if (!response.ok) return this.notice(body.error);
+    const field = h("input", { readonly: true, value: body.url, class: "link" });
+    this.noticeEl.replaceChildren(...label("room.patientLink", field));
+    field.select();
+  }
+
+  notice(text) {
+    this.noticeEl.textContent = text;
+  }
+
+  async leave() {
+    await call("room.leave").catch(() => {});
+    this.finish(null);
+  }
+
+  finish(message) {
+    this.offs.forEach((off) => off());
+    this.media?.close();
+    this.onLeave(message);
+  }
+}
