@@ -28,6 +28,7 @@ export const STRINGS = {
     "role.doctor": "Bác sĩ",
     "role.nurse": "Điều dưỡng",
     "role.trainer": "Giảng viên",
+    "role.patient": "Bệnh nhân",
     footer:
       "Phần mềm mã nguồn mở. Dữ liệu bệnh nhân được mã hoá trên đường truyền và mọi truy cập đều được ghi nhật ký.",
     "nav.home": "Trang chính",
@@ -150,6 +151,7 @@ export const STRINGS = {
     "role.doctor": "Doctor",
     "role.nurse": "Nurse",
     "role.trainer": "Trainer",
+    "role.patient": "Patient",
     footer:
       "Open-source software. Patient data is encrypted in transit and every access is logged.",
     "nav.home": "Home",

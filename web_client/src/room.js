@@ -178,19 +178,19 @@ export class Room {
   }
 
   renderControls() {
-    const toggle = (key, on, fn) =>
-      h("button", { type: "button", "aria-pressed": String(on), onclick: fn, i18n: key });
+    const toggle = (key, on, fn, media = false) =>
+      h("button", { type: "button", class: media ? "media" : null, "aria-pressed": String(on), onclick: fn, i18n: key });
     const buttons = [
       toggle("room.mic", this.micOn, () => {
         this.micOn = !this.micOn;
         this.media?.setEnabled("audio", this.micOn);
         this.renderControls();
-      }),
+      }, true),
       toggle("room.cam", this.camOn, () => {
         this.camOn = !this.camOn;
         this.media?.setEnabled("video", this.camOn);
         this.renderControls();
-      }),
+      }, true),
       toggle("room.hand", this.handUp, async () => {
         this.handUp = !this.handUp;
         await call("hand.raise", { raised: this.handUp }).catch((e) => this.notice(e.message));
