@@ -6,7 +6,8 @@ to N subscribers living in other processes. For each N, over a window of
 `--duration` seconds:
 
 - server CPU, from this process's own accounting (time.process_time),
-- delivered fps at the slowest subscriber (frames counted by RTP marker),
+- delivered fps at the slowest subscriber (frames of which a packet
+  arrived; the checkers count frames decoded),
 - decode errors at the checker subscribers (the first two subscribers
   decode for real; the others count packets and never decode),
 - at `--latency-n` subscribers, the latency from the publisher sending
@@ -42,7 +43,7 @@ import struct
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,7 @@ class Subscription:
     pc: RTCPeerConnection
     checker: bool
     frames: int = 0
+    timestamps: set[int] = field(default_factory=set)
     decoded: int = 0
     arrivals: dict[bytes, float] | None = None
 
@@ -262,7 +264,11 @@ async def subscribers(conn: Conn, nack: bool) -> None:
         for transceiver in sub.pc.getTransceivers():
 
             async def hook(packet: Any, sub: Subscription = sub) -> None:
-                if packet.marker:
+                # a frame counts once any of its packets arrived: these subscribers do
+                # not NACK, so the load side's own socket drops would otherwise count
+                # against the SFU (the checkers NACK and decode every frame)
+                if packet.timestamp not in sub.timestamps:
+                    sub.timestamps.add(packet.timestamp)
                     sub.frames += 1
                 if sub.arrivals is not None and is_frame_start(packet.payload):
                     # the first arrival: a retransmission is not the frame arriving
@@ -294,6 +300,7 @@ async def subscribers(conn: Conn, nack: bool) -> None:
             latency = msg["latency"]
             for sub in subs.values():
                 sub.frames = sub.decoded = 0
+                sub.timestamps.clear()
                 sub.arrivals = {} if latency else None
             DecodeErrors.count = 0
             conn.send({"cmd": "window", "cpu": time.process_time()})
