@@ -80,6 +80,11 @@ async def sees_video_of(page: Page, participant_id: str) -> None:
     assert (await video.evaluate(VIDEO_PROGRESS))["bright"] > 10  # not a black picture
 
 
+async def frames(page: Page, participant_id: str) -> int:
+    video = page.locator(f'video[data-participant="{participant_id}"]')
+    return int((await video.evaluate(VIDEO_PROGRESS))["frames"])
+
+
 async def my_id(page: Page) -> str:
     own = page.locator("figure[data-self] video")
     await expect(own).to_have_count(1)
@@ -131,6 +136,32 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         assert doctor_id != specialist_id
         await sees_video_of(specialist, doctor_id)
         await sees_video_of(doctor, specialist_id)
+
+        # Each remote tile carries a network quality badge from getStats.
+        badge = doctor.locator(f'video[data-participant="{specialist_id}"] + figcaption .quality')
+        await expect(badge).to_have_attribute("data-level", "good", timeout=10_000)
+
+        # Audio only: the doctor stops receiving video, and gets it back after.
+        await doctor.get_by_role("button", name="Audio only (weak network)").click()
+        await doctor.wait_for_timeout(1500)
+        frozen = await frames(doctor, specialist_id)
+        await doctor.wait_for_timeout(1500)
+        assert await frames(doctor, specialist_id) <= frozen + 2  # paused at the SFU
+        await doctor.get_by_role("button", name="Audio only (weak network)").click()
+        await sees_video_of(doctor, specialist_id)
+
+        # The doctor's socket drops; the page shows it, comes back by itself into the
+        # same place, and catches up on chat it missed. The specialist sees no leave.
+        await doctor.evaluate(
+            "async () => (await import('/static/realtime.js')).connect().io.engine.close()"
+        )
+        await specialist.get_by_label("Message").fill("sent while you were away")
+        await specialist.get_by_role("button", name="Send").click()
+        await expect(doctor.locator(".chat-log")).to_contain_text(
+            "sent while you were away", timeout=20_000
+        )
+        await expect(doctor.locator(".reconnecting")).to_be_hidden()
+        await expect(specialist.locator(".people")).to_contain_text("MC.DOC")
 
         # Chat reaches the other side.
         await doctor.get_by_label("Message").fill("Troponin 2.3 ng/mL")

@@ -61,6 +61,7 @@ export class RoomMedia {
       pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
       sources.push(track.kind === "audio" ? "microphone" : "camera");
     }
+    this.videoSender = pc.getTransceivers().find((tr) => tr.sender.track?.kind === "video")?.sender ?? null;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const mids = {};
@@ -95,23 +96,61 @@ export class RoomMedia {
     }
   }
 
-  async stats() {
-    // What the network indicator shows: received video, loss, round trip.
-    const result = { framesDecoded: 0, packetsLost: 0, packetsReceived: 0, rtt: null };
+  async quality() {
+    // Per participant, from the last interval: packet loss (fraction), round trip
+    // (seconds) and received bitrate (bit/s). "" is this page's own uplink.
+    const now = performance.now();
+    const result = new Map();
+    const add = (id, loss, rtt, bits) => {
+      const q = result.get(id) ?? { lost: 0, received: 0, rtt: null, bits: 0 };
+      q.lost += loss[0];
+      q.received += loss[1];
+      if (rtt !== null) q.rtt = rtt;
+      q.bits += bits;
+      result.set(id, q);
+    };
+    let rtt = null;
+    const previous = this.lastStats ?? new Map();
+    const current = new Map();
     for (const pc of [this.subscribePc, this.publishPc]) {
       if (!pc) continue;
       (await pc.getStats()).forEach((s) => {
-        if (s.type === "inbound-rtp") {
-          result.framesDecoded += s.framesDecoded ?? 0;
-          result.packetsLost += s.packetsLost ?? 0;
-          result.packetsReceived += s.packetsReceived ?? 0;
-        }
         if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
-          result.rtt = s.currentRoundTripTime;
+          rtt = s.currentRoundTripTime;
+        }
+        if (s.type === "inbound-rtp") {
+          // The consumer's track id is "<participant id>:<mid>".
+          const id = (s.trackIdentifier ?? "").split(":")[0];
+          const before = previous.get(s.id) ?? { at: now, lost: 0, received: 0, bytes: 0 };
+          const seconds = Math.max((now - before.at) / 1000, 0.001);
+          current.set(s.id, { at: now, lost: s.packetsLost ?? 0, received: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0 });
+          add(
+            id,
+            [(s.packetsLost ?? 0) - before.lost, (s.packetsReceived ?? 0) - before.received],
+            null,
+            ((s.bytesReceived ?? 0) - before.bytes) * 8 / seconds,
+          );
+        }
+        if (s.type === "remote-inbound-rtp") {
+          add("", [0, 0], s.roundTripTime ?? null, 0);
+          const q = result.get("");
+          q.lossFraction = s.fractionLost ?? 0;
         }
       });
     }
+    this.lastStats = current;
+    for (const q of result.values()) {
+      if (q.rtt === null) q.rtt = rtt;
+      const total = q.lost + q.received;
+      q.loss = q.lossFraction ?? (total > 0 ? Math.max(q.lost, 0) / total : 0);
+    }
     return result;
+  }
+
+  async setVideoSending(on) {
+    // Low-bandwidth mode: stop sending the camera without renegotiating.
+    const camera = this.localStream?.getVideoTracks()[0] ?? null;
+    await this.videoSender?.replaceTrack(on ? camera : null);
   }
 
   close() {

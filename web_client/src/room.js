@@ -24,6 +24,9 @@ export class Room {
     this.micOn = true;
     this.camOn = true;
     this.handUp = false;
+    this.lowBandwidth = false;
+    this.poorSamples = 0;
+    this.producers = new Map((joinAnswer.producers ?? []).map((p) => [p.producer_id, p]));
   }
 
   async start() {
@@ -31,6 +34,7 @@ export class Room {
     for (const message of this.state.chat ?? []) this.addChat(message);
     this.listen();
     this.media.onTrack((pid, track, stream) => this.attach(pid, stream));
+    this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
     try {
       const stream = await this.media.startLocal();
       this.tile(this.me).video.srcObject = stream;
@@ -66,6 +70,13 @@ export class Room {
       this.renderControls();
     });
     o("chat.message", (m) => this.addChat(m));
+    o("media.producer_added", (p) => {
+      this.producers.set(p.producer_id, p);
+      if (this.lowBandwidth && p.kind === "video" && p.participant_id !== this.me) {
+        call("media.pause", { producer_id: p.producer_id }).catch(() => {});
+      }
+    });
+    o("media.producer_removed", (p) => this.producers.delete(p.producer_id));
     o("media.active_speaker", ({ participant_id }) => {
       for (const [id, tile] of this.tiles) tile.el.classList.toggle("speaking", id === participant_id);
     });
@@ -156,9 +167,10 @@ export class Room {
     const video = h("video", { autoplay: true, playsinline: true, "data-participant": id });
     video.muted = id === this.me; // never play yourself back
     const name = h("span", { class: "name" });
-    const el = h("figure", { class: "tile", "data-self": id === this.me }, video, h("figcaption", {}, name));
+    const quality = h("span", { class: "quality", "data-level": "unknown" });
+    const el = h("figure", { class: "tile", "data-self": id === this.me }, video, h("figcaption", {}, name, quality));
     this.grid.append(el);
-    tile = { el, video, name };
+    tile = { el, video, name, quality };
     this.tiles.set(id, tile);
     this.renderNames();
     return tile;
@@ -191,6 +203,7 @@ export class Room {
         this.media?.setEnabled("video", this.camOn);
         this.renderControls();
       }, true),
+      toggle("room.lowBandwidth", this.lowBandwidth, () => this.setLowBandwidth(!this.lowBandwidth)),
       toggle("room.hand", this.handUp, async () => {
         this.handUp = !this.handUp;
         await call("hand.raise", { raised: this.handUp }).catch((e) => this.notice(e.message));
@@ -252,6 +265,51 @@ export class Room {
     this.renderNames();
   }
 
+  async updateQuality() {
+    if (!this.media) return;
+    const byParticipant = await this.media.quality();
+    const level = (q) => {
+      if (!q) return "unknown";
+      if (q.loss > 0.05 || (q.rtt ?? 0) > 0.4) return "poor";
+      if (q.loss > 0.02 || (q.rtt ?? 0) > 0.2) return "fair";
+      return "good";
+    };
+    for (const [id, tile] of this.tiles) {
+      const q = byParticipant.get(id === this.me ? "" : id);
+      const value = level(q);
+      tile.quality.dataset.level = value;
+      tile.quality.textContent = value === "unknown" ? "" : t(`quality.${value}`);
+      tile.quality.setAttribute("aria-label", `${t("room.network")}: ${tile.quality.textContent}`);
+    }
+    // A link that stays poor for three samples (6 s) gets an offer of audio only.
+    const own = level(byParticipant.get(""));
+    const inbound = [...byParticipant.entries()].filter(([id]) => id).map(([, q]) => level(q));
+    const poor = own === "poor" || (inbound.length && inbound.every((v) => v === "poor"));
+    this.poorSamples = poor ? this.poorSamples + 1 : 0;
+    if (this.poorSamples === 3 && !this.lowBandwidth) {
+      this.noticeEl.replaceChildren(
+        h("span", { i18n: "room.poorLink" }),
+        " ",
+        h("button", { type: "button", i18n: "room.switch", onclick: () => this.setLowBandwidth(true) }),
+      );
+    }
+  }
+
+  async setLowBandwidth(on) {
+    // Audio only: stop sending the camera, and stop receiving everyone's video.
+    this.lowBandwidth = on;
+    this.renderControls();
+    await this.media?.setVideoSending(on ? false : this.camOn);
+    const event = on ? "media.pause" : "media.resume";
+    for (const p of this.producers.values()) {
+      if (p.kind === "video" && p.participant_id !== this.me) {
+        await call(event, { producer_id: p.producer_id }).catch(() => {});
+      }
+    }
+    this.grid.classList.toggle("audio-only", on);
+    if (on) this.notice("");
+  }
+
   addChat(m) {
     if (m.id <= this.lastChatId) return;
     this.lastChatId = m.id;
@@ -283,6 +341,7 @@ export class Room {
   }
 
   finish(message) {
+    clearInterval(this.qualityTimer);
     this.offs.forEach((off) => off());
     this.media?.close();
     this.onLeave(message);
