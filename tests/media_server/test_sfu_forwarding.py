@@ -252,3 +252,30 @@ async def test_renegotiation_past_the_offer_size_limits(harness: Harness) -> Non
     (live,) = [t for t in bob.subscribe_pc.getTransceivers() if t.currentDirection == "recvonly"]
     received = next(r for r in bob.received.values() if r.track is live.receiver.track)
     await wait_for(lambda: received.frames > 10, what="audio on the 35th section")
+
+
+async def test_sender_reports_count_the_forwarded_packets(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(NumberedVideoTrack())
+    await wait_for(lambda: any(len(r.numbers) > 30 for r in bob.received.values()), what="video")
+    assert bob.subscribe_pc is not None
+    receiver = bob.subscribe_pc.getReceivers()[0]
+
+    async def reports() -> tuple[int, int]:
+        stats = (await receiver.getStats()).values()
+        sent = [s.packetsSent for s in stats if s.type == "remote-outbound-rtp"]
+        received = [s.packetsReceived for s in stats if s.type == "inbound-rtp"]
+        return (sent[0] if sent else 0), (received[0] if received else 0)
+
+    # an RTCP sender report comes every 0.5-1.5 s
+    sent, received = 0, 0
+    for _ in range(60):
+        sent, received = await reports()
+        if sent > 50:
+            break
+        await asyncio.sleep(0.1)
+    # what the SFU's sender reports is what reached bob, up to one report interval
+    assert 50 < sent <= received + 5
+    assert received - sent < 300
