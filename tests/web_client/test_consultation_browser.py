@@ -163,6 +163,23 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await expect(doctor.locator(".reconnecting")).to_be_hidden()
         await expect(specialist.locator(".people")).to_contain_text("MC.DOC")
 
+        # Switching the camera swaps the track in place; the other side keeps decoding.
+        camera = doctor.locator(".devices select").first
+        await expect(camera.locator("option")).not_to_have_count(0)
+        before = await doctor.evaluate(
+            "async () => (await navigator.mediaDevices.enumerateDevices()).length"
+        )
+        assert before >= 2  # a fake camera and a fake microphone at least
+        own_track = (
+            "() => document.querySelector('figure[data-self] video').srcObject"
+            ".getVideoTracks()[0].id"
+        )
+        old_track = await doctor.evaluate(own_track)
+        # Chromium has one fake camera: choosing it again still re-opens and swaps it.
+        await camera.dispatch_event("change")
+        await doctor.wait_for_function(f"() => ({own_track})() !== {old_track!r}")
+        await sees_video_of(specialist, doctor_id)
+
         # Chat reaches the other side.
         await doctor.get_by_label("Message").fill("Troponin 2.3 ng/mL")
         await doctor.get_by_role("button", name="Send").click()

@@ -147,6 +147,30 @@ export class RoomMedia {
     return result;
   }
 
+  async devices() {
+    const all = await navigator.mediaDevices.enumerateDevices();
+    return {
+      cameras: all.filter((d) => d.kind === "videoinput"),
+      microphones: all.filter((d) => d.kind === "audioinput"),
+    };
+  }
+
+  async switchDevice(kind, deviceId) {
+    // Swap the track in place: the publish connection keeps its m-lines, no re-offer.
+    const constraints = kind === "video" ? { video: { deviceId: { exact: deviceId } } } : { audio: { deviceId: { exact: deviceId } } };
+    const [track] = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks();
+    const old = this.localStream.getTracks().find((t) => t.kind === kind);
+    const sender = this.publishPc?.getSenders().find((s) => s.track === old || (kind === "video" && s === this.videoSender));
+    await sender?.replaceTrack(track);
+    if (old) {
+      track.enabled = old.enabled;
+      this.localStream.removeTrack(old);
+      old.stop();
+    }
+    this.localStream.addTrack(track);
+    return track;
+  }
+
   async setVideoSending(on) {
     // Low-bandwidth mode: stop sending the camera without renegotiating.
     const camera = this.localStream?.getVideoTracks()[0] ?? null;

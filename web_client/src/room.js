@@ -39,6 +39,7 @@ export class Room {
       const stream = await this.media.startLocal();
       this.tile(this.me).video.srcObject = stream;
       await this.media.publish();
+      await this.renderDevices();
     } catch (err) {
       this.notice(t("room.noCamera"));
       console.warn("media", err);
@@ -263,6 +264,22 @@ export class Room {
       }
     }
     this.renderNames();
+  }
+
+  async renderDevices() {
+    const { cameras, microphones } = await this.media.devices();
+    const picker = (kind, devices, key) => {
+      const current = this.media.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId;
+      const select = h(
+        "select",
+        { onchange: (event) => this.media.switchDevice(kind, event.target.value).catch((e) => this.notice(e.message)) },
+        devices.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${t(key)} ${i + 1}`)),
+      );
+      return h("span", { class: "device" }, ...label(key, select));
+    };
+    this.devicesEl?.remove();
+    this.devicesEl = h("div", { class: "devices" }, picker("video", cameras, "room.cam"), picker("audio", microphones, "room.mic"));
+    this.controls.after(this.devicesEl);
   }
 
   async updateQuality() {
