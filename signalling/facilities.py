@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db.models import Facility, FacilityLevel, Pairing, Specialty
-from .errors import Conflict, NotFound, PlatformError
+from .db.rows import add_unique
+from .errors import NotFound, PlatformError
 
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,31}")
 
@@ -23,13 +23,7 @@ async def add_facility(
     if not name.strip() or not province.strip():
         raise PlatformError("a facility needs a name and a province")
     facility = Facility(code=code, name=name.strip(), level=level, province=province.strip())
-    db.add(facility)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict(f"a facility with code {code} exists already") from None
-    return facility
+    return await add_unique(db, facility, f"a facility with code {code} exists already")
 
 
 async def get_facility(db: AsyncSession, code: str) -> Facility:
@@ -55,13 +49,7 @@ async def pair(
     pairing = Pairing(
         central_id=central.id, partner_id=partner.id, specialty=specialty.value if specialty else ""
     )
-    db.add(pairing)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict(f"{central.code} and {partner.code} are paired already") from None
-    return pairing
+    return await add_unique(db, pairing, f"{central.code} and {partner.code} are paired already")
 
 
 async def list_pairings(db: AsyncSession) -> list[Pairing]:

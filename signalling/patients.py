@@ -6,11 +6,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db.models import Patient, Role, Sex, User
-from .errors import Conflict, Forbidden, NotFound
+from .db.rows import add_unique
+from .errors import Forbidden, NotFound
 
 
 def can_see(user: User, patient: Patient) -> bool:
@@ -39,13 +39,9 @@ async def add_patient(
         home_facility_id=by.facility_id,
         created_by_id=by.id,
     )
-    db.add(patient)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict("a patient with this identifier is registered here already") from None
-    return patient
+    return await add_unique(
+        db, patient, "a patient with this identifier is registered here already"
+    )
 
 
 async def get_patient(db: AsyncSession, user: User, patient_id: int) -> Patient:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.passwords import WeakPassword, hash_password, needs_rehash, verify_password
 from .db.models import Facility, FacilityLevel, Role, Specialty, User, UserSpecialty
+from .db.rows import add_unique
 from .db.types import utcnow
-from .errors import Conflict, NotFound, PlatformError
+from .errors import NotFound, PlatformError
 
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 
@@ -55,13 +55,7 @@ async def add_user(
         password_hash=password_hash,
         specialty_rows=[UserSpecialty(specialty=s.value) for s in sorted(set(specialties or []))],
     )
-    db.add(user)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict(f"the user name {name} is taken") from None
-    return user
+    return await add_unique(db, user, f"the user name {name} is taken")
 
 
 async def get_user(db: AsyncSession, username: str) -> User:
