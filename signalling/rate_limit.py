@@ -32,11 +32,16 @@ class ConnectionLimits:
 
     chat: TokenBucket = field(default_factory=lambda: TokenBucket(rate=5, burst=10))
     signalling: TokenBucket = field(default_factory=lambda: TokenBucket(rate=30, burst=60))
+    # a presenter scrolling or dragging a window sends at display rate
+    view: TokenBucket = field(default_factory=lambda: TokenBucket(rate=60, burst=120))
     refusals: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1, burst=50))
 
     def allow(self, event: str) -> bool:
-        bucket = self.chat if event.startswith("chat.") else self.signalling
-        return bucket.take()
+        if event.startswith("chat."):
+            return self.chat.take()
+        if event.startswith("view."):
+            return self.view.take()
+        return self.signalling.take()
 
     def refused(self) -> bool:
         """Count a refusal; False means the connection has flooded and must be cut."""

@@ -31,7 +31,7 @@ from ..audit import Actor
 from ..db.models import User
 from ..errors import NotFound
 from ..imaging.access import consultation_for, visible_studies
-from ..imaging.catalog import attach, load_index
+from ..imaging.catalog import load_index
 from ..imaging.desk import MB, Filed
 from .identity import actor_of, require_user
 from .imaging_routes import BadRequest, Unsupported, imaging_of, in_thread
@@ -148,10 +148,8 @@ async def stow(request: web.Request) -> web.Response:
                 stored.append(result)
     except (AssertionError, ValueError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
-    async with platform.db() as db:
-        for study_uid in sorted({f.info.study_instance_uid for f in stored}):
-            await attach(db, c.id, study_uid, "stow", user.id)
-        await db.commit()
+    for study_uid in sorted({f.info.study_instance_uid for f in stored}):
+        await imaging.link(c.id, study_uid, "stow", user.id)
     await _audit(request, user, "imaging.store", (f.info.study_instance_uid for f in stored))
     return _stow_answer(request, stored, failed)
 
