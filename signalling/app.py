@@ -24,7 +24,7 @@ from .http import (
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
-from .http.keys import PLATFORM
+from .http.keys import PLATFORM, ROOMS
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
@@ -45,7 +45,6 @@ from .rooms import Rooms
 from .view_events import ViewEvents
 
 log = logging.getLogger(__name__)
-ROOMS = web.AppKey("rooms", Rooms)
 RECEIVER = web.AppKey("receiver", Receiver)
 
 

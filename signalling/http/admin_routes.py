@@ -1,26 +1,51 @@
-"""Administration over HTTP: for now, reading the audit log (itself audited)."""
+"""Administration over HTTP: the network, staff, live sessions, the audit log.
+
+Every route is for administrators only; every change and every read of the
+audit log is itself audited.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
-from ..audit import Outcome
-from ..db.models import Role
+from aiohttp import web
+from pydantic import Field
+from sqlalchemy import func, select
+
+from ..audit import Actor, Outcome
+from ..auth.login_sessions import end_sessions_of
+from ..db.models import (
+    Consultation,
+    ConsultStatus,
+    Facility,
+    FacilityLevel,
+    Role,
+    Specialty,
+    User,
+)
 from ..errors import Forbidden, PlatformError
+from ..facilities import add_facility, get_facility, list_facilities, list_pairings, pair
+from ..staff import add_user, get_user, list_users, set_active
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
-from .keys import platform_of
+from .keys import ROOMS, platform_of
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/api/audit")
-async def audit_events(request: web.Request) -> web.Response:
+async def require_admin(request: web.Request, action: str) -> tuple[User, Actor]:
     user = require_user(request)
-    platform = platform_of(request)
     actor = actor_of(user, request)
     if user.role is not Role.ADMIN:
-        await platform.audit.record(actor, "audit.read", outcome=Outcome.DENIED)
-        raise Forbidden("only administrators read the audit log")
+        await platform_of(request).audit.record(actor, action, outcome=Outcome.DENIED)
+        raise Forbidden("only administrators may do that")
+    return user, actor
+
+
+@routes.get("/api/audit")
+async def audit_events(request: web.Request) -> web.Response:
+    _, actor = await require_admin(request, "audit.read")
+    platform = platform_of(request)
     try:
         limit = min(int(request.query.get("limit", "100")), 1000)
     except ValueError:
@@ -47,3 +72,191 @@ async def audit_events(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+def _facility(f: Facility) -> dict[str, Any]:
+    return {"code": f.code, "name": f.name, "level": f.level.value, "province": f.province}
+
+
+@routes.get("/api/admin/network")
+async def network(request: web.Request) -> web.Response:
+    await require_admin(request, "admin.network.read")
+    async with platform_of(request).db() as db:
+        facilities = [_facility(f) for f in await list_facilities(db)]
+        pairings = [
+            {"central": p.central.code, "partner": p.partner.code, "specialty": p.specialty or None}
+            for p in await list_pairings(db)
+        ]
+    return web.json_response({"facilities": facilities, "pairings": pairings})
+
+
+class NewFacility(RequestBody):
+    code: str = Field(min_length=2, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    level: FacilityLevel
+    province: str = Field(min_length=1, max_length=100, pattern=r"\S")
+
+
+@routes.post("/api/admin/facilities")
+async def create_facility(request: web.Request) -> web.Response:
+    _, actor = await require_admin(request, "admin.facility.add")
+    body = await parse_json(request, NewFacility)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        facility = await add_facility(
+            db, code=body.code, name=body.name, level=body.level, province=body.province
+        )
+        await db.commit()
+    await platform.audit.record(
+        actor, "admin.facility.add", object_type="facility", object_id=facility.code
+    )
+    return web.json_response({"facility": _facility(facility)}, status=201)
+
+
+class NewPairing(RequestBody):
+    central: str = Field(min_length=2, max_length=32)
+    partner: str = Field(min_length=2, max_length=32)
+    specialty: Specialty | None = None
+
+
+@routes.post("/api/admin/pairings")
+async def create_pairing(request: web.Request) -> web.Response:
+    _, actor = await require_admin(request, "admin.pairing.add")
+    body = await parse_json(request, NewPairing)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        await pair(
+            db, central_code=body.central, partner_code=body.partner, specialty=body.specialty
+        )
+        await db.commit()
+    await platform.audit.record(
+        actor,
+        "admin.pairing.add",
+        object_type="facility",
+        object_id=body.partner.upper(),
+        detail={"central": body.central.upper()},
+    )
+    return web.json_response({"ok": True}, status=201)
+
+
+def _user(u: User, codes: dict[int, str]) -> dict[str, Any]:
+    return {
+        "username": u.username,
+        "full_name": u.full_name,
+        "role": u.role.value,
+        "facility": codes.get(u.facility_id) if u.facility_id else None,
+        "specialties": u.specialties,
+        "active": u.is_active,
+        "on_call": u.on_call,
+    }
+
+
+@routes.get("/api/admin/users")
+async def users(request: web.Request) -> web.Response:
+    await require_admin(request, "admin.users.read")
+    async with platform_of(request).db() as db:
+        codes = {f.id: f.code for f in await db.scalars(select(Facility))}
+        return web.json_response({"users": [_user(u, codes) for u in await list_users(db)]})
+
+
+class NewUser(RequestBody):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$")
+    full_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    role: Role
+    facility: str | None = Field(None, min_length=2, max_length=32)
+    specialties: list[Specialty] = Field(default_factory=list, max_length=12)
+    password: str = Field(min_length=10, max_length=1024)
+
+
+@routes.post("/api/admin/users")
+async def create_user(request: web.Request) -> web.Response:
+    _, actor = await require_admin(request, "admin.user.add")
+    body = await parse_json(request, NewUser)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        facility = await get_facility(db, body.facility) if body.facility else None
+        user = await add_user(
+            db,
+            username=body.username,
+            full_name=body.full_name,
+            role=body.role,
+            password=body.password,
+            facility=facility,
+            specialties=body.specialties,
+        )
+        await db.commit()
+        codes = {facility.id: facility.code} if facility else {}
+    await platform.audit.record(actor, "user.add", object_type="user", object_id=str(user.id))
+    return web.json_response({"user": _user(user, codes)}, status=201)
+
+
+class Active(RequestBody):
+    active: bool
+
+
+@routes.put("/api/admin/users/{username}/active")
+async def set_user_active(request: web.Request) -> web.Response:
+    admin, actor = await require_admin(request, "admin.user.change")
+    body = await parse_json(request, Active)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        target = await get_user(db, request.match_info["username"])
+        if target.id == admin.id and not body.active:
+            raise PlatformError("you cannot disable your own account")
+        await set_active(db, target.username, body.active)
+        if not body.active:
+            await end_sessions_of(db, target.id)  # log-ins end at once
+        await db.commit()
+    await platform.audit.record(
+        actor,
+        "user.enable" if body.active else "user.disable",
+        object_type="user",
+        object_id=str(target.id),
+    )
+    return web.json_response({"username": target.username, "active": body.active})
+
+
+@routes.get("/api/admin/sessions")
+async def live_sessions(request: web.Request) -> web.Response:
+    """Live consultations on this node, with the health of their media."""
+    await require_admin(request, "admin.sessions.read")
+    rooms = request.app[ROOMS]
+    async with platform_of(request).db() as db:
+        live = list(
+            await db.scalars(
+                select(Consultation)
+                .where(Consultation.status == ConsultStatus.LIVE)
+                .order_by(Consultation.started_at.desc())
+                .limit(200)
+            )
+        )
+        waiting = await db.scalar(
+            select(func.count()).where(Consultation.status == ConsultStatus.REQUESTED)
+        )
+    sessions = []
+    for c in live:
+        entry: dict[str, Any] = {
+            "id": c.id,
+            "specialty": c.specialty,
+            "urgency": c.urgency.value,
+            "room": c.room,
+            "started_at": c.started_at.isoformat() if c.started_at else None,
+            "participants": 0,
+            "lobby": 0,
+            "media": None,
+        }
+        room = rooms.rooms.get(c.room)
+        if room is not None:
+            entry["participants"] = len(room.admitted())
+            entry["lobby"] = len(room.lobby())
+            stats = await rooms.media.stats(c.room)
+            entry["media"] = {
+                "peers": len(stats.peers),
+                "producers": len(stats.producers),
+                "consumers": len(stats.consumers),
+                "packets_received": sum(p.packets_received for p in stats.producers),
+                "packets_sent": sum(s.packets_sent for s in stats.consumers),
+                "retransmitted": sum(s.packets_retransmitted for s in stats.consumers),
+            }
+        sessions.append(entry)
+    return web.json_response({"sessions": sessions, "waiting_requests": waiting or 0})

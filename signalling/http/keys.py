@@ -6,8 +6,10 @@ from aiohttp import web
 
 from ..db.models import User
 from ..platform import Platform
+from ..rooms import Rooms
 
 PLATFORM = web.AppKey("platform", Platform)
+ROOMS = web.AppKey("rooms", Rooms)
 # Request-scoped: the authenticated staff member, if any.
 USER = web.RequestKey("user", User)
 

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import auth_routes, consult_routes, patient_routes
+from . import admin_routes, auth_routes, consult_routes, patient_routes
 
 ERRORS = {
     400: "invalid input; `field` names the field",
@@ -303,6 +303,51 @@ OPERATIONS: tuple[Operation, ...] = (
         "imaging",
         params=(UID,),
         errors=(400, 401, 404),
+    ),
+    Operation("get", "/api/admin/network", "Facilities and pairings", "admin", errors=(401, 403)),
+    Operation(
+        "post",
+        "/api/admin/facilities",
+        "Add a facility",
+        "admin",
+        ok=201,
+        body=admin_routes.NewFacility,
+        errors=(400, 401, 403, 409, 415),
+    ),
+    Operation(
+        "post",
+        "/api/admin/pairings",
+        "Pair a central hospital with a facility",
+        "admin",
+        ok=201,
+        body=admin_routes.NewPairing,
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation("get", "/api/admin/users", "Staff accounts", "admin", errors=(401, 403)),
+    Operation(
+        "post",
+        "/api/admin/users",
+        "Add a staff account",
+        "admin",
+        ok=201,
+        body=admin_routes.NewUser,
+        errors=(400, 401, 403, 404, 409, 415),
+    ),
+    Operation(
+        "put",
+        "/api/admin/users/{username}/active",
+        "Enable or disable an account",
+        "admin",
+        body=admin_routes.Active,
+        params=(Param("username", "path", {"type": "string", "maxLength": 64}, required=True),),
+        errors=(400, 401, 403, 404, 415),
+    ),
+    Operation(
+        "get",
+        "/api/admin/sessions",
+        "Live consultations and their media health",
+        "admin",
+        errors=(401, 403),
     ),
     Operation(
         "put",
