@@ -5,6 +5,7 @@
 
 import { api, ApiError } from "./api.js";
 import { clear, h } from "./dom.js";
+import { AdminHome } from "./admin.js";
 import { Home } from "./home.js";
 import { applyTranslations, setLanguage, t } from "./i18n.js";
 import { PatientJoin } from "./join.js";
@@ -87,7 +88,7 @@ async function route() {
   const root = $("view");
   const match = location.hash.match(/^#\/consultations\/([\w-]+)$/);
   if (match) return staffRoom(match[1]);
-  const home = new Home(clear(root), currentUser);
+  const home = currentUser.role === "admin" ? new AdminHome(clear(root)) : new Home(clear(root), currentUser);
   currentView = home;
   await home.start();
 }
