@@ -146,3 +146,24 @@ async def test_stow_to_the_global_root_names_its_consultation(
     assert status == 409 and "00081199" not in body
     status, listing = await consult.spec.call("GET", f"/api/consultations/{consult.id}/imaging")
     assert status == 200 and len(listing["studies"]) == 1
+
+
+async def test_concurrent_stows_of_one_study_all_land(served: tuple[Platform, Consult]) -> None:
+    """Several senders of one new study at once: every instance is kept, the
+    study is linked once. Before the fix this raced into a 500 in about half
+    of the runs (it depends on the requests meeting at the link)."""
+    platform, consult = served
+    url = f"{consult.url}dicomweb/consultations/{consult.id}/studies"
+    slices = [p.read_bytes() for p in ct5n()]
+    # each sender opens its own connection, so the requests overlap on the server
+    senders = [await member(platform, consult.url, "mc.doc", online=False) for _ in range(3)]
+    try:
+        # the same work in each request, so they reach the case file together
+        answers = await asyncio.gather(*(_stow(who, url, slices) for who in senders))
+    finally:
+        for who in senders:
+            await who.close()
+    assert [status for status, _ in answers] == [200] * 3
+    status, listing = await consult.spec.call("GET", f"/api/consultations/{consult.id}/imaging")
+    assert status == 200 and len(listing["studies"]) == 1
+    assert len(listing["studies"][0]["series"][0]["instances"]) == 5
