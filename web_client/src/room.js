@@ -4,6 +4,7 @@
 
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
+import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
 
 export class Room {
@@ -34,6 +35,15 @@ export class Room {
     for (const message of this.state.chat ?? []) this.addChat(message);
     this.listen();
     this.media.onTrack((pid, track, stream) => this.attach(pid, stream));
+    if (this.imagingEl) {
+      this.imaging = new ImagingPanel(this.imagingEl, {
+        consultationId: this.consultationId,
+        me: this.me,
+        participants: this.participants,
+        views: this.state.views ?? [],
+      });
+      this.imaging.start().catch((err) => this.notice(err.message));
+    }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
     try {
       const stream = await this.media.startLocal();
@@ -139,13 +149,14 @@ export class Room {
       h("button", { type: "submit", i18n: "room.send" }),
     );
     this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    this.imagingEl = this.consultationId ? h("section", { class: "imaging card" }) : null;
     this.root.append(
       h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
       this.noticeEl,
       h(
         "div",
         { class: "room" },
-        h("section", { class: "stage" }, this.grid, this.controls),
+        h("section", { class: "stage" }, this.grid, this.controls, this.imagingEl),
         h(
           "aside",
           { class: "side" },
@@ -359,6 +370,7 @@ export class Room {
 
   finish(message) {
     clearInterval(this.qualityTimer);
+    this.imaging?.stop();
     this.offs.forEach((off) => off());
     this.media?.close();
     this.onLeave(message);

@@ -1,0 +1,103 @@
+"""Imaging in the room, in Chromium: upload with verdicts, a CT series and an ECG shown
+by the specialist and followed by the doctor (slice and window), 12 leads on paper."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+from pydicom.data import get_testdata_file, get_testdata_files
+
+from signalling.app import build_app
+from signalling.platform import open_platform
+from tests.signalling.conftest import make_settings
+from tests.signalling.network import build_network, member
+from tests.web_client.test_consultation_browser import log_in
+from tests.web_client.test_shell_browser import shoot
+
+pytestmark = pytest.mark.browser
+
+REQUEST = {
+    "kind": "imaging_consultation",
+    "specialty": "cardiology",
+    "urgency": "urgent",
+    "question": "Mass on CT?",
+}
+
+
+@pytest.fixture
+async def room(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """A served platform with an accepted consultation: (base url, consultation id)."""
+    async with open_platform(make_settings(tmp_path), migrate=True) as platform:
+        await build_network(platform)
+        test_server = TestServer(build_app(platform))
+        await test_server.start_server()
+        url = str(test_server.make_url("/"))
+        doc = await member(platform, url, "mc.doc", online=False)
+        spec = await member(platform, url, "bm.cardio", online=False)
+        try:
+            cid = (await doc.call("POST", "/api/consultations", REQUEST))[1]["consultation"]["id"]
+            assert (await spec.call("POST", f"/api/consultations/{cid}/accept", {}))[0] == 200
+            yield url, cid
+        finally:
+            await doc.close()
+            await spec.close()
+            await test_server.close()
+
+
+async def enter(page: Page, consultation_id: str) -> None:
+    await page.evaluate(f"location.hash = '#/consultations/{consultation_id}'")
+    await expect(page.get_by_role("heading", name="Imaging (DICOM)")).to_be_visible()
+
+
+async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple[str, str]) -> None:
+    url, cid = room
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 1000}) for _ in range(2)
+    ]
+    try:
+        spec = await log_in(contexts[0], url, "bm.cardio")
+        doc = await log_in(contexts[1], url, "mc.doc")
+        await enter(spec, cid)
+        await enter(doc, cid)
+
+        ct = sorted(get_testdata_files("dicomdirtests/98892001/CT5N/*"))
+        bad = get_testdata_file("no_meta.dcm")
+        ecg = get_testdata_file("waveform_ecg.dcm")
+        assert bad is not None and ecg is not None
+        await spec.get_by_label("Upload DICOM files").set_input_files([*ct, ecg, bad])
+        results = spec.locator(".upload-results")
+        await expect(results.locator('li[data-status="accepted"]')).to_have_count(6)
+        await expect(results.locator('li[data-status="refused"]')).to_contain_text("no_meta.dcm")
+
+        series = spec.locator(".library .series").first
+        await expect(series).to_contain_text("CT")
+        await series.click()
+        await expect(spec.locator(".presenter")).to_contain_text("Presenter: BM.CARDIO")
+        slice_img = doc.locator("img.slice")
+        await expect(slice_img).to_have_attribute("data-frame", "0")
+        await expect(doc.locator("#slice-slider")).to_be_disabled()  # the doctor follows
+
+        await spec.locator("#slice-slider").fill("3")
+        await expect(slice_img).to_have_attribute("data-frame", "3")
+        await spec.get_by_label("Window").select_option("lung")
+        await expect(slice_img).to_have_attribute("src", re.compile(r"preset=lung"))
+        await doc.wait_for_function(
+            "() => { const i = document.querySelector('img.slice'); "
+            "return i && i.complete && i.naturalWidth > 0; }"
+        )
+        await shoot(spec, "imaging-ct-en.png")
+
+        await spec.locator(".library .series:has(.ecg-icon)").click()
+        canvas = doc.locator("canvas.ecg")
+        await expect(canvas).to_have_attribute("data-leads", "12")
+        await shoot(doc, "imaging-ecg-en.png")
+        for page in (spec, doc):
+            assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            await context.close()
