@@ -363,6 +363,35 @@ class LossyTransport:
         transport._send_rtp = send_rtp  # type: ignore[method-assign]
 
 
+class LossyReceiver:
+    """Drops a fraction of the SRTP (not SRTCP) datagrams a client connection receives.
+
+    Test-only: wraps the ICE transport's `_recv`, below SRTP, as a network
+    loss would be; dropping after decryption would make libsrtp reject the
+    retransmission as a replay.
+    """
+
+    def __init__(self, pc: RTCPeerConnection, loss: float, seed: int = 2) -> None:
+        self.received = 0
+        self.dropped = 0
+        ice_transport = pc.getTransceivers()[0].receiver.transport.transport
+        original = ice_transport._recv
+        rng = random.Random(seed)  # noqa: S311 - reproducible loss, not a secret
+
+        async def recv() -> bytes:
+            while True:
+                data: bytes = await original()
+                is_srtp = len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224
+                if is_srtp:
+                    self.received += 1
+                    if rng.random() < loss:
+                        self.dropped += 1
+                        continue
+                return data
+
+        ice_transport._recv = recv
+
+
 def cut_network(*pcs: RTCPeerConnection) -> None:
     """Make a client vanish without goodbye: close its UDP sockets under it.
 

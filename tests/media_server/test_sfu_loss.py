@@ -6,6 +6,7 @@ import pytest
 from sfu_clients import (
     EncodedVideoTrack,
     Harness,
+    LossyReceiver,
     LossyTransport,
     encode_numbered_clip,
     requires_network,
@@ -46,3 +47,37 @@ async def test_two_percent_loss_on_the_publisher_leg_still_decodes(
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
     stats = await harness.server.stats("r")
     assert stats.producers[0].packets_received >= lossy.sent - lossy.dropped
+
+
+async def test_loss_on_the_subscriber_leg_is_repaired_from_the_consumer_history(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
+    clip = encode_numbered_clip(frames=400)
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    track = EncodedVideoTrack(clip)
+    await alice.publish(track)
+    await wait_for(lambda: bool(bob.received), what="bob's track")
+    assert bob.subscribe_pc is not None
+    lossy = LossyReceiver(bob.subscribe_pc, loss=0.02)
+
+    try:
+        await wait_for(lambda: lossy.received >= 800, timeout=20, what="800 packets at bob")
+    except AssertionError as exc:
+        stats = await harness.server.stats("r")
+        raise AssertionError(f"{exc}: {lossy.received} received, {stats}") from None
+    sent_frames = track.index
+    await wait_for(
+        lambda: any(len(r.numbers) >= sent_frames - 5 for r in bob.received.values()),
+        timeout=5,
+        what="bob decoding what alice sent",
+    )
+    assert lossy.dropped >= 8
+    (video,) = bob.received.values()
+    numbers = [n for n, _ in video.numbers]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+    (consumer,) = (await harness.server.stats("r")).consumers
+    assert consumer.packets_retransmitted >= lossy.dropped // 2
