@@ -34,7 +34,8 @@ class ViewEvents:
         self.views = imaging.views
         rooms.state_parts.append(self._room_part)
         rooms.on_member_gone.append(self._member_gone)
-        rooms.on_room_closed.append(lambda room_id: self.views.close(room_id))
+        rooms.on_room_closed.append(self._room_closed)
+        self._shown: dict[str, set[str]] = {}  # room -> objects it shows
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -44,6 +45,16 @@ class ViewEvents:
             "view.claim": self.claim,
             "view.close": self.close,
         }
+
+    def _room_closed(self, room_id: str) -> None:
+        self.views.close(room_id)
+        for object_id in self._shown.pop(room_id, set()):
+            self._forget(object_id)
+
+    def _forget(self, object_id: str) -> None:
+        # the frames' blobs are kept while any room on this node shows the object
+        if not any(object_id in shown for shown in self._shown.values()):
+            self.imaging.forget_frames(object_id)
 
     def _room_part(self, room_id: str) -> dict[str, Any]:
         # a late joiner is in step at once: every object's current state
@@ -74,6 +85,7 @@ class ViewEvents:
             fps=fps,
         )
         self.imaging.remember_frames(payload.object_id, frames)
+        self._shown.setdefault(room.id, set()).add(payload.object_id)
         await self.rooms.platform.audit.record(
             member.actor,
             "imaging.view",
@@ -155,6 +167,8 @@ class ViewEvents:
         if not _may_close(state, member):
             raise RoomError("only the presenter or a moderator closes it")
         self.views.close(room.id, payload.object_id)
+        self._shown.get(room.id, set()).discard(payload.object_id)
+        self._forget(payload.object_id)
         await self.rooms.sio.emit(
             "view.closed", {"object_id": payload.object_id}, room=sio_room(room.id)
         )

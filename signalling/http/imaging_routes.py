@@ -5,12 +5,15 @@ as stored, ECG as data. Access: see ``signalling.imaging.access``."""
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 
 from dicom_viewer.cine import NotJpegBaseline
+from dicom_viewer.deidentify import Deidentifier
 from dicom_viewer.index import ImagingIndex, SeriesRecord, StudyRecord
 from dicom_viewer.instance import InstanceInfo
 from dicom_viewer.lut import Window
@@ -427,3 +430,53 @@ async def ecg(request: web.Request) -> web.Response:
         raise BadRequest("this object is not a waveform")
     waveform = await in_thread(imaging_of(request).service.ecg, sha)
     return web.json_response(waveform.to_json(), headers={"Cache-Control": IMMUTABLE})
+
+
+# Sharing outside the care team ------------------------------------------------------
+
+
+def _deidentified_zip(service_read: Callable[[str], bytes], shas: list[str]) -> tuple[bytes, bool]:
+    """A ZIP of the de-identified instances; whether any pixels may identify."""
+    deidentifier = Deidentifier()  # one per export: one pseudonym, one date shift
+    buffer = io.BytesIO()
+    may_identify = False
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for number, sha in enumerate(shas, start=1):
+            result = deidentifier.deidentify(service_read(sha))
+            may_identify = may_identify or result.pixels_may_identify
+            archive.writestr(f"{number:05d}.dcm", result.data)
+    return buffer.getvalue(), may_identify
+
+
+@routes.get("/api/imaging/series/{uid}/deidentified.zip")
+async def deidentified_series(request: web.Request) -> web.Response:
+    """A series de-identified (PS3.15 basic profile) for sharing outside the
+    care team. Pixels are not altered: X-Pixels-May-Identify says whether
+    text may be burned into them (the file did not say it is not)."""
+    user = require_user(request)
+    _, series = await _series_index(request, user)
+    shas = [record.blob_sha256 for record in series.ordered()]
+    data, may_identify = await in_thread(
+        _deidentified_zip, platform_of(request).blobs.read_bytes, shas
+    )
+    study_uid = series.ordered()[0].info.study_instance_uid
+    await platform_of(request).audit.record(
+        actor_of(user, request),
+        "imaging.export",
+        object_type="study",
+        object_id=study_uid,
+        detail={
+            "series": series.series_instance_uid,
+            "instances": len(shas),
+            "deidentified": True,
+        },
+    )
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="series-deidentified.zip"',
+            "X-Pixels-May-Identify": "true" if may_identify else "false",
+            "Cache-Control": "no-store",
+        },
+    )

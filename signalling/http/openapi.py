@@ -255,6 +255,15 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/api/imaging/series/{uid}/deidentified.zip",
+        "A series de-identified for sharing outside the care team (PS3.15; audited)",
+        "imaging",
+        params=(UID,),
+        errors=(401, 404),
+        media_type="application/zip",
+    ),
+    Operation(
+        "get",
         "/api/imaging/instances/{uid}",
         "What the viewer needs to show an instance, with its window presets",
         "imaging",

@@ -124,6 +124,9 @@ class Imaging:
     def remember_frames(self, object_id: str, frames: list[tuple[str, int]]) -> None:
         self._view_frames[object_id] = frames
 
+    def forget_frames(self, object_id: str) -> None:
+        self._view_frames.pop(object_id, None)
+
     def _measure_region(self, object_id: str, region: RegionAnnotation) -> RegionStats | None:
         frames = self._view_frames.get(object_id)
         if frames is None or region.frame >= len(frames):

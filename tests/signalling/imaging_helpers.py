@@ -49,7 +49,9 @@ async def get(who: Member, path: str, **kw: Any) -> tuple[int, bytes, Any]:
         return response.status, await response.read(), response.headers
 
 
-async def served_consult(tmp_path: Path, database_url: str, **settings: Any) -> AsyncIterator[Any]:
+async def served_consult(
+    tmp_path: Path, database_url: str | None, **settings: Any
+) -> AsyncIterator[Any]:
     """(platform, app, consult) with both clinicians logged in."""
     config = make_settings(tmp_path, database_url=database_url, **settings)
     async with open_platform(config, migrate=True) as platform:

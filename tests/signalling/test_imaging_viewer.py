@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from pydicom import dcmread
 from pydicom.encaps import get_frame
 
 from signalling.platform import Platform
-from tests.signalling.imaging_helpers import ct5n, dicom_file, get, served_consult, upload
+from tests.signalling.imaging_helpers import (
+    audit_rows,
+    ct5n,
+    dicom_file,
+    get,
+    served_consult,
+    upload,
+)
 from tests.signalling.test_rooms import Consult
 
 
@@ -127,3 +135,28 @@ async def test_ecg_as_data(served: tuple[Platform, Consult]) -> None:
     assert measured["QRS Axis"] == (52.0, "deg")
     status, _, _ = await get(consult.spec, f"/api/imaging/instances/{sop}/rendered")
     assert status == 400
+
+
+async def test_a_series_shared_de_identified(served: tuple[Platform, Consult]) -> None:
+    platform, consult = served
+    paths = ct5n()
+    status, body = await upload(consult.doc, consult.id, [(p.name, p.read_bytes()) for p in paths])
+    assert status == 200 and body["accepted"] == 5
+    series = body["results"][0]["series_uid"]
+    status, data, headers = await get(
+        consult.spec, f"/api/imaging/series/{series}/deidentified.zip"
+    )
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    assert headers["X-Pixels-May-Identify"] == "true"  # the files do not say otherwise
+    originals = [dcmread(p) for p in paths]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        shared = [dcmread(io.BytesIO(archive.read(name))) for name in archive.namelist()]
+    assert len(shared) == 5
+    assert len({str(ds.StudyInstanceUID) for ds in shared}) == 1  # one study still
+    assert str(shared[0].StudyInstanceUID) != str(originals[0].StudyInstanceUID)
+    assert {str(ds.PatientName) for ds in shared}.isdisjoint(
+        {str(ds.PatientName) for ds in originals}
+    )
+    assert sorted(ds.PixelData for ds in shared) == sorted(ds.PixelData for ds in originals)
+    exports = await audit_rows(platform, "imaging.export")
+    assert [json.loads(r.detail)["deidentified"] for r in exports] == [True]
