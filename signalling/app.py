@@ -16,6 +16,7 @@ from .dispatch import Deadlines, Dispatcher
 from .http import (
     admin_routes,
     auth_routes,
+    case_file_routes,
     consult_routes,
     health,
     imaging_routes,
@@ -80,6 +81,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(admin_routes.routes)
     app.add_routes(patient_routes.routes)
     app.add_routes(consult_routes.routes)
+    app.add_routes(case_file_routes.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)

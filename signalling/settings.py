@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     api_token_ttl_minutes: int = Field(60, ge=1, le=60 * 24 * 365)
     invite_ttl_minutes: int = Field(60, ge=5, le=7 * 24 * 60)
     max_upload_mb: int = Field(512, ge=1, le=64 * 1024)
+    case_file_max_mb: int = Field(
+        2048, ge=1, le=1024 * 1024, description="All attachments of one case file together."
+    )
     dicom_scp_port: int | None = Field(
         None, ge=0, le=65535, description="Port of the DIMSE C-STORE receiver; unset keeps it off."
     )

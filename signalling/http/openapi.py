@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import admin_routes, auth_routes, consult_routes, patient_routes
+from . import admin_routes, auth_routes, case_file_routes, consult_routes, patient_routes
 
 ERRORS = {
     400: "invalid input; `field` names the field",
@@ -68,6 +68,8 @@ WINDOW_PARAMS = (
     Param("format", "query", {"type": "string", "enum": ["png", "webp"]}),
     Param("max_size", "query", {"type": "integer", "minimum": 16, "maximum": 8192}),
 )
+CASE_FILE_ID = Param("cf", "path", {"type": "string", "maxLength": 64}, required=True)
+DOCUMENT_ID = Param("doc", "path", {"type": "string", "maxLength": 64}, required=True)
 PATIENT_ID = Param(
     "id", "path", {"type": "integer", "minimum": 0, "maximum": 10**15 - 1}, required=True
 )
@@ -357,6 +359,97 @@ OPERATIONS: tuple[Operation, ...] = (
         "Live consultations and their media health",
         "admin",
         errors=(401, 403),
+    ),
+    Operation(
+        "get",
+        "/api/consultations/{id}/case-file",
+        "The patient's case file for this consultation (made on first use)",
+        "case files",
+        params=(CONSULTATION_ID,),
+        errors=(400, 401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/case-files/{cf}",
+        "A case file: latest documents, attachments",
+        "case files",
+        params=(CASE_FILE_ID,),
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/case-files/{cf}/documents",
+        "Add a document (note, history, findings, vitals, conclusion)",
+        "case files",
+        ok=201,
+        body=case_file_routes.NewDocument,
+        params=(CASE_FILE_ID,),
+        errors=(400, 401, 404, 415),
+    ),
+    Operation(
+        "put",
+        "/api/case-files/{cf}/documents/{doc}",
+        "A new version of a document; 409 if it changed since base_version",
+        "case files",
+        body=case_file_routes.Revision,
+        params=(CASE_FILE_ID, DOCUMENT_ID),
+        errors=(400, 401, 404, 409, 415),
+    ),
+    Operation(
+        "get",
+        "/api/case-files/{cf}/documents/{doc}/versions",
+        "Every version of a document, with authors and signatures",
+        "case files",
+        params=(CASE_FILE_ID, DOCUMENT_ID),
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/case-files/{cf}/documents/{doc}/versions/{version}/signatures",
+        "Sign a version of a conclusion (freezes it)",
+        "case files",
+        ok=201,
+        params=(
+            CASE_FILE_ID,
+            DOCUMENT_ID,
+            Param(
+                "version",
+                "path",
+                {"type": "integer", "minimum": 0, "maximum": 9_999_999},
+                required=True,
+            ),
+        ),
+        errors=(400, 401, 403, 404, 409),
+    ),
+    Operation(
+        "post",
+        "/api/case-files/{cf}/attachments",
+        "Attach files (checked by content; size-limited while streaming)",
+        "case files",
+        ok=201,
+        params=(CASE_FILE_ID,),
+        upload=True,
+        errors=(400, 401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/case-files/{cf}/attachments/{aid}",
+        "Download an attachment",
+        "case files",
+        params=(
+            CASE_FILE_ID,
+            Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
+        ),
+        errors=(401, 404),
+        media_type="application/octet-stream",
+        other_media_types=(
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "image/webp",
+            "image/gif",
+            "text/plain",
+        ),
     ),
     Operation(
         "put",

@@ -1,0 +1,277 @@
+"""Case files: versioned documents, sign-off, attachments checked by content; access; live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from signalling.app import build_app
+from signalling.platform import Platform, open_platform
+from tests.signalling.conftest import make_settings
+from tests.signalling.network import Member, build_network, member
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+NOTE = {
+    "kind": "note",
+    "subjective": "Đau ngực 2 giờ",
+    "objective": "HA 150/90",
+    "assessment": "Nghi NMCT",
+    "plan": "Hội chẩn tim mạch",
+}
+
+
+class World:
+    platform: Platform
+    url: str
+    doc: Member
+    spec: Member
+    stranger: Member
+    consultation: str
+    case_file: str
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    settings = make_settings(
+        tmp_path, database_url=database_url, max_upload_mb=1, case_file_max_mb=2
+    )
+    async with open_platform(settings, migrate=True) as platform:
+        await build_network(platform)
+        server = TestServer(build_app(platform))
+        await server.start_server()
+        w = World()
+        w.platform, w.url = platform, str(server.make_url("/"))
+        w.doc = await member(platform, w.url, "mc.doc")
+        w.spec = await member(platform, w.url, "bm.cardio")
+        w.stranger = await member(platform, w.url, "cr.cardio", online=False)
+        status, body = await w.doc.call(
+            "POST",
+            "/api/patients",
+            {"full_name": "Lò Văn Páo", "sex": "male", "identifier": "079123"},
+        )
+        assert status == 201
+        status, body = await w.doc.call(
+            "POST",
+            "/api/consultations",
+            {
+                "kind": "clinical_consultation",
+                "specialty": "cardiology",
+                "urgency": "urgent",
+                "question": "Chest pain",
+                "patient_id": body["patient"]["id"],
+            },
+        )
+        w.consultation = body["consultation"]["id"]
+        assert (await w.spec.call("POST", f"/api/consultations/{w.consultation}/accept", {}))[
+            0
+        ] == 200
+        status, body = await w.spec.call("GET", f"/api/consultations/{w.consultation}/case-file")
+        assert status == 200, body
+        w.case_file = body["id"]
+        assert body["patient"]["full_name"] == "Lò Văn Páo"
+        try:
+            yield w
+        finally:
+            for m in (w.doc, w.spec, w.stranger):
+                await m.close()
+            await server.close()
+
+
+async def test_versions_conflicts_and_access(world: World) -> None:
+    cf = f"/api/case-files/{world.case_file}"
+    status, note = await world.doc.call("POST", f"{cf}/documents", {"body": NOTE})
+    assert status == 201 and note["version"] == 1
+    doc_id = note["document"]
+    status, v2 = await world.spec.call(
+        "PUT",
+        f"{cf}/documents/{doc_id}",
+        {"base_version": 1, "body": {**NOTE, "plan": "Chuyển tuyến"}},
+    )
+    assert status == 200 and v2["version"] == 2
+    # The doctor still edits version 1: refused, not silently overwritten.
+    status, body = await world.doc.call(
+        "PUT", f"{cf}/documents/{doc_id}", {"base_version": 1, "body": {**NOTE, "plan": "Theo dõi"}}
+    )
+    assert status == 409 and "version 2" in body["error"]
+    # Two writers on the same base at once: exactly one wins.
+    results = await asyncio.gather(
+        *(
+            m.call(
+                "PUT", f"{cf}/documents/{doc_id}", {"base_version": 2, "body": {**NOTE, "plan": p}}
+            )
+            for m, p in ((world.doc, "A"), (world.spec, "B"))
+        )
+    )
+    assert sorted(s for s, _ in results) == [200, 409]
+    status, body = await world.doc.call("GET", f"{cf}/documents/{doc_id}/versions")
+    versions = body["versions"]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert versions[0]["body"]["plan"] == "Hội chẩn tim mạch"  # nothing overwritten
+    assert versions[1]["author"] == "BM.CARDIO"
+    # Someone outside the consultation and the facility sees nothing.
+    assert (await world.stranger.call("GET", cf))[0] == 404
+    assert (await world.stranger.call("GET", f"/api/consultations/{world.consultation}/case-file"))[
+        0
+    ] == 404
+    # Bad bodies change nothing.
+    status, body = await world.doc.call(
+        "POST", f"{cf}/documents", {"body": {"kind": "vitals", "pulse_bpm": 999}}
+    )
+    assert (status, body["field"]) == (400, "body.vitals.pulse_bpm")
+    status, body = await world.doc.call(
+        "PUT",
+        f"{cf}/documents/{doc_id}",
+        {"base_version": 3, "body": {"kind": "conclusion", "diagnosis": "x"}},
+    )
+    assert status == 400  # a note stays a note
+    events = await world.platform.audit.events(limit=50)
+    assert {"casefile.read", "casefile.write"} <= {e.action for e in events}
+
+
+async def test_conclusion_sign_off(world: World) -> None:
+    cf = f"/api/case-files/{world.case_file}"
+    conclusion = {
+        "kind": "conclusion",
+        "diagnosis": "STEMI thành trước",
+        "recommendations": "Tiêu sợi huyết",
+        "treatment_plan": "Alteplase",
+        "follow_up": "Chuyển BV Bạch Mai",
+    }
+    status, entry = await world.spec.call(
+        "POST", f"{cf}/documents", {"consultation_id": world.consultation, "body": conclusion}
+    )
+    assert status == 201
+    doc_id = entry["document"]
+    sign = f"{cf}/documents/{doc_id}/versions/1/signatures"
+    assert (await world.spec.call("POST", sign))[0] == 201
+    status, body = await world.spec.call("POST", sign)
+    assert status == 409 and "already" in body["error"]
+    assert (await world.stranger.call("POST", sign))[0] == 404
+    assert (await world.doc.call("POST", sign))[0] == 201
+    # A change after sign-off is a new, unsigned version; the signed one stays as it was.
+    status, v2 = await world.spec.call(
+        "PUT",
+        f"{cf}/documents/{doc_id}",
+        {"base_version": 1, "body": {**conclusion, "follow_up": "Tái khám 1 tuần"}},
+    )
+    assert status == 200 and v2["signed_by"] == []
+    versions = (await world.spec.call("GET", f"{cf}/documents/{doc_id}/versions"))[1]["versions"]
+    assert [s["username"] for s in versions[0]["signed_by"]] == ["bm.cardio", "mc.doc"]
+    assert versions[0]["body"]["follow_up"] == "Chuyển BV Bạch Mai"
+    # Editing the signed version itself is not possible: it is no longer the latest.
+    status, _ = await world.doc.call(
+        "PUT", f"{cf}/documents/{doc_id}", {"base_version": 1, "body": conclusion}
+    )
+    assert status == 409
+
+
+async def upload(who: Member, url: str, files: list[tuple[str, bytes]]) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    for name, data in files:
+        form.add_field("files", data, filename=name, content_type="application/octet-stream")
+    async with who.http.post(url, data=form) as response:
+        return response.status, await response.json()
+
+
+async def test_attachments_checked_by_content(world: World) -> None:
+    cf = f"{world.url.rstrip('/')}/api/case-files/{world.case_file}"
+    status, body = await upload(
+        world.doc,
+        f"{cf}/attachments",
+        [
+            ("discharge.pdf", PDF),
+            ("ecg photo.png", PNG),
+            ("lab.txt", b"Troponin I: 2.3 ng/mL\nCK-MB: 45 U/L\n"),
+            ("scan.pdf", PNG),  # the name lies
+            ("../../etc/passwd", b"root:x:0:0\n"),
+            ("setup.exe", b"MZ\x90\x00" + b"\x00" * 200),
+            ("big.txt", b"a" * (1024 * 1024 + 1)),  # over the 1 MB per-file limit
+        ],
+    )
+    assert status == 201
+    verdicts = {
+        r["file"]: (r["status"], r.get("reason", r.get("media_type"))) for r in body["results"]
+    }
+    assert verdicts["discharge.pdf"] == ("accepted", "application/pdf")
+    assert verdicts["ecg photo.png"] == ("accepted", "image/png")
+    assert verdicts["lab.txt"] == ("accepted", "text/plain")
+    assert verdicts["scan.pdf"][0] == "refused" and "image/png" in verdicts["scan.pdf"][1]
+    assert verdicts["passwd"][0] == "accepted"  # a name, never a path
+    assert verdicts["setup.exe"][0] == "refused"
+    assert verdicts["big.txt"] == ("refused", "larger than 1 MB per file")
+    assert list((world.platform.settings.blob_dir / "tmp").iterdir()) == []
+
+    # The case file's quota (2 MB here) counts what is already there.
+    status, body = await upload(
+        world.spec,
+        f"{cf}/attachments",
+        [("a.txt", b"b" * 1_040_000), ("b.txt", b"c" * 1_040_000), ("c.txt", b"d" * 1_040_000)],
+    )
+    assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "refused"]
+    assert "case file is full" in body["results"][2]["reason"]
+
+    pdf_id = next(
+        r["id"]
+        for r in (await world.doc.call("GET", f"/api/case-files/{world.case_file}"))[1][
+            "attachments"
+        ]
+        if r["filename"] == "discharge.pdf"
+    )
+    async with world.spec.http.get(f"{cf}/attachments/{pdf_id}") as response:
+        assert response.status == 200
+        assert await response.read() == PDF
+        assert response.headers["Content-Type"] == "application/pdf"
+        assert (
+            response.headers["Content-Disposition"] == "attachment; filename*=UTF-8''discharge.pdf"
+        )
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    async with world.stranger.http.get(f"{cf}/attachments/{pdf_id}") as response:
+        assert response.status == 404
+    actions = [e.action for e in await world.platform.audit.events(limit=10)]
+    assert "casefile.download" in actions
+
+
+async def test_participants_see_changes_live(world: World) -> None:
+    async def enter(who: Member) -> None:
+        status, body = await who.call("POST", f"/api/consultations/{world.consultation}/token")
+        assert status == 200
+        ack = await who.sio.call("room.join", {"token": body["token"]}, timeout=10)
+        assert ack["state"] == "joined"
+
+    await enter(world.doc)
+    await enter(world.spec)
+    status, note = await world.doc.call(
+        "POST", f"/api/case-files/{world.case_file}/documents", {"body": NOTE}
+    )
+    assert status == 201
+    update = await world.spec.next("casefile.updated")
+    assert update == {"case_file_id": world.case_file, "document": note["document"], "version": 1}
+
+
+def test_file_names_are_labels_only() -> None:
+    from signalling.content_types import safe_filename
+
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("C:\\Windows\\evil.pdf") == "evil.pdf"
+    assert safe_filename("x\x00y\n.pdf") == "xy.pdf"
+    assert safe_filename("/") == "attachment"
+    assert safe_filename("..") == "attachment"
+    assert len(safe_filename("a" * 500 + ".pdf")) == 200
