@@ -26,7 +26,7 @@ from ..db.models import (
 from ..dispatch import Dispatcher, summary
 from ..errors import Conflict, Forbidden, NotFound
 from ..invites import create_invite
-from .errors import RequestBody, parse_json
+from .errors import NOT_BLANK, RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -39,7 +39,7 @@ class OpenRequest(RequestBody):
     kind: ConsultKind
     specialty: Specialty
     urgency: Urgency
-    question: str = Field(min_length=1, max_length=4000, pattern=r"\S")
+    question: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK)
     patient_id: int | None = Field(None, ge=1)
 
 
@@ -55,7 +55,7 @@ class Accept(RequestBody):
 
 
 class Decline(RequestBody):
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=NOT_BLANK)
 
 
 class OnCall(RequestBody):

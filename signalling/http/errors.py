@@ -16,6 +16,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
+# Text that is not blank once stripped. Python's strip() also removes
+# \x1c-\x1f and \x85, which JSON Schema's (ECMA) \S counts as text: exclude
+# them too, so that what the schema allows is what the handler accepts.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+
+
 class RequestBody(BaseModel):
     """Base of every REST body: unknown fields are refused, strings trimmed."""
 

@@ -12,7 +12,7 @@ from ..audit import Outcome
 from ..db.models import Sex
 from ..errors import NotFound
 from ..patients import add_patient, find_patients, get_patient, patient_json
-from .errors import RequestBody, parse_json
+from .errors import NOT_BLANK, RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -21,11 +21,11 @@ routes = web.RouteTableDef()
 
 class NewPatient(RequestBody):
     # Stripped before the checks: the pattern asks for something besides blanks.
-    full_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    full_name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     # Strict: a number is not a date (lax parsing would read 0 as 1970-01-01).
     date_of_birth: Annotated[date, Strict()] | None = None
     sex: Sex
-    identifier: str = Field(min_length=1, max_length=64, pattern=r"\S")
+    identifier: str = Field(min_length=1, max_length=64, pattern=NOT_BLANK)
     phone: str = Field("", max_length=32, pattern=r"^[0-9+() -]*$")
 
 
