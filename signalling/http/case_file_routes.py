@@ -30,10 +30,12 @@ from ..case_files import (
 )
 from ..content_types import RefusedContent, check_name_matches, safe_filename, sniff
 from ..db.case_file_models import CaseAttachment, CaseEntry, CaseFile
-from ..db.models import Consultation, ConsultStatus, Participant, Role, User
+from ..db.models import Consultation, ConsultStatus, Facility, Participant, Role, User
 from ..errors import NotFound, PlatformError
+from ..fhir_export import consultation_bundle
 from ..realtime import SIO
 from ..rooms import sio_room
+from ..summary import summary_html
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
@@ -308,3 +310,53 @@ async def download(request: web.Request) -> web.StreamResponse:
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+async def _consultation_for_export(request: web.Request, user: User) -> Consultation:
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, request.match_info["id"])
+        part = await db.get(Participant, (c.id, user.id)) if c else None
+    if c is None or (
+        part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id)
+    ):
+        raise NotFound("no such consultation")
+    return c
+
+
+@routes.get("/api/consultations/{id}/fhir")
+async def fhir_bundle(request: web.Request) -> web.Response:
+    """The consultation as a FHIR bundle (Patient, Encounter, documents, imaging, report)."""
+    user = require_user(request)
+    c = await _consultation_for_export(request, user)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        bundle = await consultation_bundle(db, c, platform.settings.effective_public_url)
+    await platform.audit.record(
+        actor_of(user, request),
+        "casefile.export",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"format": "fhir"},
+    )
+    return web.json_response(bundle, content_type="application/fhir+json")
+
+
+@routes.get("/api/consultations/{id}/summary.html")
+async def printable_summary(request: web.Request) -> web.Response:
+    user = require_user(request)
+    c = await _consultation_for_export(request, user)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        facility = await db.get(Facility, c.facility_id)
+        case = await overview(db, await case_file_for(db, c)) if c.patient_id else None
+    await platform.audit.record(
+        actor_of(user, request),
+        "casefile.export",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"format": "html"},
+    )
+    html = summary_html(c, case, facility.name if facility else "")
+    return web.Response(
+        text=html, content_type="text/html", headers={"Cache-Control": "private, no-store"}
+    )

@@ -275,3 +275,71 @@ def test_file_names_are_labels_only() -> None:
     assert safe_filename("/") == "attachment"
     assert safe_filename("..") == "attachment"
     assert len(safe_filename("a" * 500 + ".pdf")) == 200
+
+
+async def test_fhir_bundle_and_printable_summary(world: World) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    cf = f"/api/case-files/{world.case_file}"
+    await world.doc.call("POST", f"{cf}/documents", {"body": NOTE})
+    status, entry = await world.spec.call(
+        "POST",
+        f"{cf}/documents",
+        {
+            "consultation_id": world.consultation,
+            "body": {
+                "kind": "conclusion",
+                "diagnosis": "STEMI <script>alert(1)</script>",
+                "recommendations": "Tiêu sợi huyết",
+            },
+        },
+    )
+    assert status == 201
+    sign = f"{cf}/documents/{entry['document']}/versions/1/signatures"
+    assert (await world.spec.call("POST", sign))[0] == 201
+    await upload(world.doc, f"{world.url.rstrip('/')}{cf}/attachments", [("discharge.pdf", PDF)])
+
+    async with world.spec.http.get(
+        f"{world.url.rstrip('/')}/api/consultations/{world.consultation}/fhir"
+    ) as response:
+        assert response.status == 200
+        assert response.content_type == "application/fhir+json"
+        raw = await response.json()
+    bundle = Bundle.model_validate(raw)  # valid FHIR, by the maintained models
+    kinds = sorted(e.resource.get_resource_type() for e in bundle.entry)
+    assert kinds == [
+        "DiagnosticReport",
+        "DocumentReference",
+        "DocumentReference",
+        "Encounter",
+        "Organization",
+        "Patient",
+        "Practitioner",
+        "Practitioner",
+    ]
+    by_type = {e.resource.get_resource_type(): e.resource for e in bundle.entry}
+    assert by_type["Encounter"].class_fhir.code == "VR"
+    assert by_type["DiagnosticReport"].status == "final"  # signed
+    assert by_type["Patient"].name[0].text == "Lò Văn Páo"
+    urls = {e.fullUrl for e in bundle.entry}
+    references = [v for v in _walk(raw) if isinstance(v, str) and v.startswith("urn:uuid:")]
+    assert set(references) <= urls  # every reference resolves inside the bundle
+
+    async with world.spec.http.get(
+        f"{world.url.rstrip('/')}/api/consultations/{world.consultation}/summary.html"
+    ) as response:
+        html = await response.text()
+    assert "STEMI &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert "BM.CARDIO" in html  # who signed
+    assert (await world.stranger.call("GET", f"/api/consultations/{world.consultation}/fhir"))[
+        0
+    ] == 404
+
+
+def _walk(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _walk(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _walk(v)]
+    return [value]
