@@ -4,6 +4,7 @@
 
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
+import { CaseFilePanel } from "./casefile.js";
 import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
 
@@ -43,6 +44,8 @@ export class Room {
         views: this.state.views ?? [],
       });
       this.imaging.start().catch((err) => this.notice(err.message));
+      this.caseFile = new CaseFilePanel(this.caseFileEl, { consultationId: this.consultationId, me: this.me });
+      this.caseFile.start();
     }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
     try {
@@ -150,13 +153,14 @@ export class Room {
     );
     this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
     this.imagingEl = this.consultationId ? h("section", { class: "imaging card" }) : null;
+    this.caseFileEl = this.consultationId ? h("section", { class: "casefile card" }) : null;
     this.root.append(
       h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
       this.noticeEl,
       h(
         "div",
         { class: "room" },
-        h("section", { class: "stage" }, this.grid, this.controls, this.imagingEl),
+        h("section", { class: "stage" }, this.grid, this.controls, this.imagingEl, this.caseFileEl),
         h(
           "aside",
           { class: "side" },
@@ -371,6 +375,7 @@ export class Room {
   finish(message) {
     clearInterval(this.qualityTimer);
     this.imaging?.stop();
+    this.caseFile?.stop();
     this.offs.forEach((off) => off());
     this.media?.close();
     this.onLeave(message);
