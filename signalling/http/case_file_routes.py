@@ -97,6 +97,11 @@ async def consultation_case_file(request: web.Request) -> web.Response:
         part = await db.get(Participant, (c.id, user.id))
         if part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id):
             raise NotFound("no such consultation")
+        if c.patient_id is None:
+            # A training, say: no patient, so no case file; an answer, not an error.
+            return web.json_response(
+                {"id": None, "patient": None, "documents": [], "attachments": []}
+            )
         case_file = await case_file_for(db, c)
         body = await overview(db, case_file)
     await _audit(request, actor_of(user, request), "casefile.read", case_file)

@@ -32,6 +32,10 @@ export class CaseFilePanel {
   async load() {
     const data = await api("GET", `/api/consultations/${this.consultationId}/case-file`);
     this.caseFile = data;
+    if (!data.id) {
+      clear(this.body).append(h("p", { i18n: "case.none" }));
+      return;
+    }
     const p = data.patient;
     clear(this.body).append(
       h("p", { class: "patient" }, h("strong", {}, p.full_name), ` · ${p.identifier}`, p.date_of_birth ? ` · ${p.date_of_birth}` : ""),
