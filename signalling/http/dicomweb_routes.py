@@ -25,7 +25,7 @@ from dicom_viewer.cine import number_of_frames
 from dicom_viewer.index import ImagingIndex, InstanceRecord
 from dicom_viewer.lut import Window
 from dicom_viewer.render import ImageFormat, WindowChoice, decode_frame
-from dicom_viewer.validate import Refused
+from dicom_viewer.validate import Accepted, Refused
 
 from ..audit import Actor
 from ..db.models import User
@@ -34,7 +34,7 @@ from ..imaging.access import consultation_for, visible_studies
 from ..imaging.catalog import load_index
 from ..imaging.desk import MB, Filed
 from .identity import actor_of, require_user
-from .imaging_routes import BadRequest, Unsupported, imaging_of, in_thread
+from .imaging_routes import BadRequest, Interrupted, Unsupported, imaging_of, in_thread
 from .keys import platform_of
 
 DICOM_JSON = "application/dicom+json"
@@ -137,24 +137,34 @@ async def stow(request: web.Request) -> web.Response:
                 await part.release()
                 failed.append(_failed(None, PROCESSING_FAILURE, f"larger than {cap // MB} MB"))
                 continue
-            result = await imaging.accept(
-                bytes(data), consultation_id=None, source_kind="stow", user_id=user.id
+            checked = await imaging.validate(bytes(data))
+            if isinstance(checked, Refused):
+                failed.append(_failed(None, CANNOT_UNDERSTAND, checked.reason))
+                continue
+            if wanted_study and checked.info.study_instance_uid != wanted_study:
+                # refused before anything is kept
+                failed.append(_failed(checked, UID_MISMATCH, "not of the study in the URL"))
+                continue
+            result = await imaging.file(
+                checked, consultation_id=None, source_kind="stow", user_id=user.id
             )
             if isinstance(result, Refused):
-                failed.append(_failed(None, CANNOT_UNDERSTAND, result.reason))
-            elif wanted_study and result.info.study_instance_uid != wanted_study:
-                failed.append(_failed(result, UID_MISMATCH, "not of the study in the URL"))
+                failed.append(_failed(checked, PROCESSING_FAILURE, result.reason))
             else:
                 stored.append(result)
     except (AssertionError, ValueError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
-    for study_uid in sorted({f.info.study_instance_uid for f in stored}):
-        await imaging.link(c.id, study_uid, "stow", user.id)
-    await _audit(request, user, "imaging.store", (f.info.study_instance_uid for f in stored))
+    except ConnectionResetError:
+        raise Interrupted("the upload was interrupted; the instances before it are kept") from None
+    finally:
+        # what was stored is filed and audited even when the sender went away
+        for study_uid in sorted({f.info.study_instance_uid for f in stored}):
+            await imaging.link(c.id, study_uid, "stow", user.id)
+        await _audit(request, user, "imaging.store", (f.info.study_instance_uid for f in stored))
     return _stow_answer(request, stored, failed)
 
 
-def _failed(filed: Filed | None, reason: int, text: str) -> dict[str, Any]:
+def _failed(filed: Filed | Accepted | None, reason: int, text: str) -> dict[str, Any]:
     item: dict[str, Any] = {"00081197": _element("US", reason), "0040A160": _element("UT", text)}
     if filed is not None:
         item["00081150"] = _element("UI", filed.info.sop_class_uid)

@@ -47,6 +47,12 @@ class Unsupported(PlatformError):
     status = 415
 
 
+class Interrupted(PlatformError):
+    """The client went away mid-body (nobody reads the answer; no error log)."""
+
+    status = 400
+
+
 def imaging_of(request: web.Request) -> Imaging:
     return request.app[IMAGING]
 
@@ -107,9 +113,14 @@ async def upload(request: web.Request) -> web.Response:
             results.append(_verdict(name, result))
     except ValueError as exc:  # a malformed multipart body
         raise BadRequest(f"malformed multipart body: {exc}") from None
+    except ConnectionResetError:
+        raise Interrupted("the upload was interrupted; the files before it are kept") from None
+    finally:
+        # what was kept is audited even when the sender went away mid-batch
+        if results:
+            await _audit_upload(request, user, c.id, results)
     if not results:
         raise BadRequest("send at least one file")
-    await _audit_upload(request, user, c.id, results)
     accepted = sum(r["status"] == "accepted" for r in results)
     return web.json_response(
         {"results": results, "accepted": accepted, "refused": len(results) - accepted}

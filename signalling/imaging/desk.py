@@ -50,6 +50,9 @@ class Imaging:
         # object shown in a room -> the blob and frame behind each of its frames
         self._view_frames: dict[str, list[tuple[str, int]]] = {}
 
+    async def validate(self, source: bytes | Path) -> Accepted | Refused:
+        return await asyncio.to_thread(validate, source, self.limits)
+
     async def accept(
         self,
         source: bytes | Path,
@@ -59,7 +62,7 @@ class Imaging:
         user_id: int | None,
     ) -> FileResult:
         """Validate, store and file one object; a refusal stores nothing."""
-        result = await asyncio.to_thread(validate, source, self.limits)
+        result = await self.validate(source)
         if isinstance(result, Refused):
             return result
         return await self.file(

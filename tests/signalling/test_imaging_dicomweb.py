@@ -15,6 +15,7 @@ from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
 from requests import HTTPError
 
+from signalling.db.models import ImagingInstance
 from signalling.platform import Platform
 from tests.signalling.imaging_helpers import audit_rows, ct5n, dicom_file, served_consult
 from tests.signalling.network import member
@@ -167,3 +168,18 @@ async def test_concurrent_stows_of_one_study_all_land(served: tuple[Platform, Co
     status, listing = await consult.spec.call("GET", f"/api/consultations/{consult.id}/imaging")
     assert status == 200 and len(listing["studies"]) == 1
     assert len(listing["studies"][0]["series"][0]["instances"]) == 5
+
+
+async def test_stow_to_another_studys_url_keeps_nothing(
+    served: tuple[Platform, Consult],
+) -> None:
+    platform, consult = served
+    path = ct5n()[0]
+    url = f"{consult.url}dicomweb/consultations/{consult.id}/studies/1.2.3.4"
+    status, body = await _stow(consult.doc, url, [path.read_bytes()])
+    assert status == 409
+    failed = body["00081198"]["Value"][0]
+    assert failed["00081197"]["Value"] == [0xA900]
+    assert failed["00081155"]["Value"] == [str(dcmread(path).SOPInstanceUID)]
+    async with platform.db() as db:
+        assert await db.get(ImagingInstance, str(dcmread(path).SOPInstanceUID)) is None
