@@ -2,7 +2,7 @@
 
 Who may read and write a case file: staff of the treating facility, and the
 participants of any consultation about that patient from that facility.
-Everyone else gets "not found", so that identifiers cannot be probed.
+Everyone else is refused (403), and the refusal is audited.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ async def accessible(db: AsyncSession, user: User, case_file_id: str) -> CaseFil
         )
     )
     if not participates:
-        raise NotFound("no such case file")
+        raise Forbidden("this case file belongs to another facility's patient")
     return case_file
 
 

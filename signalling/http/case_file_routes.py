@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import Field
 from sqlalchemy import func, select
 
-from ..audit import Actor
+from ..audit import Actor, Outcome
 from ..blobstore import BlobTooLarge
 from ..case_files import (
     EntryBody,
@@ -31,7 +31,7 @@ from ..case_files import (
 from ..content_types import RefusedContent, check_name_matches, safe_filename, sniff
 from ..db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from ..db.models import Consultation, ConsultStatus, Facility, Participant, Role, User
-from ..errors import NotFound, PlatformError
+from ..errors import Forbidden, NotFound, PlatformError
 from ..fhir_export import consultation_bundle
 from ..realtime import SIO
 from ..rooms import sio_room
@@ -57,7 +57,21 @@ class Revision(RequestBody):
 
 async def _case_file(request: web.Request, user: User) -> CaseFile:
     async with platform_of(request).db() as db:
-        return await accessible(db, user, request.match_info["cf"])
+        try:
+            return await accessible(db, user, request.match_info["cf"])
+        except Forbidden:
+            await _denied(request, user, "case_file", request.match_info["cf"])
+            raise
+
+
+async def _denied(request: web.Request, user: User, object_type: str, object_id: str) -> None:
+    await platform_of(request).audit.record(
+        actor_of(user, request),
+        f"{request.method} {request.path}"[:64],
+        outcome=Outcome.DENIED,
+        object_type=object_type,
+        object_id=object_id,
+    )
 
 
 async def _announce(request: web.Request, case_file: CaseFile, what: dict[str, Any]) -> None:
@@ -96,7 +110,8 @@ async def consultation_case_file(request: web.Request) -> web.Response:
             raise NotFound("no such consultation")
         part = await db.get(Participant, (c.id, user.id))
         if part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id):
-            raise NotFound("no such consultation")
+            await _denied(request, user, "consultation", c.id)
+            raise Forbidden("you take no part in this consultation")
         if c.patient_id is None:
             # A training, say: no patient, so no case file; an answer, not an error.
             return web.json_response(
@@ -321,10 +336,11 @@ async def _consultation_for_export(request: web.Request, user: User) -> Consulta
     async with platform_of(request).db() as db:
         c = await db.get(Consultation, request.match_info["id"])
         part = await db.get(Participant, (c.id, user.id)) if c else None
-    if c is None or (
-        part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id)
-    ):
+    if c is None:
         raise NotFound("no such consultation")
+    if part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id):
+        await _denied(request, user, "consultation", c.id)
+        raise Forbidden("you take no part in this consultation")
     return c
 
 

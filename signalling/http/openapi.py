@@ -366,7 +366,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The patient's case file for this consultation (made on first use)",
         "case files",
         params=(CONSULTATION_ID,),
-        errors=(400, 401, 404),
+        errors=(400, 401, 403, 404),
     ),
     Operation(
         "get",
@@ -374,7 +374,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The consultation as a FHIR R4B bundle",
         "case files",
         params=(CONSULTATION_ID,),
-        errors=(401, 404),
+        errors=(401, 403, 404),
         media_type="application/fhir+json",
     ),
     Operation(
@@ -383,7 +383,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A printable summary of the consultation and its conclusion",
         "case files",
         params=(CONSULTATION_ID,),
-        errors=(401, 404),
+        errors=(401, 403, 404),
         media_type="text/html",
     ),
     Operation(
@@ -392,7 +392,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A case file: latest documents, attachments",
         "case files",
         params=(CASE_FILE_ID,),
-        errors=(401, 404),
+        errors=(401, 403, 404),
     ),
     Operation(
         "post",
@@ -402,7 +402,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ok=201,
         body=case_file_routes.NewDocument,
         params=(CASE_FILE_ID,),
-        errors=(400, 401, 404, 415),
+        errors=(400, 401, 403, 404, 415),
     ),
     Operation(
         "put",
@@ -411,7 +411,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "case files",
         body=case_file_routes.Revision,
         params=(CASE_FILE_ID, DOCUMENT_ID),
-        errors=(400, 401, 404, 409, 415),
+        errors=(400, 401, 403, 404, 409, 415),
     ),
     Operation(
         "get",
@@ -419,7 +419,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Every version of a document, with authors and signatures",
         "case files",
         params=(CASE_FILE_ID, DOCUMENT_ID),
-        errors=(401, 404),
+        errors=(401, 403, 404),
     ),
     Operation(
         "post",
@@ -447,7 +447,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ok=201,
         params=(CASE_FILE_ID,),
         upload=True,
-        errors=(400, 401, 404),
+        errors=(400, 401, 403, 404),
     ),
     Operation(
         "get",
@@ -458,7 +458,7 @@ OPERATIONS: tuple[Operation, ...] = (
             CASE_FILE_ID,
             Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
         ),
-        errors=(401, 404),
+        errors=(401, 403, 404),
         media_type="application/octet-stream",
         other_media_types=(
             "application/pdf",

@@ -61,7 +61,7 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
         w.platform, w.url = platform, str(server.make_url("/"))
         w.doc = await member(platform, w.url, "mc.doc")
         w.spec = await member(platform, w.url, "bm.cardio")
-        w.stranger = await member(platform, w.url, "cr.cardio", online=False)
+        w.stranger = await member(platform, w.url, "hue.cardio", online=False)
         status, body = await w.doc.call(
             "POST",
             "/api/patients",
@@ -127,10 +127,10 @@ async def test_versions_conflicts_and_access(world: World) -> None:
     assert versions[0]["body"]["plan"] == "Hội chẩn tim mạch"  # nothing overwritten
     assert versions[1]["author"] == "BM.CARDIO"
     # Someone outside the consultation and the facility sees nothing.
-    assert (await world.stranger.call("GET", cf))[0] == 404
+    assert (await world.stranger.call("GET", cf))[0] == 403
     assert (await world.stranger.call("GET", f"/api/consultations/{world.consultation}/case-file"))[
         0
-    ] == 404
+    ] == 403
     # Bad bodies change nothing.
     status, body = await world.doc.call(
         "POST", f"{cf}/documents", {"body": {"kind": "vitals", "pulse_bpm": 999}}
@@ -164,7 +164,7 @@ async def test_conclusion_sign_off(world: World) -> None:
     assert (await world.spec.call("POST", sign))[0] == 201
     status, body = await world.spec.call("POST", sign)
     assert status == 409 and "already" in body["error"]
-    assert (await world.stranger.call("POST", sign))[0] == 404
+    assert (await world.stranger.call("POST", sign))[0] == 403
     assert (await world.doc.call("POST", sign))[0] == 201
     # A change after sign-off is a new, unsigned version; the signed one stays as it was.
     status, v2 = await world.spec.call(
@@ -244,7 +244,7 @@ async def test_attachments_checked_by_content(world: World) -> None:
         )
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     async with world.stranger.http.get(f"{cf}/attachments/{pdf_id}") as response:
-        assert response.status == 404
+        assert response.status == 403
     actions = [e.action for e in await world.platform.audit.events(limit=10)]
     assert "casefile.download" in actions
 
@@ -334,7 +334,7 @@ async def test_fhir_bundle_and_printable_summary(world: World) -> None:
     assert "BM.CARDIO" in html  # who signed
     assert (await world.stranger.call("GET", f"/api/consultations/{world.consultation}/fhir"))[
         0
-    ] == 404
+    ] == 403
 
 
 def _walk(value: Any) -> list[Any]:
@@ -343,3 +343,126 @@ def _walk(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [x for v in value for x in _walk(v)]
     return [value]
+
+
+async def test_the_whole_case_file_story(world: World) -> None:
+    """A doctor builds the case file (PDF, two images, a DICOM study); specialists add
+    notes; two specialists sign; a later edit makes version 2; FHIR carries it all."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydicom.data import get_testdata_file
+
+    base = world.url.rstrip("/")
+    cf = f"/api/case-files/{world.case_file}"
+    status, body = await upload(
+        world.doc,
+        f"{base}{cf}/attachments",
+        [("referral.pdf", PDF), ("wound.png", PNG), ("xray photo.png", _png_variant())],
+    )
+    assert [r["status"] for r in body["results"]] == ["accepted"] * 3
+    ct = get_testdata_file("CT_small.dcm")
+    assert ct is not None
+    form = aiohttp.FormData()
+    form.add_field("files", Path(ct).read_bytes(), filename="CT_small.dcm")
+    async with world.doc.http.post(
+        f"{base}/api/consultations/{world.consultation}/imaging", data=form
+    ) as response:
+        assert response.status in (200, 201), await response.text()
+
+    # A second specialist is invited; both specialists write and sign.
+    colleague = await member(world.platform, world.url, "cr.cardio", online=False)
+    try:
+        status, _ = await world.spec.call(
+            "POST",
+            f"/api/consultations/{world.consultation}/participants",
+            {"username": "cr.cardio"},
+        )
+        assert status == 201
+        await colleague.call("POST", f"{cf}/documents", {"body": {**NOTE, "plan": "Đồng ý"}})
+        await world.spec.call("POST", f"{cf}/documents", {"body": NOTE})
+        text = "STEMI thành trước — tiêu sợi huyết trong 30 phút"
+        status, c1 = await world.spec.call(
+            "POST",
+            f"{cf}/documents",
+            {
+                "consultation_id": world.consultation,
+                "body": {"kind": "conclusion", "diagnosis": text},
+            },
+        )
+        doc_id = c1["document"]
+        for who in (world.spec, colleague):
+            assert (await who.call("POST", f"{cf}/documents/{doc_id}/versions/1/signatures"))[
+                0
+            ] == 201
+        status, c2 = await colleague.call(
+            "PUT",
+            f"{cf}/documents/{doc_id}",
+            {
+                "base_version": 1,
+                "body": {"kind": "conclusion", "diagnosis": text, "follow_up": "Tái khám"},
+            },
+        )
+        assert c2["version"] == 2
+        versions = (await world.doc.call("GET", f"{cf}/documents/{doc_id}/versions"))[1]
+        v1 = versions["versions"][0]
+        assert v1["body"] == {
+            "diagnosis": text,
+            "recommendations": "",
+            "treatment_plan": "",
+            "follow_up": "",
+        }
+        assert [s["username"] for s in v1["signed_by"]] == ["bm.cardio", "cr.cardio"]
+    finally:
+        await colleague.close()
+
+    _, raw = await world.doc.call("GET", f"/api/consultations/{world.consultation}/fhir")
+    bundle = Bundle.model_validate(raw)
+    resources = [e.resource for e in bundle.entry]
+    kinds = [r.get_resource_type() for r in resources]
+    assert kinds.count("DocumentReference") == 3 + 2  # three files, two notes
+    study = next(r for r in resources if r.get_resource_type() == "ImagingStudy")
+    assert study.endpoint and study.numberOfInstances == 1
+    report = next(r for r in resources if r.get_resource_type() == "DiagnosticReport")
+    assert report.conclusion == text  # round-trips the conclusion text
+    assert report.status == "preliminary"  # version 2 is not signed yet
+
+
+def _png_variant() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (32, 32), 128).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_another_facility_is_refused_everywhere_and_audited(world: World) -> None:
+    cf = f"/api/case-files/{world.case_file}"
+    _, note = await world.doc.call("POST", f"{cf}/documents", {"body": NOTE})
+    base = world.url.rstrip("/")
+    status, body = await upload(world.doc, f"{base}{cf}/attachments", [("a.pdf", PDF)])
+    attachment = body["results"][0]["id"]
+    calls: list[tuple[str, str, Any]] = [
+        ("GET", f"/api/consultations/{world.consultation}/case-file", None),
+        ("GET", cf, None),
+        ("POST", f"{cf}/documents", {"body": NOTE}),
+        ("PUT", f"{cf}/documents/{note['document']}", {"base_version": 1, "body": NOTE}),
+        ("GET", f"{cf}/documents/{note['document']}/versions", None),
+        ("POST", f"{cf}/documents/{note['document']}/versions/1/signatures", None),
+        ("GET", f"{cf}/attachments/{attachment}", None),
+        ("GET", f"/api/consultations/{world.consultation}/fhir", None),
+        ("GET", f"/api/consultations/{world.consultation}/summary.html", None),
+    ]
+    before = len(await world.platform.audit.events(limit=1000))
+    for method, path, payload in calls:
+        async with world.stranger.http.request(method, base + path, json=payload) as response:
+            assert response.status == 403, (method, path, response.status)
+    status, _ = await upload(world.stranger, f"{base}{cf}/attachments", [("b.pdf", PDF)])
+    assert status == 403
+    denied = [e for e in await world.platform.audit.events(limit=1000)][: 1000 - before]
+    refusals = [e for e in denied if e.outcome == "denied" and e.actor_role == "specialist"]
+    assert len(refusals) == len(calls) + 1
+    # Nothing the stranger sent was stored.
+    _, overview = await world.doc.call("GET", cf)
+    assert [d["version"] for d in overview["documents"]] == [1]
+    assert [a["filename"] for a in overview["attachments"]] == ["a.pdf"]
