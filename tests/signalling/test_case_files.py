@@ -362,7 +362,7 @@ async def test_the_whole_case_file_story(world: World) -> None:
     ct = get_testdata_file("CT_small.dcm")
     assert ct is not None
     form = aiohttp.FormData()
-    form.add_field("files", Path(ct).read_bytes(), filename="CT_small.dcm")
+    form.add_field("files", await asyncio.to_thread(Path(ct).read_bytes), filename="CT_small.dcm")
     async with world.doc.http.post(
         f"{base}/api/consultations/{world.consultation}/imaging", data=form
     ) as response:
