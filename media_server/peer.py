@@ -338,8 +338,8 @@ class Peer:
     async def _monitor(self) -> None:
         """Drop the peer when nothing arrived from it for `media_timeout` while it should.
 
-        Something is due when the peer publishes (media) or consumes (its
-        receivers report about once a second). A peer with neither sends
+        Something is due when the peer publishes (media) or has been sent
+        media (its receivers report about once a second). A peer with neither sends
         only ICE consent checks, which aiortc does not count; its loss is
         left to ICE consent freshness, which fails the connection.
         """
@@ -353,7 +353,10 @@ class Peer:
                     transport = pc.getTransceivers()[0].sender.transport
                     count += internals.transport_packets_received(transport)
             now = time.monotonic()
-            expecting = bool(self.producers) or any(c.attached for c in self.consumers.values())
+            # a subscriber reports on what it received; waiting for a keyframe, it has nothing
+            expecting = bool(self.producers) or any(
+                c.attached and c.packets_sent for c in self.consumers.values()
+            )
             if count != last_count or not expecting:
                 last_count, last_activity = count, now
             elif now - last_activity > self._media_timeout:

@@ -59,7 +59,8 @@ async def test_loss_on_the_subscriber_leg_is_repaired_from_the_consumer_history(
     bob = await harness.join("r", "bob")
     track = EncodedVideoTrack(clip)
     await alice.publish(track)
-    await wait_for(lambda: bool(bob.received), what="bob's track")
+    # media flows (DTLS is up) before the loss starts
+    await wait_for(lambda: any(r.numbers for r in bob.received.values()), what="bob's video")
     assert bob.subscribe_pc is not None
     lossy = LossyReceiver(bob.subscribe_pc, loss=0.02)
 
@@ -67,7 +68,9 @@ async def test_loss_on_the_subscriber_leg_is_repaired_from_the_consumer_history(
         await wait_for(lambda: lossy.received >= 800, timeout=20, what="800 packets at bob")
     except AssertionError as exc:
         stats = await harness.server.stats("r")
-        raise AssertionError(f"{exc}: {lossy.received} received, {stats}") from None
+        raise AssertionError(
+            f"{exc}: {lossy.received} received, {stats}, {harness.events[-3:]}"
+        ) from None
     sent_frames = track.index
     await wait_for(
         lambda: any(len(r.numbers) >= sent_frames - 5 for r in bob.received.values()),
