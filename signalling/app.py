@@ -11,6 +11,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from media_server.api import MediaConfig, MediaServer
+from media_server.reachability import IceServer, TurnRest
 
 from .dispatch import Deadlines, Dispatcher
 from .http import (
@@ -43,6 +44,7 @@ from .realtime import (
 )
 from .room_events import register_room_events
 from .rooms import Rooms
+from .settings import Settings
 from .view_events import ViewEvents
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,22 @@ async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def media_config(settings: Settings) -> MediaConfig:
+    """Reachability from the settings: announced address, STUN/TURN for the browsers."""
+    turn = None
+    if settings.turn_secret is not None:
+        turn = TurnRest(
+            tuple(settings.turn_urls),
+            settings.turn_secret.get_secret_value(),
+            settings.turn_ttl_seconds,
+        )
+    return MediaConfig(
+        announced_address=settings.media_announced_address,
+        client_ice_servers=tuple(IceServer((url,)) for url in settings.ice_servers),
+        turn=turn,
+    )
 
 
 def build_app(platform: Platform) -> web.Application:
@@ -109,7 +127,7 @@ def build_app(platform: Platform) -> web.Application:
     app[consult_routes.DISPATCHER] = dispatcher
     app.cleanup_ctx.append(escalation_sweeper)
 
-    media = MediaServer(config=MediaConfig())
+    media = MediaServer(config=media_config(settings))
     rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
     views = ViewEvents(rooms, imaging)
     connections.on_close.append(register_room_events(sio, rooms, views.handlers()))

@@ -255,6 +255,8 @@ class Rooms:
         )
         state: dict[str, Any] = {
             "participant_id": member.id,
+            # STUN/TURN for this member's connections (TURN credentials are per member).
+            "ice_servers": self.media.ice_servers_for(member.id),
             "state": "joined" if member.admitted else "lobby",
             "resumed": resumed,
             "token_expires_at": claims.expires_at.isoformat(),

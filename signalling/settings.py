@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     dicom_scp_ae_title: str = Field(
         "TELEHEALTH", min_length=1, max_length=16, pattern=r"^[ -~]*[!-~][ -~]*$"
     )
+    media_announced_address: str | None = Field(
+        None, description="Public IPv4 address of a media server behind a 1:1 NAT."
+    )
+    ice_servers: list[str] = Field(
+        default_factory=list, description="STUN/TURN URLs handed to browsers, without credentials."
+    )
+    turn_urls: list[str] = Field(
+        default_factory=list, description="TURN URLs whose credentials come from turn_secret."
+    )
+    turn_secret: SecretStr | None = Field(
+        None, description="Shared with coturn (use-auth-secret): time-limited TURN credentials."
+    )
+    turn_ttl_seconds: int = Field(24 * 3600, ge=60, le=7 * 24 * 3600)
     room_grace_seconds: float = Field(
         30.0, ge=0.5, le=600, description="A dropped socket may come back this long unnoticed."
     )
@@ -128,6 +141,29 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
+
+    @field_validator("media_announced_address")
+    @classmethod
+    def _check_announced(cls, value: str | None) -> str | None:
+        if value is not None:
+            import ipaddress
+
+            ipaddress.IPv4Address(value)  # ValueError names the problem
+        return value
+
+    @field_validator("ice_servers", "turn_urls")
+    @classmethod
+    def _check_ice_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_turn(self) -> Settings:
+        if bool(self.turn_urls) != (self.turn_secret is not None):
+            raise ValueError("turn_urls and turn_secret must be given together")
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -314,3 +314,51 @@ async def test_bad_events_change_nothing(consult: Consult) -> None:
     assert "id" in await sio.call(
         "chat.send", {"text": "ok", "client_id": uuid.uuid4().hex}, timeout=5
     )
+
+
+async def test_join_hands_out_stun_and_time_limited_turn(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    settings = settings_for(
+        tmp_path,
+        ice_servers=["stun:stun.benhvien.example:3478"],
+        turn_urls=["turns:turn.benhvien.example:443?transport=tcp"],
+        turn_secret="coturn-shared-secret",
+        turn_ttl_seconds=3600,
+    )
+    async with open_platform(settings, migrate=True) as p:
+        await build_network(p)
+        server = TestServer(build_app(p))
+        await server.start_server()
+        c = Consult(p, str(server.make_url("/")))
+        await c.start()
+        try:
+            ack = await c.enter(c.doc)
+            stun, turn = ack["ice_servers"]
+            assert stun == {"urls": ["stun:stun.benhvien.example:3478"]}
+            assert turn["urls"] == ["turns:turn.benhvien.example:443?transport=tcp"]
+            expiry, user = turn["username"].split(":", 1)
+            assert user == ack["participant_id"]
+            assert 3500 < int(expiry) - time.time() <= 3600
+            # What coturn's use-auth-secret computes from the same secret.
+            expected = base64.b64encode(
+                hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
+            ).decode()
+            assert turn["credential"] == expected
+        finally:
+            await c.close()
+            await server.close()
+
+
+def test_turn_settings_come_in_pairs(tmp_path: Path) -> None:
+    from signalling.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="turn_urls and turn_secret"):
+        settings_for(tmp_path, turn_urls=["turn:t.example:3478"])
+    with pytest.raises(SettingsError, match="TELEHEALTH_ICE_SERVERS"):
+        settings_for(tmp_path, ice_servers=["http://stun.example"])
+    with pytest.raises(SettingsError, match="TELEHEALTH_MEDIA_ANNOUNCED_ADDRESS"):
+        settings_for(tmp_path, media_announced_address="not-an-ip")

@@ -23,19 +23,26 @@ function gathered(pc) {
 export class RoomMedia {
   // Create it before room.join: the server may offer the subscribe connection the
   // moment the join is processed, before the join's answer arrives.
-  constructor({ iceServers = [] } = {}) {
+  constructor() {
     this.trackHandler = null;
     this.pendingTracks = [];
-    this.config = { iceServers, bundlePolicy: "max-bundle" };
+    this.config = { iceServers: [], bundlePolicy: "max-bundle" };
+    // Offers wait until configure() gives the STUN/TURN servers from the join answer.
+    this.configured = new Promise((resolve) => (this.openGate = resolve));
     this.publishPc = null;
     this.subscribePc = null;
     this.localStream = null;
     this.offers = Promise.resolve(); // server offers are answered one at a time
     this.unsubscribe = on("media.subscribe_offer", (data) => {
-      this.offers = this.offers.then(() => this.answer(data.sdp)).catch((err) => {
+      this.offers = this.offers.then(() => this.configured).then(() => this.answer(data.sdp)).catch((err) => {
         console.warn("subscribe offer failed", err);
       });
     });
+  }
+
+  configure(iceServers = []) {
+    this.config.iceServers = iceServers;
+    this.openGate();
   }
 
   onTrack(handler) {

@@ -32,6 +32,7 @@ export class Room {
   }
 
   async start() {
+    this.media.configure(this.state.ice_servers ?? []);
     this.render();
     for (const message of this.state.chat ?? []) this.addChat(message);
     this.listen();
