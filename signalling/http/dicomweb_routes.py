@@ -145,8 +145,9 @@ async def stow(request: web.Request) -> web.Response:
                 # refused before anything is kept
                 failed.append(_failed(checked, UID_MISMATCH, "not of the study in the URL"))
                 continue
+            # filed into the case file at once: viewers see a slice as soon as it is kept
             result = await imaging.file(
-                checked, consultation_id=None, source_kind="stow", user_id=user.id
+                checked, consultation_id=c.id, source_kind="stow", user_id=user.id
             )
             if isinstance(result, Refused):
                 failed.append(_failed(checked, PROCESSING_FAILURE, result.reason))
@@ -157,9 +158,7 @@ async def stow(request: web.Request) -> web.Response:
     except ConnectionResetError:
         raise Interrupted("the upload was interrupted; the instances before it are kept") from None
     finally:
-        # what was stored is filed and audited even when the sender went away
-        for study_uid in sorted({f.info.study_instance_uid for f in stored}):
-            await imaging.link(c.id, study_uid, "stow", user.id)
+        # what was stored is audited even when the sender went away
         await _audit(request, user, "imaging.store", (f.info.study_instance_uid for f in stored))
     return _stow_answer(request, stored, failed)
 

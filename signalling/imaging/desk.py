@@ -98,17 +98,6 @@ class Imaging:
                     raise
         raise AssertionError("unreachable")
 
-    async def link(
-        self, consultation_id: str, study_uid: str, source_kind: str, user_id: int | None
-    ) -> None:
-        """Put a study in a case file (idempotent, safe against a concurrent link)."""
-        try:
-            async with self.platform.db() as db:
-                await attach(db, consultation_id, study_uid, source_kind, user_id)
-                await db.commit()
-        except IntegrityError:
-            pass  # a concurrent request linked it first
-
     async def audit_read(
         self, actor: Actor, action: str, study_uid: str, detail: dict[str, object] | None = None
     ) -> None:
