@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -176,3 +177,61 @@ class ServerProcess:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=20)
+
+
+@contextlib.asynccontextmanager
+async def served(
+    settings: Settings, *, port: int | None = None
+) -> AsyncIterator[tuple[Platform, str]]:
+    """The real application with the test network, served over TCP: (platform, base URL)."""
+    async with open_platform(settings, migrate=True) as platform:
+        await build_network(platform)
+        server = (
+            TestServer(build_app(platform), port=port) if port else TestServer(build_app(platform))
+        )
+        await server.start_server()
+        try:
+            yield platform, str(server.make_url("/"))
+        finally:
+            await server.close()
+
+
+async def accepted_consultation(
+    platform: Platform, url: str, request: dict[str, Any], *, with_patient: bool = False
+) -> str:
+    """mc.doc asks, bm.cardio accepts; the consultation's id."""
+    doc = await member(platform, url, "mc.doc", online=False)
+    spec = await member(platform, url, "bm.cardio", online=False)
+    try:
+        if with_patient:
+            status, body = await doc.call(
+                "POST",
+                "/api/patients",
+                {"full_name": "Lò Văn Páo", "sex": "male", "identifier": "079123"},
+            )
+            assert status == 201, body
+            request = {**request, "patient_id": body["patient"]["id"]}
+        status, body = await doc.call("POST", "/api/consultations", request)
+        assert status == 201, body
+        cid = str(body["consultation"]["id"])
+        assert (await spec.call("POST", f"/api/consultations/{cid}/accept", {}))[0] == 200
+        return cid
+    finally:
+        await doc.close()
+        await spec.close()
+
+
+async def add_admin(platform: Platform, username: str = "root") -> None:
+    from signalling.auth.passwords import hash_password
+    from signalling.db.models import User
+
+    async with platform.db() as db:
+        db.add(
+            User(
+                username=username,
+                full_name="Quản trị",
+                role=Role.ADMIN,
+                password_hash=hash_password(PASSWORD),
+            )
+        )
+        await db.commit()

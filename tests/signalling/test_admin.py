@@ -8,29 +8,18 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from signalling.auth.passwords import hash_password
 from signalling.auth.tokens import Audience
-from signalling.db.models import Role, User
+from signalling.db.models import User
 from signalling.http.keys import PLATFORM
 from tests.signalling.conftest import PASSWORD
-from tests.signalling.network import member
+from tests.signalling.network import add_admin, member
 from tests.signalling.test_rooms import Consult, consult, emit
 
 __all__ = ["consult"]
 
 
 async def as_admin(client: TestClient[Any, Any]) -> None:
-    platform = client.app[PLATFORM]
-    async with platform.db() as db:
-        db.add(
-            User(
-                username="root",
-                full_name="Admin",
-                role=Role.ADMIN,
-                password_hash=hash_password(PASSWORD),
-            )
-        )
-        await db.commit()
+    await add_admin(client.app[PLATFORM])
     response = await client.post("/api/auth/login", json={"username": "root", "password": PASSWORD})
     assert response.status == 200
 
@@ -112,16 +101,7 @@ async def test_live_sessions_show_their_health(consult: Consult) -> None:
     await consult.enter(consult.spec)
     await emit(consult.doc, "chat.send", {"text": "x", "client_id": "1"})
     platform = consult.platform
-    async with platform.db() as db:
-        db.add(
-            User(
-                username="root",
-                full_name="Admin",
-                role=Role.ADMIN,
-                password_hash=hash_password(PASSWORD),
-            )
-        )
-        await db.commit()
+    await add_admin(platform)
     admin = await member(platform, consult.url, "root", online=False)
     try:
         status, body = await admin.call("GET", "/api/admin/sessions")

@@ -6,15 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from signalling.app import build_app
-from signalling.auth.passwords import hash_password
-from signalling.db.models import Role, User
-from signalling.platform import open_platform
 from tests.signalling.conftest import PASSWORD, make_settings
-from tests.signalling.network import build_network
+from tests.signalling.network import add_admin, served
 from tests.web_client.test_shell_browser import shoot, watch_errors
 
 pytestmark = pytest.mark.browser
@@ -22,24 +17,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[str]:
-    async with open_platform(make_settings(tmp_path), migrate=True) as platform:
-        await build_network(platform)
-        async with platform.db() as db:
-            db.add(
-                User(
-                    username="root",
-                    full_name="Quản trị",
-                    role=Role.ADMIN,
-                    password_hash=hash_password(PASSWORD),
-                )
-            )
-            await db.commit()
-        test_server = TestServer(build_app(platform))
-        await test_server.start_server()
-        try:
-            yield str(test_server.make_url("/"))
-        finally:
-            await test_server.close()
+    async with served(make_settings(tmp_path)) as (platform, url):
+        await add_admin(platform)
+        yield url
 
 
 async def test_admin_manages_the_network_and_reads_the_audit_log(

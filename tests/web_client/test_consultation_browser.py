@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from signalling.app import build_app
-from signalling.platform import open_platform
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
 from tests.signalling.conftest import PASSWORD, make_settings
-from tests.signalling.network import build_network
+from tests.signalling.network import served
 from tests.web_client.test_shell_browser import shoot, watch_errors
 
 pytestmark = [pytest.mark.browser, requires_network]
@@ -44,14 +41,8 @@ VIDEO_PROGRESS = """(video) => {
 async def server(tmp_path: Path) -> AsyncIterator[str]:
     port = free_port()  # known before start, so that patient links point here
     settings = make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}")
-    async with open_platform(settings, migrate=True) as platform:
-        await build_network(platform)
-        test_server = TestServer(build_app(platform), port=port)
-        await test_server.start_server()
-        try:
-            yield str(test_server.make_url("/"))
-        finally:
-            await test_server.close()
+    async with served(settings, port=port) as (_, url):
+        yield url
 
 
 async def log_in(context: BrowserContext, url: str, username: str) -> Page:

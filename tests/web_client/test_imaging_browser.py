@@ -8,14 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 from pydicom.data import get_testdata_file, get_testdata_files
 
-from signalling.app import build_app
-from signalling.platform import open_platform
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import build_network, member
+from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_shell_browser import shoot
 
@@ -32,21 +29,8 @@ REQUEST = {
 @pytest.fixture
 async def room(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """A served platform with an accepted consultation: (base url, consultation id)."""
-    async with open_platform(make_settings(tmp_path), migrate=True) as platform:
-        await build_network(platform)
-        test_server = TestServer(build_app(platform))
-        await test_server.start_server()
-        url = str(test_server.make_url("/"))
-        doc = await member(platform, url, "mc.doc", online=False)
-        spec = await member(platform, url, "bm.cardio", online=False)
-        try:
-            cid = (await doc.call("POST", "/api/consultations", REQUEST))[1]["consultation"]["id"]
-            assert (await spec.call("POST", f"/api/consultations/{cid}/accept", {}))[0] == 200
-            yield url, cid
-        finally:
-            await doc.close()
-            await spec.close()
-            await test_server.close()
+    async with served(make_settings(tmp_path)) as (platform, url):
+        yield url, await accepted_consultation(platform, url, REQUEST)
 
 
 async def enter(page: Page, consultation_id: str) -> None:
