@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .db.case_file_models import CaseAttachment, CaseEntry, CaseFile, CaseSignature
 from .db.models import Consultation, Participant, Patient, Role, User
 from .errors import Conflict, Forbidden, NotFound, PlatformError
+from .http.errors import NOT_BLANK
 
 
 class _Body(BaseModel):
@@ -38,7 +39,7 @@ class NoteBody(_Body):
 
 class TextBody(_Body):
     kind: Literal["history", "findings"]
-    text: str = Field(min_length=1, max_length=50_000, pattern=r"\S")
+    text: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK)
 
 
 class VitalsBody(_Body):
@@ -57,7 +58,7 @@ class ConclusionBody(_Body):
     """The consultation's conclusion, which the participating specialists sign."""
 
     kind: Literal["conclusion"]
-    diagnosis: str = Field(min_length=1, max_length=5000, pattern=r"\S")
+    diagnosis: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK)
     recommendations: str = Field("", max_length=20_000)
     treatment_plan: str = Field("", max_length=20_000)
     follow_up: str = Field("", max_length=5000)

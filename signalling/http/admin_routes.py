@@ -26,7 +26,7 @@ from ..db.models import (
 from ..errors import Forbidden, PlatformError
 from ..facilities import add_facility, get_facility, list_facilities, list_pairings, pair
 from ..staff import add_user, get_user, list_users, set_active
-from .errors import RequestBody, parse_json
+from .errors import NOT_BLANK, RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import ROOMS, platform_of
 
@@ -92,9 +92,9 @@ async def network(request: web.Request) -> web.Response:
 
 class NewFacility(RequestBody):
     code: str = Field(min_length=2, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]+$")
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     level: FacilityLevel
-    province: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    province: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK)
 
 
 @routes.post("/api/admin/facilities")
@@ -161,7 +161,7 @@ async def users(request: web.Request) -> web.Response:
 
 class NewUser(RequestBody):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$")
-    full_name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    full_name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     role: Role
     facility: str | None = Field(None, min_length=2, max_length=32)
     specialties: list[Specialty] = Field(default_factory=list, max_length=12)
