@@ -47,7 +47,10 @@ async def identify(platform: Platform, request: web.Request) -> User | None:
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # Only the API needs to know; static files and probes stay cheap.
-    if request.path.startswith(("/api/", "/dicomweb/")):
+    # Patients have no account: their routes check the room session token themselves.
+    if request.path.startswith(("/api/", "/dicomweb/")) and not request.path.startswith(
+        "/api/patient/"
+    ):
         user = await identify(platform_of(request), request)
         if user is not None:
             request[USER] = user

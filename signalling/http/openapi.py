@@ -13,7 +13,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from . import admin_routes, auth_routes, case_file_routes, consult_routes, patient_routes
+from . import (
+    admin_routes,
+    auth_routes,
+    case_file_routes,
+    consult_routes,
+    patient_routes,
+    patient_share_routes,
+)
 
 ERRORS = {
     400: "invalid input; `field` names the field",
@@ -385,6 +392,51 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(CONSULTATION_ID,),
         errors=(401, 403, 404),
         media_type="text/html",
+    ),
+    Operation(
+        "put",
+        "/api/case-files/{cf}/documents/{doc}/shared",
+        "Share (or stop sharing) a document's latest version with the patient",
+        "case files",
+        body=patient_share_routes.Shared,
+        params=(CASE_FILE_ID, DOCUMENT_ID),
+        errors=(400, 401, 403, 404, 415),
+    ),
+    Operation(
+        "put",
+        "/api/case-files/{cf}/attachments/{aid}/shared",
+        "Share (or stop sharing) an attachment with the patient",
+        "case files",
+        body=patient_share_routes.Shared,
+        params=(
+            CASE_FILE_ID,
+            Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
+        ),
+        errors=(400, 401, 403, 404, 415),
+    ),
+    Operation(
+        "get",
+        "/api/patient/case-file",
+        "The patient's view: what clinicians shared (bearer: the room session token)",
+        "patients",
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/patient/case-file/attachments/{aid}",
+        "A shared attachment, for the patient (bearer: the room session token)",
+        "patients",
+        params=(Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),),
+        errors=(401, 404),
+        media_type="application/octet-stream",
+        other_media_types=(
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "image/webp",
+            "image/gif",
+            "text/plain",
+        ),
     ),
     Operation(
         "get",

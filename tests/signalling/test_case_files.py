@@ -466,3 +466,64 @@ async def test_another_facility_is_refused_everywhere_and_audited(world: World) 
     _, overview = await world.doc.call("GET", cf)
     assert [d["version"] for d in overview["documents"]] == [1]
     assert [a["filename"] for a in overview["attachments"]] == ["a.pdf"]
+
+
+async def test_patient_sees_only_what_was_shared(world: World) -> None:
+    import socketio
+
+    cf = f"/api/case-files/{world.case_file}"
+    base = world.url.rstrip("/")
+    _, note = await world.doc.call("POST", f"{cf}/documents", {"body": NOTE})
+    await world.doc.call("POST", f"{cf}/documents", {"body": {**NOTE, "plan": "nội bộ"}})
+    _, body = await upload(world.doc, f"{base}{cf}/attachments", [("kq.pdf", PDF), ("x.txt", b"x")])
+    shared_file, private_file = (r["id"] for r in body["results"])
+
+    # The patient's browser: the link, exchanged for a session token by joining.
+    _, link = await world.doc.call(
+        "POST", f"/api/consultations/{world.consultation}/patient-link", {}
+    )
+    patient = socketio.AsyncClient(reconnection=False)
+    await patient.connect(world.url, transports=["websocket"], wait_timeout=5)
+    try:
+        ack = await patient.call("room.join", {"token": link["token"]}, timeout=10)
+    finally:
+        await patient.disconnect()
+    session = {"Authorization": f"Bearer {ack['session_token']}"}
+
+    async def patient_view() -> Any:
+        async with world.doc.http.get(f"{base}/api/patient/case-file", headers=session) as response:
+            assert response.status == 200
+            return await response.json()
+
+    assert await patient_view() == {"documents": [], "attachments": []}
+    doc_id = note["document"]
+    assert (await world.doc.call("PUT", f"{cf}/documents/{doc_id}/shared", {"shared": True}))[
+        0
+    ] == 200
+    assert (
+        await world.doc.call("PUT", f"{cf}/attachments/{shared_file}/shared", {"shared": True})
+    )[0] == 200
+    view = await patient_view()
+    assert [(d["document"], d["version"]) for d in view["documents"]] == [(doc_id, 1)]
+    assert [a["id"] for a in view["attachments"]] == [shared_file]
+
+    # A later edit is not shown until it is shared again.
+    await world.doc.call(
+        "PUT", f"{cf}/documents/{doc_id}", {"base_version": 1, "body": {**NOTE, "plan": "v2"}}
+    )
+    assert [d["version"] for d in (await patient_view())["documents"]] == [1]
+    await world.doc.call("PUT", f"{cf}/documents/{doc_id}/shared", {"shared": True})
+    assert [d["body"]["plan"] for d in (await patient_view())["documents"]] == ["v2"]
+
+    url = f"{base}/api/patient/case-file/attachments"
+    async with world.doc.http.get(f"{url}/{shared_file}", headers=session) as response:
+        assert response.status == 200 and await response.read() == PDF
+    async with world.doc.http.get(f"{url}/{private_file}", headers=session) as response:
+        assert response.status == 404
+    # The link itself and staff tokens are not patient session tokens.
+    async with world.doc.http.get(
+        f"{base}/api/patient/case-file", headers={"Authorization": f"Bearer {link['token']}"}
+    ) as r:
+        assert r.status == 401
+    events = await world.platform.audit.events(limit=30)
+    assert any(e.actor.startswith("patient:") and e.action == "casefile.download" for e in events)
