@@ -230,6 +230,7 @@ async def entry_json(db: AsyncSession, entry: CaseEntry) -> dict[str, Any]:
         "author": author.full_name if author else None,
         "created_at": entry.created_at.isoformat(),
         "consultation_id": entry.consultation_id,
+        "shared_with_patient": entry.shared_with_patient,
         "signed_by": [{"username": u, "name": n, "at": at.isoformat()} for u, n, at in signers],
     }
 
@@ -280,4 +281,5 @@ def attachment_json(a: CaseAttachment) -> dict[str, Any]:
         "size": a.size,
         "sha256": a.sha256,
         "created_at": a.created_at.isoformat(),
+        "shared_with_patient": a.shared_with_patient,
     }

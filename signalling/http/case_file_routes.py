@@ -74,7 +74,7 @@ async def _denied(request: web.Request, user: User, object_type: str, object_id:
     )
 
 
-async def _announce(request: web.Request, case_file: CaseFile, what: dict[str, Any]) -> None:
+async def announce(request: web.Request, case_file: CaseFile, what: dict[str, Any]) -> None:
     async with platform_of(request).db() as db:
         rooms = await db.scalars(
             select(Consultation.room).where(
@@ -153,7 +153,7 @@ async def new_document(request: web.Request) -> web.Response:
         document=entry.document,
         version=1,
     )
-    await _announce(request, case_file, {"document": entry.document, "version": 1})
+    await announce(request, case_file, {"document": entry.document, "version": 1})
     return web.json_response(body, status=201)
 
 
@@ -175,7 +175,7 @@ async def revise_document(request: web.Request) -> web.Response:
         document=entry.document,
         version=entry.version,
     )
-    await _announce(request, case_file, {"document": entry.document, "version": entry.version})
+    await announce(request, case_file, {"document": entry.document, "version": entry.version})
     return web.json_response(body)
 
 
@@ -223,7 +223,7 @@ async def sign_version(request: web.Request) -> web.Response:
         document=document,
         version=version,
     )
-    await _announce(request, case_file, {"document": document, "version": version, "signed": True})
+    await announce(request, case_file, {"document": document, "version": version, "signed": True})
     return web.json_response({"ok": True}, status=201)
 
 
@@ -306,7 +306,7 @@ async def upload(request: web.Request) -> web.Response:
         files=[{"file": r["file"], "status": r["status"]} for r in results],
     )
     if any(r["status"] == "accepted" for r in results):
-        await _announce(request, case_file, {"attachments": True})
+        await announce(request, case_file, {"attachments": True})
     return web.json_response({"results": results}, status=201 if results else 400)
 
 

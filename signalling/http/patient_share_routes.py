@@ -19,6 +19,7 @@ from ..case_files import accessible, attachment_json, case_file_for, entry_json,
 from ..db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from ..db.models import Consultation
 from ..errors import NotFound, Unauthorized
+from .case_file_routes import announce
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
@@ -56,6 +57,7 @@ async def share_document(request: web.Request) -> web.Response:
         object_id=case_file.id,
         detail={"document": current.document, "version": current.version, "shared": body.shared},
     )
+    await announce(request, case_file, {"shared": True})
     return web.json_response(
         {"document": current.document, "version": current.version, "shared": body.shared}
     )
@@ -80,6 +82,7 @@ async def share_attachment(request: web.Request) -> web.Response:
         object_id=case_file.id,
         detail={"attachment": attachment.id, "shared": body.shared},
     )
+    await announce(request, case_file, {"shared": True})
     return web.json_response({"attachment": attachment.id, "shared": body.shared})
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from tests.conftest import free_port
 from tests.signalling.conftest import make_settings
 from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_imaging_browser import enter
-from tests.web_client.test_shell_browser import shoot
+from tests.web_client.test_shell_browser import shoot, watch_errors
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,9 @@ REQUEST = {
 
 @pytest.fixture
 async def room(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
-    async with served(make_settings(tmp_path)) as (platform, url):
+    port = free_port()  # known before start, so that patient links point here
+    settings = make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}")
+    async with served(settings, port=port) as (platform, url):
         yield url, await accepted_consultation(platform, url, REQUEST, with_patient=True)
 
 
@@ -74,7 +77,34 @@ async def test_note_conclusion_sign_off_and_attachments(
         refused = doc.locator('.case-upload li[data-status="refused"]')
         await expect(refused).to_contain_text("scan.pdf")
         await shoot(spec, "casefile-en.png")
-        for page in (doc, spec):
+
+        # The patient joins from a link and sees only what a clinician shares.
+        await doc.get_by_role("button", name="Invite the patient").click()
+        link = await doc.get_by_label("Link for the patient (works once)").input_value()
+        patient_ctx = await browser.new_context(viewport={"width": 400, "height": 900})
+        contexts.append(patient_ctx)
+        patient = await patient_ctx.new_page()
+        patient.errors = watch_errors(patient)  # type: ignore[attr-defined]
+        await patient.goto(link)
+        await patient.get_by_role("button", name="English").click()
+        await patient.get_by_label("Your full name").fill("Lò Văn Páo")
+        await patient.get_by_role("button", name="Go to the waiting room").click()
+        await doc.locator(".waiting").get_by_role("button", name="Admit").click()
+        shared = patient.locator(".casefile")
+        await expect(shared).to_contain_text("Nothing has been shared yet.")
+        await (
+            doc.locator(".casefile .kind-note")
+            .get_by_role("button", name="Share with the patient: Note")
+            .click()
+        )
+        await expect(shared).to_contain_text("Đau ngực trái 2 giờ")
+        await expect(shared).not_to_contain_text("STEMI")  # the conclusion was not shared
+        await doc.get_by_role("button", name="Share with the patient: discharge.pdf").click()
+        async with patient.expect_download() as download:
+            await shared.get_by_role("button", name="Download discharge.pdf").click()
+        assert (await download.value).suggested_filename == "discharge.pdf"
+        await shoot(patient, "patient-shared-en.png")
+        for page in (doc, spec, patient):
             assert page.errors == [], page.errors  # type: ignore[attr-defined]
     finally:
         for context in contexts:

@@ -8,7 +8,7 @@ import { clear, h } from "./dom.js";
 import { AdminHome } from "./admin.js";
 import { Home } from "./home.js";
 import { applyTranslations, setLanguage, t } from "./i18n.js";
-import { PatientJoin } from "./join.js";
+import { PatientJoin, patientSessionToken } from "./join.js";
 import { RoomMedia } from "./media.js";
 import { call, connect, disconnect, onState } from "./realtime.js";
 import { Room } from "./room.js";
@@ -102,6 +102,7 @@ async function patientFlow() {
       const room = new Room(clear(root), {
         joinAnswer: answer,
         media,
+        patientToken: patientSessionToken,
         onLeave: (message) => {
           clear(root).append(h("p", { class: "card", role: "status" }, message ?? t("room.ended")));
         },

@@ -42,7 +42,8 @@ export class CaseFilePanel {
       h("ul", { class: "documents" }, data.documents.map((d) => this.documentItem(d))),
       h("h3", { i18n: "case.attachments" }),
       h("ul", { class: "attachments" }, data.attachments.map((a) =>
-        h("li", {}, h("a", { href: `/api/case-files/${data.id}/attachments/${a.id}`, download: a.filename }, a.filename), ` (${Math.ceil(a.size / 1024)} KB)`))),
+        h("li", {}, h("a", { href: `/api/case-files/${data.id}/attachments/${a.id}`, download: a.filename }, a.filename), ` (${Math.ceil(a.size / 1024)} KB) `,
+          this.shareButton(`/api/case-files/${data.id}/attachments/${a.id}/shared`, a.shared_with_patient, a.filename)))),
       this.uploadForm(),
       this.documentForm("note", SOAP, "case.addNote"),
       this.documentForm("conclusion", CONCLUSION, "case.addConclusion"),
@@ -59,6 +60,7 @@ export class CaseFilePanel {
       ` v${d.version} · ${d.author ?? ""}`,
       h("dl", {}, fields.flatMap(([k, v]) => [h("dt", { i18n: `case.field.${k}` }), h("dd", {}, String(v))])),
     );
+    item.append(this.shareButton(`/api/case-files/${this.caseFile.id}/documents/${d.document}/shared`, d.shared_with_patient, t(`case.kind.${d.kind}`)));
     if (d.kind === "conclusion") {
       const names = d.signed_by.map((s) => s.name).join(", ");
       item.append(h("p", { class: "signatures" }, `${t("case.signedBy")}: ${names || t("none")}`));
@@ -76,6 +78,25 @@ export class CaseFilePanel {
       }));
     }
     return item;
+  }
+
+  shareButton(url, shared, what) {
+    // Pressed means the patient sees it (this version; a later edit needs sharing again).
+    return h("button", {
+      type: "button",
+      class: "share",
+      "aria-pressed": String(!!shared),
+      "aria-label": `${t("case.share")}: ${what}`,
+      i18n: "case.share",
+      onclick: async () => {
+        try {
+          await api("PUT", url, { shared: !shared });
+          await this.load();
+        } catch (err) {
+          this.status.textContent = err.message;
+        }
+      },
+    });
   }
 
   documentForm(kind, fields, title) {

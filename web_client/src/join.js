@@ -114,6 +114,10 @@ export class PatientJoin {
   }
 }
 
+export function patientSessionToken() {
+  return sessionStorage.getItem(SESSION_KEY);
+}
+
 export function forgetPatientSession() {
   sessionStorage.removeItem(SESSION_KEY);
 }

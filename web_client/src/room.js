@@ -5,11 +5,13 @@
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
 import { CaseFilePanel } from "./casefile.js";
+import { PatientFilePanel } from "./patientfile.js";
 import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
 
 export class Room {
-  constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null }) {
+  constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null, patientToken = null }) {
+    this.patientToken = patientToken; // a function: the current session token of a patient
     this.media = media;
     this.root = root;
     this.state = joinAnswer;
@@ -46,6 +48,9 @@ export class Room {
       });
       this.imaging.start().catch((err) => this.notice(err.message));
       this.caseFile = new CaseFilePanel(this.caseFileEl, { consultationId: this.consultationId, me: this.me });
+      this.caseFile.start();
+    } else if (this.patientToken) {
+      this.caseFile = new PatientFilePanel(this.caseFileEl, { token: this.patientToken });
       this.caseFile.start();
     }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
@@ -154,7 +159,7 @@ export class Room {
     );
     this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
     this.imagingEl = this.consultationId ? h("section", { class: "imaging card" }) : null;
-    this.caseFileEl = this.consultationId ? h("section", { class: "casefile card" }) : null;
+    this.caseFileEl = this.consultationId || this.patientToken ? h("section", { class: "casefile card" }) : null;
     this.root.append(
       h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
       this.noticeEl,
