@@ -30,6 +30,7 @@ from .events import (
     SubscribeOffer,
 )
 from .permissions import Permissions, TrackSource
+from .producer import RtpTap
 from .reachability import IceServer, TurnRest
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "ProducerStats",
     "RoomExists",
     "RoomStats",
+    "RtpTap",
     "SubscribeOffer",
     "TrackSource",
     "TurnRest",

@@ -18,6 +18,8 @@ nothing of users, roles or patients::
     await server.pause_consumer("r1", "bob", producer_id)
     await server.resume_consumer("r1", "bob", producer_id)
     stats = await server.stats("r1")
+    await server.add_tap("r1", producer_id, tap)  # tap(packet, codec, arrival): recording
+    await server.remove_tap("r1", producer_id, tap)
     ice_servers = server.ice_servers_for("alice")  # STUN/TURN for the client
     await server.leave("r1", "alice")
     await server.close_room("r1")
@@ -47,9 +49,17 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCConfiguration, RTCIceServer
 
-from .errors import InvalidState, NotPermitted, RoomExists, UnknownConsumer, UnknownRoom
+from .errors import (
+    InvalidState,
+    NotPermitted,
+    RoomExists,
+    UnknownConsumer,
+    UnknownProducer,
+    UnknownRoom,
+)
 from .events import MediaEvent, PeerClosed, RoomStats
 from .permissions import Permissions, TrackSource
+from .producer import RtpTap
 from .reachability import IceServer, TurnRest
 from .room import Room
 
@@ -182,6 +192,26 @@ class MediaServer:
 
     async def resume_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
         self._room(room_id).peer(peer_id).consumer(producer_id).resume()
+
+    # taps (recording)
+
+    async def add_tap(self, room_id: str, producer_id: str, tap: RtpTap) -> None:
+        """Give `tap` every packet `producer_id` receives from now on, encoded as it came."""
+        self._room(room_id).producer(producer_id).add_tap(tap)
+
+    async def remove_tap(self, room_id: str, producer_id: str, tap: RtpTap) -> None:
+        """Stop feeding `tap`; a producer or room already gone is not an error."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        try:
+            room.producer(producer_id).remove_tap(tap)
+        except UnknownProducer:
+            pass
+
+    async def request_keyframe(self, room_id: str, producer_id: str) -> None:
+        """Ask the publisher for a keyframe (throttled as the consumers' requests are)."""
+        self._room(room_id).producer(producer_id).request_keyframe()
 
     def ice_servers_for(self, peer_id: str) -> list[dict[str, object]]:
         """The `iceServers` a client creates its connections with (fresh TURN credentials)."""

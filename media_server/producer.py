@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpTransceiver, clock
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from . import aiortc_internals as internals
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+RtpTap = Callable[[RtpPacket, RTCRtpCodecParameters, float], None]
+"""Sees each incoming packet (RTX unwrapped), its codec and its arrival (wall clock, s).
+
+Called synchronously on the forwarding path: it must be quick and must
+not keep the packet (copy what it needs)."""
 
 
 def _is_rtx(mime_type: str) -> bool:
@@ -62,6 +69,7 @@ class Producer:
         self._last_pli = -keyframe_interval
         self._pli_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._taps: list[RtpTap] = []
         # audio level (RFC 6464: 0 is loudest, 127 silence), averaged between reads
         self._level_sum = 0
         self._level_count = 0
@@ -77,8 +85,16 @@ class Producer:
     def remove_consumer(self, subscriber_id: str) -> None:
         self._consumers.pop(subscriber_id, None)
 
+    def add_tap(self, tap: RtpTap) -> None:
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: RtpTap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
     def close(self) -> None:
         self._closed = True
+        self._taps.clear()
         self._consumers.clear()
         if self._pli_timer is not None:
             self._pli_timer.cancel()
@@ -135,6 +151,8 @@ class Producer:
         if packet.extensions.audio_level is not None:
             self._level_sum += packet.extensions.audio_level[1]
             self._level_count += 1
+        if self._taps:
+            self._run_taps(packet, codec)
 
         if not self._consumers:
             return
@@ -147,3 +165,12 @@ class Producer:
             except Exception:
                 # one broken leg must not stop the others
                 logger.exception("forwarding to %s failed", consumer.subscriber_id)
+
+    def _run_taps(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        arrival = time.time()
+        for tap in tuple(self._taps):
+            try:
+                tap(packet, codec, arrival)
+            except Exception:
+                # a failing recorder must never disturb forwarding
+                logger.exception("RTP tap on %s failed", self.id)
