@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
+    # getDisplayMedia (screen share) picks the screen without a dialog.
+    "--auto-select-desktop-capture-source=Entire screen",
 ]
 
 

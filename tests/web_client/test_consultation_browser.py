@@ -128,6 +128,15 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await sees_video_of(specialist, doctor_id)
         await sees_video_of(doctor, specialist_id)
 
+        # Screen share: a second video of the doctor, in a tile of its own, until stopped.
+        await doctor.get_by_role("button", name="Share screen").click()
+        await sees_video_of(specialist, f"{doctor_id}:screen")
+        await doctor.get_by_role("button", name="Share screen").click()
+        await expect(
+            specialist.locator(f'video[data-participant="{doctor_id}:screen"]')
+        ).to_have_count(0)
+        await sees_video_of(specialist, doctor_id)  # the camera goes on
+
         # Each remote tile carries a network quality badge from getStats.
         badge = doctor.locator(f'video[data-participant="{specialist_id}"] + figcaption .quality')
         await expect(badge).to_have_attribute("data-level", "good", timeout=10_000)

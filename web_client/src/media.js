@@ -63,20 +63,52 @@ export class RoomMedia {
     this.publishPc?.close();
     const pc = new RTCPeerConnection(this.config);
     this.publishPc = pc;
-    const sources = [];
+    this.screenTransceiver = null;
     for (const track of this.localStream.getTracks()) {
       pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
-      sources.push(track.kind === "audio" ? "microphone" : "camera");
     }
     this.videoSender = pc.getTransceivers().find((tr) => tr.sender.track?.kind === "video")?.sender ?? null;
+    await this.negotiatePublish();
+  }
+
+  async negotiatePublish() {
+    // The page offers; each m-line says what it carries, so the server can tell
+    // the camera from a screen share.
+    const pc = this.publishPc;
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    const mids = {};
-    pc.getTransceivers().forEach((tr, i) => {
-      if (tr.mid !== null) mids[tr.mid] = sources[i];
-    });
-    const { sdp } = await call("media.publish", { sdp: pc.localDescription.sdp, sources: mids });
+    const sources = {};
+    for (const tr of pc.getTransceivers()) {
+      if (tr.mid === null || tr.direction === "inactive") continue;
+      if (tr === this.screenTransceiver) sources[tr.mid] = "screen";
+      else sources[tr.mid] = tr.receiver.track.kind === "audio" ? "microphone" : "camera";
+    }
+    const { sdp } = await call("media.publish", { sdp: pc.localDescription.sdp, sources });
     await pc.setRemoteDescription({ type: "answer", sdp });
+  }
+
+  async shareScreen(onEnded) {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    const [track] = stream.getVideoTracks();
+    track.addEventListener("ended", onEnded); // the browser's own "stop sharing"
+    if (this.screenTransceiver) {
+      // m-lines are not recycled by the server: reuse the screen's own.
+      await this.screenTransceiver.sender.replaceTrack(track);
+      this.screenTransceiver.direction = "sendonly";
+    } else {
+      this.screenTransceiver = this.publishPc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    }
+    this.screenStream = stream;
+    await this.negotiatePublish();
+    return stream;
+  }
+
+  async stopScreen() {
+    if (!this.screenTransceiver || this.screenTransceiver.direction === "inactive") return;
+    this.screenStream?.getTracks().forEach((t) => t.stop());
+    await this.screenTransceiver.sender.replaceTrack(null);
+    this.screenTransceiver.direction = "inactive"; // the server ends the producer
+    await this.negotiatePublish();
   }
 
   async answer(sdp) {

@@ -38,7 +38,14 @@ export class Room {
     this.render();
     for (const message of this.state.chat ?? []) this.addChat(message);
     this.listen();
-    this.media.onTrack((pid, track, stream) => this.attach(pid, stream));
+    this.media.onTrack((pid, track, stream) => {
+      // A screen share gets a tile of its own (its track id is the producer id).
+      if (this.producers.get(track.id)?.source === "screen") {
+        this.attach(`${pid}:screen`, new MediaStream([track]), pid);
+      } else {
+        this.attach(pid, stream);
+      }
+    });
     if (this.imagingEl) {
       this.imaging = new ImagingPanel(this.imagingEl, {
         consultationId: this.consultationId,
@@ -96,7 +103,10 @@ export class Room {
         call("media.pause", { producer_id: p.producer_id }).catch(() => {});
       }
     });
-    o("media.producer_removed", (p) => this.producers.delete(p.producer_id));
+    o("media.producer_removed", (p) => {
+      if (this.producers.get(p.producer_id)?.source === "screen") this.dropTile(`${p.participant_id}:screen`);
+      this.producers.delete(p.producer_id);
+    });
     o("media.active_speaker", ({ participant_id }) => {
       for (const [id, tile] of this.tiles) tile.el.classList.toggle("speaking", id === participant_id);
     });
@@ -183,7 +193,7 @@ export class Room {
     this.renderPeople();
   }
 
-  tile(id) {
+  tile(id, owner = id) {
     let tile = this.tiles.get(id);
     if (tile) return tile;
     const video = h("video", { autoplay: true, playsinline: true, "data-participant": id });
@@ -192,21 +202,29 @@ export class Room {
     const quality = h("span", { class: "quality", "data-level": "unknown" });
     const el = h("figure", { class: "tile", "data-self": id === this.me }, video, h("figcaption", {}, name, quality));
     this.grid.append(el);
-    tile = { el, video, name, quality };
+    tile = { el, video, name, quality, owner, screen: id !== owner };
+    el.classList.toggle("screen", tile.screen);
     this.tiles.set(id, tile);
     this.renderNames();
     return tile;
   }
 
-  attach(participantId, stream) {
-    const tile = this.tile(participantId);
+  attach(tileId, stream, owner = tileId) {
+    const tile = this.tile(tileId, owner);
     if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+  }
+
+  dropTile(tileId) {
+    this.tiles.get(tileId)?.el.remove();
+    this.tiles.delete(tileId);
+    this.renderNames();
   }
 
   renderNames() {
     for (const [id, tile] of this.tiles) {
-      const p = this.participants.get(id);
-      tile.name.textContent = id === this.me ? `${p?.name ?? ""} (${t("room.you")})` : p?.name ?? "";
+      const p = this.participants.get(tile.owner);
+      const name = tile.owner === this.me ? `${p?.name ?? ""} (${t("room.you")})` : p?.name ?? "";
+      tile.name.textContent = tile.screen ? `${name} · ${t("room.screen")}` : name;
     }
     this.grid.dataset.count = String(this.tiles.size);
   }
@@ -225,6 +243,7 @@ export class Room {
         this.media?.setEnabled("video", this.camOn);
         this.renderControls();
       }, true),
+      toggle("room.screen", !!this.sharing, () => this.toggleScreen()),
       toggle("room.lowBandwidth", this.lowBandwidth, () => this.setLowBandwidth(!this.lowBandwidth)),
       toggle("room.hand", this.handUp, async () => {
         this.handUp = !this.handUp;
@@ -331,6 +350,23 @@ export class Room {
         h("button", { type: "button", i18n: "room.switch", onclick: () => this.setLowBandwidth(true) }),
       );
     }
+  }
+
+  async toggleScreen() {
+    try {
+      if (this.sharing) {
+        await this.media.stopScreen();
+        this.dropTile(`${this.me}:screen`);
+        this.sharing = false;
+      } else {
+        const stream = await this.media.shareScreen(() => this.sharing && this.toggleScreen());
+        this.attach(`${this.me}:screen`, stream, this.me);
+        this.sharing = true;
+      }
+    } catch (err) {
+      this.notice(err.message);
+    }
+    this.renderControls();
   }
 
   async setLowBandwidth(on) {
