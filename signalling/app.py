@@ -12,6 +12,8 @@ from aiohttp import web
 
 from media_server.api import MediaConfig, MediaServer
 from media_server.reachability import IceServer, TurnRest
+from recordings.recorder import Recorder
+from recordings.recovery import recover
 
 from .dispatch import Deadlines, Dispatcher
 from .http import (
@@ -43,6 +45,7 @@ from .realtime import (
     create_socketio,
     presence_heartbeat,
 )
+from .recording_consent import RecordingDesk
 from .room_events import register_room_events
 from .rooms import Rooms
 from .settings import Settings
@@ -132,7 +135,21 @@ def build_app(platform: Platform) -> web.Application:
     media = MediaServer(config=media_config(settings))
     rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
     views = ViewEvents(rooms, imaging)
-    connections.on_close.append(register_room_events(sio, rooms, views.handlers()))
+    recordings_dir = settings.data_dir / "recordings"
+    recorder = Recorder(media, recordings_dir)
+    desk = RecordingDesk(rooms, recorder, recordings_dir)
+    connections.on_close.append(
+        register_room_events(sio, rooms, {**views.handlers(), **desk.handlers()})
+    )
+
+    async def recover_recordings(app: web.Application) -> None:
+        # Recordings a crash left open are closed and marked interrupted first.
+        recordings_dir.mkdir(parents=True, exist_ok=True)
+        interrupted = await asyncio.to_thread(recover, recordings_dir)
+        if interrupted:
+            log.warning("closed %d interrupted recording tracks", len(interrupted))
+
+    app.on_startup.append(recover_recordings)
     app[ROOMS] = rooms
 
     receiver = Receiver(imaging)
@@ -146,6 +163,7 @@ def build_app(platform: Platform) -> web.Application:
     app.cleanup_ctx.append(run_receiver)
 
     async def close_rooms(app: web.Application) -> None:
+        await recorder.close()
         await rooms.close()
         await media.close()
 

@@ -97,6 +97,11 @@ class ViewHandover(ViewRef):
     participant_id: str = Field(pattern=PARTICIPANT_ID)
 
 
+class RecordingAnswer(Payload):
+    recording_id: str = Field(min_length=1, max_length=36)
+    accept: bool
+
+
 CLIENT_EVENTS: dict[str, type[Payload]] = {
     "room.join": Join,
     "room.leave": Empty,
@@ -121,6 +126,9 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
     "view.handover": ViewHandover,
     "view.claim": ViewRef,
     "view.close": ViewRef,
+    "recording.request": Empty,
+    "recording.consent": RecordingAnswer,
+    "recording.stop": Empty,
 }
 
 # What each client event does, and who may send it (for docs/PROTOCOL.md).
@@ -154,6 +162,11 @@ CLIENT_EVENT_DOCS: dict[str, str] = {
     "view.handover": "Presenter or moderator: give control of an object to another participant.",
     "view.claim": "Take control of an object nobody presents (its presenter left).",
     "view.close": "Presenter or moderator: stop showing an object.",
+    "recording.request": "Moderators with the record grant: ask to record; everyone is told, "
+    "every patient must answer, and recording starts when they have.",
+    "recording.consent": "Answer a recording request (accept or refuse); a patient who refuses is "
+    "not recorded. Answers go to the audit log (and a patient's to the case file).",
+    "recording.stop": "Moderators with the record grant: stop; the files are finished and listed.",
 }
 
 # Events the server emits, with what they carry (documented in docs/PROTOCOL.md).
@@ -185,4 +198,9 @@ SERVER_EVENTS: dict[str, str] = {
     "view.state": "everyone in the room: the current view state of an object (never pixels)",
     "view.closed": "everyone in the room: an object is no longer shown",
     "error": "you: an event you sent was refused, and why",
+    "recording.consent_request": "everyone: a moderator asks to record; patients must answer",
+    "recording.consent_update": "moderators: someone accepted or refused (refusals are visible)",
+    "recording.started": "everyone: recording runs (show the indicator); who is left out",
+    "recording.stopped": "everyone: recording ended, how many files",
+    "casefile.updated": "participants: the case file changed (a document, a signature, a file)",
 }

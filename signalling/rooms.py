@@ -136,6 +136,7 @@ class Rooms:
         self.state_parts: list[Callable[[str], dict[str, Any]]] = []
         self.on_member_gone: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_room_closed: list[Callable[[str], None]] = []
+        self.on_producer_added: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         media.set_listener(self.on_media_event)
 
     # Lookups ---------------------------------------------------------------
@@ -660,6 +661,8 @@ class Rooms:
             }
             room.producers[event.producer_id] = info
             await self.sio.emit("media.producer_added", info, room=sio_room(room.id))
+            for hook in self.on_producer_added:
+                await hook(room.id, info)
         elif isinstance(event, ProducerRemoved):
             room.producers.pop(event.producer_id, None)
             await self.sio.emit(

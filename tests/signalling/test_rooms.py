@@ -53,13 +53,23 @@ async def emit(who: Member | Patient, event: str, data: Any = None) -> Any:
 class Consult:
     """An accepted consultation with its two clinicians in the room."""
 
-    def __init__(self, platform: Platform, url: str) -> None:
+    def __init__(self, platform: Platform, url: str, *, with_patient: bool = False) -> None:
         self.platform, self.url = platform, url
+        self.with_patient = with_patient
 
     async def start(self) -> None:
         self.doc = await member(self.platform, self.url, "mc.doc")
         self.spec = await member(self.platform, self.url, "bm.cardio")
-        status, body = await self.doc.call("POST", "/api/consultations", REQUEST)
+        request = dict(REQUEST)
+        if self.with_patient:
+            status, body = await self.doc.call(
+                "POST",
+                "/api/patients",
+                {"full_name": "Lò Văn Páo", "sex": "male", "identifier": "079123"},
+            )
+            assert status == 201, body
+            request["patient_id"] = body["patient"]["id"]
+        status, body = await self.doc.call("POST", "/api/consultations", request)
         assert status == 201, body
         self.id = body["consultation"]["id"]
         status, body = await self.spec.call("POST", f"/api/consultations/{self.id}/accept", {})

@@ -1,0 +1,128 @@
+"""Recording a consultation room: consent first, per-track files of forwarded media.
+
+Real aiortc clients publish through the SFU; the recorder taps the forwarded
+RTP; the files are opened with PyAV afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+import socketio
+from sqlalchemy import select
+
+from signalling.db.case_file_models import CaseEntry
+from signalling.db.recording_models import RecordingFile
+from tests.media_server.sfu_clients import NumberedVideoTrack, requires_network
+from tests.signalling.conftest import make_settings
+from tests.signalling.network import served
+from tests.signalling.test_room_media import SocketMediaClient
+from tests.signalling.test_rooms import Consult, emit
+
+pytestmark = requires_network
+
+
+@pytest.fixture
+async def consult(tmp_path: Path, database_url: str) -> AsyncIterator[Consult]:
+    """An accepted consultation about a registered patient, on SQLite and PostgreSQL."""
+    async with served(make_settings(tmp_path, database_url=database_url)) as (platform, url):
+        c = Consult(platform, url, with_patient=True)
+        await c.start()
+        try:
+            yield c
+        finally:
+            await c.close()
+
+
+async def patient_in_lobby(c: Consult) -> tuple[socketio.AsyncClient, asyncio.Queue[Any], str]:
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    sio = socketio.AsyncClient(reconnection=False)
+    sio.on("*", lambda name, data=None: events.put_nowait((name, data)))
+    await sio.connect(c.url, transports=["websocket"], wait_timeout=5)
+    ack = await sio.call("room.join", {"token": await c.patient_link(), "name": "Páo"}, timeout=10)
+    return sio, events, ack["participant_id"]
+
+
+async def next_event(events: asyncio.Queue[Any], name: str, timeout: float = 10) -> Any:
+    while True:
+        got, data = await asyncio.wait_for(events.get(), timeout)
+        if got == name:
+            return data
+
+
+async def test_consent_then_per_track_files(consult: Consult, tmp_path: Path) -> None:
+    await consult.enter(consult.doc)
+    await consult.enter(consult.spec)
+    doc, spec = SocketMediaClient(consult.doc), SocketMediaClient(consult.spec)
+    patient, patient_events, patient_id = await patient_in_lobby(consult)
+    try:
+        await doc.publish(NumberedVideoTrack(base=20))
+        await spec.publish(NumberedVideoTrack(base=-20))
+        await emit(consult.spec, "room.admit", {"participant_id": patient_id})
+        await next_event(patient_events, "room.admitted")
+
+        # The patient may not start a recording.
+        refused = await patient.call("recording.request", {}, timeout=10)
+        assert refused["error"] == "you may not record in this room"
+
+        ack = await emit(consult.spec, "recording.request")
+        assert ack["status"] == "consent"  # a patient is present and must answer
+        ask = await next_event(patient_events, "recording.consent_request")
+        assert ask["by"] == "BM.CARDIO"
+        answer = await patient.call(
+            "recording.consent", {"recording_id": ack["recording_id"], "accept": False}, timeout=10
+        )
+        assert answer["status"] == "recording"  # the others are recorded, the patient is not
+        update = await consult.spec.next("recording.consent_update")
+        assert (update["participant_id"], update["decision"]) == (patient_id, "refused")
+        started = await next_event(patient_events, "recording.started")
+        assert started["excluded"] == [patient_id]
+
+        await asyncio.sleep(3.0)
+        stopped = await emit(consult.spec, "recording.stop")
+        assert stopped["files"] == 2  # one video track per clinician
+    finally:
+        await doc.close()
+        await spec.close()
+        await patient.disconnect()
+
+    platform = consult.platform
+    directory = platform.settings.data_dir / "recordings"
+    async with platform.db() as db:
+        files = list(await db.scalars(select(RecordingFile)))
+        consent_docs = list(await db.scalars(select(CaseEntry).where(CaseEntry.kind == "consent")))
+    assert {f.participant_id for f in files} == {
+        (await _member_id(consult, "mc.doc")),
+        (await _member_id(consult, "bm.cardio")),
+    }
+    for f in files:
+        path = directory / f.path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == f.sha256
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "vp8"
+            decoded = sum(1 for _ in container.decode(stream))
+        assert decoded > 30  # about 3 s at 30 fps, none failing to decode
+        assert f.duration_s is not None and 2.0 < f.duration_s < 4.5
+    assert [json.loads(d.body)["decision"] for d in consent_docs] == ["refused"]
+    actions = [
+        (e.action, json.loads(e.detail).get("decision"))
+        for e in await platform.audit.events(limit=50)
+    ]
+    assert ("recording.consent", "refused") in actions
+
+
+async def _member_id(c: Consult, username: str) -> str:
+    from signalling.db.models import User
+
+    async with c.platform.db() as db:
+        user = await db.scalar(select(User).where(User.username == username))
+    assert user is not None
+    return f"u{user.id}"
