@@ -16,6 +16,7 @@ from typing import Any
 
 from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter
@@ -40,6 +41,7 @@ from .db.models import (
     Participant,
     User,
 )
+from .db.recording_models import Recording, RecordingConsent
 
 NAMESPACE = uuid.UUID("6f1c2b1e-6c55-4c8e-9a57-2f1a1c7e0b11")
 ENCOUNTER_STATUS = {
@@ -330,6 +332,52 @@ async def consultation_bundle(db: AsyncSession, c: Consultation, public_url: str
                     }
                     for s in series
                 ],
+            },
+        )
+
+    consents = list(
+        await db.execute(
+            select(RecordingConsent, Recording.id)
+            .join(Recording, Recording.id == RecordingConsent.recording_id)
+            .where(Recording.consultation_id == c.id, RecordingConsent.role == "patient")
+            .order_by(RecordingConsent.decided_at)
+        )
+    )
+    for consent, recording_id in consents:
+        accepted = consent.decision == "accepted"
+        # A patient's answer to recording the consultation.
+        b.add(
+            Consent,
+            _urn("consent", f"{recording_id}/{consent.participant_id}"),
+            {
+                "status": "active" if accepted else "rejected",
+                "scope": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                            "code": "patient-privacy",
+                        }
+                    ]
+                },
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://loinc.org",
+                                "code": "59284-0",
+                                "display": "Patient Consent",
+                            }
+                        ],
+                        "text": "recording of a teleconsultation",
+                    }
+                ],
+                **({"patient": {"reference": patient_ref}} if patient_ref else {}),
+                "dateTime": _iso(consent.decided_at),
+                "provision": {
+                    "type": "permit" if accepted else "deny",
+                    "action": [{"text": "record audio and video"}],
+                    "data": [{"meaning": "related", "reference": {"reference": encounter}}],
+                },
             },
         )
 

@@ -126,3 +126,29 @@ async def _member_id(c: Consult, username: str) -> str:
         user = await db.scalar(select(User).where(User.username == username))
     assert user is not None
     return f"u{user.id}"
+
+
+async def test_fhir_export_carries_the_patients_consent(consult: Consult) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    await consult.enter(consult.spec)
+    patient, patient_events, patient_id = await patient_in_lobby(consult)
+    try:
+        await emit(consult.spec, "room.admit", {"participant_id": patient_id})
+        await next_event(patient_events, "room.admitted")
+        ack = await emit(consult.spec, "recording.request")
+        await patient.call(
+            "recording.consent", {"recording_id": ack["recording_id"], "accept": True}, timeout=10
+        )
+        await emit(consult.spec, "recording.stop")
+    finally:
+        await patient.disconnect()
+    status, raw = await consult.spec.call("GET", f"/api/consultations/{consult.id}/fhir")
+    assert status == 200
+    consents = [
+        e.resource
+        for e in Bundle.model_validate(raw).entry
+        if e.resource.get_resource_type() == "Consent"
+    ]
+    assert len(consents) == 1
+    assert consents[0].status == "active" and consents[0].provision.type == "permit"
