@@ -209,6 +209,16 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await sees_video_of(specialist, patient_id)  # seen, as well as seeing
         await shoot(specialist, "room-en.png")
 
+        # Recording: asked by the specialist, the patient agrees, everyone sees it run.
+        await specialist.get_by_role("button", name="Record").click()
+        await expect(patient.locator(".recording")).to_contain_text("asks to record")
+        await patient.get_by_role("button", name="I agree to be recorded").click()
+        for page in (doctor, specialist, patient):
+            await expect(page.locator(".recording")).to_contain_text("Recording")
+        await shoot(patient, "recording-en.png")
+        await specialist.get_by_role("button", name="Stop recording").click()
+        await expect(doctor.locator(".recording")).to_be_empty()
+
         for page in (doctor, specialist, patient):
             assert page.errors == [], page.errors  # type: ignore[attr-defined]
     finally:

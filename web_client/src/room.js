@@ -31,6 +31,7 @@ export class Room {
     this.lowBandwidth = false;
     this.poorSamples = 0;
     this.producers = new Map((joinAnswer.producers ?? []).map((p) => [p.producer_id, p]));
+    this.recording = joinAnswer.recording ?? null; // {id, status} while asked or running
   }
 
   async start() {
@@ -116,6 +117,22 @@ export class Room {
       this.renderControls();
       this.notice(`${t("room.mutedBy")} ${by}`);
     });
+    o("recording.consent_request", ({ recording_id: id, by }) => {
+      this.recording = { id, status: "consent" };
+      this.renderRecording(by);
+    });
+    o("recording.started", ({ recording_id: id, excluded }) => {
+      this.recording = { id, status: "recording" };
+      this.excludedFromRecording = excluded.includes(this.me);
+      this.renderRecording();
+    });
+    o("recording.stopped", () => {
+      this.recording = null;
+      this.renderRecording();
+    });
+    o("recording.consent_update", ({ name, decision }) => {
+      if (decision === "refused") this.notice(`${name}: ${t("rec.refusedBy")}`);
+    });
     o("room.ended", () => this.finish(t("room.ended")));
     o("room.removed", () => this.finish(t("room.removed")));
     o("media.closed", () => call("media.restart").then(() => this.media.publish()).catch(() => {}));
@@ -168,11 +185,13 @@ export class Room {
       h("button", { type: "submit", i18n: "room.send" }),
     );
     this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    this.recordingEl = h("div", { class: "recording", role: "status", "aria-live": "assertive" });
     this.imagingEl = this.consultationId ? h("section", { class: "imaging card" }) : null;
     this.caseFileEl = this.consultationId || this.patientToken ? h("section", { class: "casefile card" }) : null;
     this.root.append(
       h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
       this.noticeEl,
+      this.recordingEl,
       h(
         "div",
         { class: "room" },
@@ -189,6 +208,7 @@ export class Room {
       ),
     );
     for (const id of this.participants.keys()) this.tile(id);
+    this.renderRecording();
     this.renderControls();
     this.renderPeople();
   }
@@ -262,6 +282,14 @@ export class Room {
       if (this.consultationId) {
         buttons.push(h("button", { type: "button", i18n: "room.invitePatient", onclick: () => this.invitePatient() }));
       }
+      const recording = this.recording !== null;
+      buttons.push(
+        h("button", {
+          type: "button",
+          i18n: recording ? "rec.stop" : "rec.start",
+          onclick: () => call(recording ? "recording.stop" : "recording.request").then(() => this.renderControls()).catch((e) => this.notice(e.message)),
+        }),
+      );
       buttons.push(
         h("button", {
           type: "button",
@@ -304,6 +332,32 @@ export class Room {
       }
     }
     this.renderNames();
+  }
+
+  renderRecording(by = null) {
+    clear(this.recordingEl);
+    const rec = this.recording;
+    if (!rec) return;
+    if (rec.status === "recording") {
+      this.recordingEl.append(h("span", { class: "rec-dot", "aria-hidden": "true" }, "●"), " ",
+        h("strong", { i18n: this.excludedFromRecording ? "rec.notYou" : "rec.on" }));
+      return;
+    }
+    // Asked: a patient must answer; everyone else is told.
+    this.recordingEl.append(h("span", {}, `${by ?? ""} ${t("rec.asked")}`));
+    const me = this.participants.get(this.me);
+    if (me?.role === "patient") {
+      const answer = (accept) => () => call("recording.consent", { recording_id: rec.id, accept }).then(() => {
+        this.excludedFromRecording = !accept;
+        // recording.started may have come first: then the indicator stays.
+        if (this.recording?.status === "consent") {
+          clear(this.recordingEl).append(h("span", { i18n: accept ? "rec.accepted" : "rec.refused" }));
+        }
+      }).catch((e) => this.notice(e.message));
+      this.recordingEl.append(" ", h("button", { type: "button", i18n: "rec.accept", onclick: answer(true) }),
+        " ", h("button", { type: "button", class: "danger", i18n: "rec.refuse", onclick: answer(false) }));
+    }
+    this.renderControls?.();
   }
 
   async renderDevices() {
