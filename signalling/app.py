@@ -25,6 +25,7 @@ from .http import (
     imaging_routes,
     patient_routes,
     patient_share_routes,
+    recording_routes,
 )
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
@@ -105,6 +106,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(consult_routes.routes)
     app.add_routes(case_file_routes.routes)
     app.add_routes(patient_share_routes.routes)
+    app.add_routes(recording_routes.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)

@@ -499,6 +499,26 @@ def audit_list(settings: Settings, limit: int, object_id: str | None) -> None:
     with_platform(go, settings)
 
 
+@main.group()
+def recordings() -> None:
+    """Recordings kept by this platform."""
+
+
+@recordings.command("purge")
+@settings_options()
+def recordings_purge(settings: Settings) -> None:
+    """Delete recordings older than recording_retention_days (audited)."""
+
+    async def go(platform: Platform) -> int:
+        from .http.recording_routes import purge_expired
+
+        return await purge_expired(platform, CLI)
+
+    if settings.recording_retention_days is None:
+        raise click.ClickException("recording_retention_days is not set; nothing is purged")
+    click.echo(f"removed {with_platform(go, settings)} recording files")
+
+
 @main.command()
 @click.option(
     "--password",

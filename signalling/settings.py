@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         None, description="Shared with coturn (use-auth-secret): time-limited TURN credentials."
     )
     turn_ttl_seconds: int = Field(24 * 3600, ge=60, le=7 * 24 * 3600)
+    recording_retention_days: int | None = Field(
+        None, ge=1, le=36500, description="Recordings older than this are deleted by purge."
+    )
     room_grace_seconds: float = Field(
         30.0, ge=0.5, le=600, description="A dropped socket may come back this long unnoticed."
     )

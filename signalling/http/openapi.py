@@ -440,6 +440,38 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/api/consultations/{id}/recordings",
+        "The consultation's recordings and their files (clinicians, treating facility)",
+        "recordings",
+        params=(CONSULTATION_ID,),
+        errors=(401, 403, 404),
+    ),
+    Operation(
+        "get",
+        "/api/recordings/files/{fid}",
+        "A recorded track (WebM), to play or save; audited",
+        "recordings",
+        params=(
+            Param(
+                "fid",
+                "path",
+                {"type": "integer", "minimum": 0, "maximum": 999_999_999_999},
+                required=True,
+            ),
+        ),
+        errors=(401, 403, 404),
+        media_type="video/webm",
+        other_media_types=("audio/webm",),
+    ),
+    Operation(
+        "post",
+        "/api/admin/recordings/purge",
+        "Delete recordings older than the retention setting",
+        "admin",
+        errors=(401, 403),
+    ),
+    Operation(
+        "get",
         "/api/case-files/{cf}",
         "A case file: latest documents, attachments",
         "case files",

@@ -22,7 +22,7 @@ from signalling.db.case_file_models import CaseEntry
 from signalling.db.recording_models import RecordingFile
 from tests.media_server.sfu_clients import NumberedVideoTrack, requires_network
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import served
+from tests.signalling.network import member, served
 from tests.signalling.test_room_media import SocketMediaClient
 from tests.signalling.test_rooms import Consult, emit
 
@@ -117,6 +117,47 @@ async def test_consent_then_per_track_files(consult: Consult, tmp_path: Path) ->
         for e in await platform.audit.events(limit=50)
     ]
     assert ("recording.consent", "refused") in actions
+
+    # Playback and download: the clinicians may, others are refused (and audited).
+    status, body = await consult.spec.call("GET", f"/api/consultations/{consult.id}/recordings")
+    assert status == 200
+    (recording,) = body["recordings"]
+    assert recording["status"] == "stopped" and len(recording["files"]) == 2
+    first = recording["files"][0]
+    base = consult.url.rstrip("/")
+    async with consult.doc.http.get(f"{base}/api/recordings/files/{first['id']}") as response:
+        assert response.status == 200 and response.content_type == "video/webm"
+        assert hashlib.sha256(await response.read()).hexdigest() == first["sha256"]
+    stranger = await member(platform, consult.url, "hue.cardio", online=False)
+    try:
+        assert (await stranger.call("GET", f"/api/consultations/{consult.id}/recordings"))[0] == 403
+        async with stranger.http.get(f"{base}/api/recordings/files/{first['id']}") as response:
+            assert response.status == 403
+    finally:
+        await stranger.close()
+    assert any(
+        e.action == "recording.download" and e.outcome == "ok"
+        for e in await platform.audit.events(limit=20)
+    )
+
+    # Retention: an administrator deletes what is older than the setting.
+    from datetime import timedelta
+
+    from signalling.audit import SYSTEM
+    from signalling.db.recording_models import Recording
+    from signalling.db.types import utcnow
+    from signalling.http.recording_routes import purge_expired
+
+    async with platform.db() as db:
+        row = await db.get(Recording, recording["id"])
+        assert row is not None
+        row.ended_at = utcnow() - timedelta(days=40)
+        await db.commit()
+    platform.settings = platform.settings.model_copy(update={"recording_retention_days": 30})
+    assert await purge_expired(platform, SYSTEM) == 2
+    async with consult.doc.http.get(f"{base}/api/recordings/files/{first['id']}") as response:
+        assert response.status == 404
+    assert not any((directory / f.path).exists() for f in files)
 
 
 async def _member_id(c: Consult, username: str) -> str:
