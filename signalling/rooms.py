@@ -212,6 +212,14 @@ class Rooms:
             raise RoomError("this connection is in a room already")
         claims, member_id, name, role, session_token = await self._identify(payload)
         assert claims.room is not None
+        async with self.platform.db() as db:
+            status = await db.scalar(
+                select(Consultation.status).where(Consultation.room == claims.room)
+            )
+        if status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED):
+            # Tokens outlive the session by minutes; the session decides.
+            ended = "has ended" if status is ConsultStatus.ENDED else "was cancelled"
+            raise RoomError(f"this session {ended}")
         room = self.rooms.get(claims.room)
         if room is None:
             room = Room(claims.room)

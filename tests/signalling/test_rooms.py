@@ -225,8 +225,13 @@ async def test_moderator_actions(consult: Consult) -> None:
     left = await consult.doc.next("participant.left")
     assert left == {"id": ack["participant_id"], "reason": "removed"}
 
+    token = await consult.token(consult.doc)
     await emit(consult.doc, "room.end")
     assert "by" in await consult.spec.next("room.ended")
+    # A token issued before the end does not open the room again.
+    assert (await emit(consult.doc, "room.join", {"token": token}))["error"] == (
+        "this session has ended"
+    )
     status, body = await consult.doc.call("GET", f"/api/consultations/{consult.id}")
     assert (status, body["consultation"]["status"]) == (200, "ended")
     await colleague.close()
