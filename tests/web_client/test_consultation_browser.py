@@ -195,6 +195,8 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await patient.get_by_role("button", name="English").click()
         await patient.get_by_label("Your full name").fill("Lò Văn Páo")
         await expect(patient.locator("#mic-level")).to_be_visible()
+        await expect(patient.locator("#network-check")).to_have_attribute("data-level", "good")
+        await patient.get_by_role("button", name="Test the speaker (plays a tone)").click()
         await shoot(patient, "prejoin-en.png")
         await patient.get_by_role("button", name="Go to the waiting room").click()
         await expect(patient.get_by_text("The doctor will let you in shortly.")).to_be_visible()

@@ -30,6 +30,39 @@ function meter(stream, bar) {
   };
 }
 
+function playTone() {
+  // A one-second 440 Hz tone: "can you hear this?" before entering.
+  const ctx = new AudioContext();
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  gain.gain.value = 0.2;
+  osc.frequency.value = 440;
+  osc.connect(gain).connect(ctx.destination);
+  osc.start();
+  osc.stop(ctx.currentTime + 1);
+  osc.addEventListener("ended", () => ctx.close());
+}
+
+async function checkNetwork(output) {
+  // Round trips to the server: enough to warn a patient on a poor link before the call.
+  const times = [];
+  for (let i = 0; i < 3; i += 1) {
+    const start = performance.now();
+    try {
+      await fetch("/healthz", { cache: "no-store" });
+      times.push(performance.now() - start);
+    } catch {
+      output.value = t("prejoin.offline");
+      output.dataset.level = "poor";
+      return;
+    }
+  }
+  const best = Math.min(...times);
+  const level = best < 150 ? "good" : best < 400 ? "fair" : "poor";
+  output.dataset.level = level;
+  output.value = `${t(`quality.${level}`)} (${Math.round(best)} ms)`;
+}
+
 export class PatientJoin {
   constructor(root, { onAdmitted, onFinished }) {
     this.root = root;
@@ -48,6 +81,8 @@ export class PatientJoin {
     video.muted = true;
     const level = h("meter", { min: 0, max: 100, value: 0, id: "mic-level" });
     const name = h("input", { required: true, maxlength: 100, autocomplete: "name" });
+    const speaker = h("button", { type: "button", i18n: "prejoin.speaker", onclick: () => playTone() });
+    const network = h("output", { id: "network-check", "aria-live": "polite" });
     const error = h("p", { class: "error", role: "alert" });
     const form = h(
       "form",
@@ -55,6 +90,8 @@ export class PatientJoin {
       h("h2", { i18n: "prejoin.title" }),
       video,
       ...label("prejoin.level", level),
+      speaker,
+      h("p", {}, h("span", { i18n: "prejoin.network" }), ": ", network),
       ...label("prejoin.name", name),
       h("button", { type: "submit", class: "primary", i18n: "prejoin.join" }),
       error,
@@ -67,6 +104,7 @@ export class PatientJoin {
     } catch {
       error.textContent = t("room.noCamera");
     }
+    checkNetwork(network);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       error.textContent = "";
