@@ -79,6 +79,17 @@ async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple
         await spec.locator(".library .series:has(.ecg-icon)").click()
         canvas = doc.locator("canvas.ecg")
         await expect(canvas).to_have_attribute("data-leads", "12")
+        # Calipers: two clicks 25 mm apart on the paper read one second.
+        overlay = doc.locator("canvas.calipers")
+        box = await overlay.bounding_box()
+        assert box is not None
+        scale = box["width"] / 1000  # the canvas is 250 mm at 4 px/mm
+        await overlay.click(position={"x": 50 * scale, "y": 60 * scale})
+        await overlay.click(position={"x": 150 * scale, "y": 60 * scale})
+        reading = doc.locator(".caliper-reading")
+        await expect(reading).to_contain_text("ms")
+        ms = int(await reading.get_attribute("data-ms") or 0)
+        assert abs(ms - 1000) <= 10  # clicks land on whole screen pixels (~5 ms each)
         await shoot(doc, "imaging-ecg-en.png")
         for page in (spec, doc):
             assert page.errors == [], page.errors  # type: ignore[attr-defined]

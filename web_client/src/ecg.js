@@ -63,3 +63,49 @@ export function drawEcg(canvas, ecg) {
     ctx.fillText("II", PX_PER_MM, (rowMm * 3 + 5) * PX_PER_MM);
   }
 }
+
+// Calipers: click two points on the paper; the interval reads in milliseconds (25 mm/s)
+// and the amplitude in millivolts (10 mm/mV), as on paper.
+export function attachCalipers(canvas, output) {
+  const overlay = document.createElement("canvas");
+  overlay.className = "calipers";
+  overlay.width = canvas.width;
+  overlay.height = canvas.height;
+  canvas.after(overlay);
+  let first = null;
+  const toPaper = (event) => {
+    const box = canvas.getBoundingClientRect();
+    // canvas pixels -> millimetres of paper
+    const x = ((event.clientX - box.left) * (canvas.width / box.width)) / PX_PER_MM;
+    const y = ((event.clientY - box.top) * (canvas.height / box.height)) / PX_PER_MM;
+    return { x, y };
+  };
+  const draw = (a, b) => {
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    ctx.strokeStyle = "#0b5cad";
+    ctx.lineWidth = 2;
+    for (const p of [a, b].filter(Boolean)) {
+      ctx.beginPath();
+      ctx.moveTo(p.x * PX_PER_MM, 0);
+      ctx.lineTo(p.x * PX_PER_MM, overlay.height);
+      ctx.stroke();
+    }
+  };
+  const pick = (event) => {
+    const point = toPaper(event);
+    if (!first) {
+      first = point;
+      draw(first, null);
+      output.value = "";
+      return;
+    }
+    const ms = (Math.abs(point.x - first.x) / 25) * 1000;
+    const mv = Math.abs(point.y - first.y) / 10;
+    draw(first, point);
+    output.value = `Δt ${Math.round(ms)} ms · ΔV ${mv.toFixed(2)} mV`;
+    output.dataset.ms = String(Math.round(ms));
+    first = null;
+  };
+  overlay.addEventListener("click", pick);
+}

@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
-import { drawEcg } from "./ecg.js";
+import { attachCalipers, drawEcg } from "./ecg.js";
 import { call, on } from "./realtime.js";
 
 const PRESETS = ["file", "brain", "soft_tissue", "lung", "bone"];
@@ -149,8 +149,13 @@ export class ImagingPanel {
     this.viewer.append(this.presenterEl, this.stage, this.controlsEl);
     if (object.kind === "ecg") {
       this.canvas = h("canvas", { class: "ecg", role: "img", "aria-label": t("imaging.ecg") });
-      this.stage.append(this.canvas);
-      api("GET", `/api/imaging/instances/${object.instance.sop_uid}/ecg`).then((ecg) => drawEcg(this.canvas, ecg));
+      const reading = h("output", { class: "caliper-reading", "aria-live": "polite" });
+      this.stage.append(h("div", { class: "ecg-paper" }, this.canvas));
+      this.controlsEl.append(h("span", { i18n: "imaging.calipers" }), " ", reading);
+      api("GET", `/api/imaging/instances/${object.instance.sop_uid}/ecg`).then((ecg) => {
+        drawEcg(this.canvas, ecg);
+        attachCalipers(this.canvas, reading);
+      });
       return;
     }
     this.image = h("img", { class: "slice", alt: t("imaging.slice"), draggable: "false" });
