@@ -74,6 +74,15 @@ async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple
             "() => { const i = document.querySelector('img.slice'); "
             "return i && i.complete && i.naturalWidth > 0; }"
         )
+        # A length measured by the presenter appears, in mm, for the doctor too.
+        await spec.get_by_role("button", name="Measure length").click()
+        wrap = spec.locator(".slice-wrap")
+        box = await wrap.bounding_box()
+        assert box is not None
+        await wrap.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.5})
+        await wrap.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.5})
+        label = doc.locator("svg.marks text")
+        await expect(label).to_have_text(re.compile(r"^\d+(\.\d+)? mm$"))
         await shoot(spec, "imaging-ct-en.png")
 
         await spec.locator(".library .series:has(.ecg-icon)").click()

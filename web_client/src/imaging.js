@@ -159,7 +159,15 @@ export class ImagingPanel {
       return;
     }
     this.image = h("img", { class: "slice", alt: t("imaging.slice"), draggable: "false" });
-    this.stage.append(this.image);
+    // Measurements are drawn in image pixels over the picture, and move with it.
+    this.marks = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.marks.classList.add("marks");
+    this.sliceWrap = h("div", { class: "slice-wrap" }, this.image, this.marks);
+    this.stage.append(this.sliceWrap);
+    this.image.addEventListener("load", () => {
+      this.marks.setAttribute("viewBox", `0 0 ${this.image.naturalWidth} ${this.image.naturalHeight}`);
+    });
+    this.sliceWrap.addEventListener("click", (event) => this.measureClick(event));
     this.stage.addEventListener("wheel", (event) => {
       if (!this.presenting()) return;
       event.preventDefault();
@@ -177,11 +185,49 @@ export class ImagingPanel {
       h("button", { type: "button", "aria-label": t("imaging.zoomIn"), onclick: zoom(1.25) }, "+"),
       h("button", { type: "button", "aria-label": t("imaging.zoomOut"), onclick: zoom(0.8) }, "−"),
     ].flat();
+    this.measureButton = h("button", { type: "button", "aria-pressed": "false", i18n: "imaging.measure", onclick: () => {
+      this.measuring = !this.measuring;
+      this.pending = null;
+      this.measureButton.setAttribute("aria-pressed", String(this.measuring));
+    } });
+    controls.push(this.measureButton);
     if (object.kind === "cine") {
       this.play = h("button", { type: "button", onclick: () => this.change({ cine: { playing: !this.state.cine.playing, fps: this.state.cine.fps } }) });
       controls.push(this.play);
     }
     this.controlsEl.append(...controls);
+  }
+
+  measureClick(event) {
+    if (!this.measuring || !this.presenting() || !this.image.naturalWidth) return;
+    const box = this.sliceWrap.getBoundingClientRect();
+    const point = {
+      x: ((event.clientX - box.left) / box.width) * this.image.naturalWidth,
+      y: ((event.clientY - box.top) / box.height) * this.image.naturalHeight,
+    };
+    if (!this.pending) {
+      this.pending = point;
+      return;
+    }
+    // The server computes the length in mm from the pixel spacing.
+    const line = { kind: "length", id: `m${Date.now()}`, frame: this.state.frame, start: this.pending, end: point };
+    this.pending = null;
+    this.change({ annotations: [...this.state.annotations, line] });
+  }
+
+  drawMarks() {
+    const svgNs = "http://www.w3.org/2000/svg";
+    while (this.marks.firstChild) this.marks.firstChild.remove();
+    for (const a of this.state.annotations ?? []) {
+      if (a.kind !== "length" || a.frame !== this.state.frame) continue;
+      const line = document.createElementNS(svgNs, "line");
+      for (const [k, v] of [["x1", a.start.x], ["y1", a.start.y], ["x2", a.end.x], ["y2", a.end.y]]) line.setAttribute(k, String(v));
+      const label = document.createElementNS(svgNs, "text");
+      label.setAttribute("x", String(a.end.x + 2));
+      label.setAttribute("y", String(a.end.y - 2));
+      label.textContent = a.length_mm === null || a.length_mm === undefined ? "?" : `${a.length_mm} mm`;
+      this.marks.append(line, label);
+    }
   }
 
   frameUrl(object, frame) {
@@ -210,7 +256,8 @@ export class ImagingPanel {
     if (object.kind === "ecg") return;
     this.image.src = this.frameUrl(object, state.frame);
     this.image.dataset.frame = String(state.frame);
-    this.image.style.transform = `scale(${state.viewport.zoom}) translate(${state.viewport.pan.x}px, ${state.viewport.pan.y}px)`;
+    this.sliceWrap.style.transform = `scale(${state.viewport.zoom}) translate(${state.viewport.pan.x}px, ${state.viewport.pan.y}px)`;
+    this.drawMarks();
     this.slider.value = String(state.frame);
     this.preset.value = state.preset ?? "file";
     for (const control of this.controlsEl.querySelectorAll("input, select, button")) control.disabled = !this.presenting();
