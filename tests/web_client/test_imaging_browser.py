@@ -81,7 +81,7 @@ async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple
         assert box is not None
         await wrap.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.5})
         await wrap.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.5})
-        label = doc.locator("svg.marks text")
+        label = doc.locator(".slice-wrap .mark-label")
         await expect(label).to_have_text(re.compile(r"^\d+(\.\d+)? mm$"))
         await shoot(spec, "imaging-ct-en.png")
 

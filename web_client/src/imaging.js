@@ -218,15 +218,19 @@ export class ImagingPanel {
   drawMarks() {
     const svgNs = "http://www.w3.org/2000/svg";
     while (this.marks.firstChild) this.marks.firstChild.remove();
+    this.sliceWrap.querySelectorAll(".mark-label").forEach((el) => el.remove());
+    const width = this.image.naturalWidth || 1;
+    const height = this.image.naturalHeight || 1;
     for (const a of this.state.annotations ?? []) {
       if (a.kind !== "length" || a.frame !== this.state.frame) continue;
       const line = document.createElementNS(svgNs, "line");
       for (const [k, v] of [["x1", a.start.x], ["y1", a.start.y], ["x2", a.end.x], ["y2", a.end.y]]) line.setAttribute(k, String(v));
-      const label = document.createElementNS(svgNs, "text");
-      label.setAttribute("x", String(a.end.x + 2));
-      label.setAttribute("y", String(a.end.y - 2));
-      label.textContent = a.length_mm === null || a.length_mm === undefined ? "?" : `${a.length_mm} mm`;
-      this.marks.append(line, label);
+      this.marks.append(line);
+      // The label is HTML, so it keeps a readable size whatever the image's resolution.
+      const label = h("span", { class: "mark-label" }, a.length_mm === null || a.length_mm === undefined ? "?" : `${a.length_mm} mm`);
+      label.style.left = `${(((a.start.x + a.end.x) / 2) / width) * 100}%`;
+      label.style.top = `${(Math.min(a.start.y, a.end.y) / height) * 100}%`;
+      this.sliceWrap.append(label);
     }
   }
 
