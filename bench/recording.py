@@ -3,15 +3,18 @@
 One publisher process sends 720p30 VP8 (pre-encoded, from bench/sfu_fanout.py's
 clip) and a 48 kHz Opus tone to the SFU in this process, which forwards both
 to `--subscribers` subscribers in other processes (non-decoding, as in
-bench/sfu_fanout.py). Windows of `--duration` seconds alternate: forwarding
-only, then forwarding while recordings.Recorder writes the publisher's audio
-and video to WebM files. Server CPU is this process's own accounting
-(time.process_time) per wall second; the median of `--rounds` windows of
-each kind is reported.
+bench/sfu_fanout.py). Windows of `--duration` seconds alternate (ABBA):
+forwarding only, and forwarding while recordings.Recorder writes the
+publisher's audio and video to WebM files (measured once both files are
+open). Server CPU is this process's own accounting (time.process_time) per
+wall second; the median of `--rounds` windows of each kind is reported.
 
 The last line printed is a JSON object:
 {"forward_cpu": float, "forward_plus_record_cpu": float, "extra_pct": float}
 with CPU in cores (CPU seconds per second) and extra_pct the increase in %.
+A line before it gives the recorder's own steady-state cost, measured by
+replaying `--duration` seconds of the publisher's captured packets into
+it: on a shared machine the noise between windows can exceed the recorder.
 
 Usage: .venv/bin/python bench/recording.py [--duration 10] [--rounds 3] [--subscribers 10]
 """
@@ -178,7 +181,12 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
             if record:
                 for event in producers:
                     await recorder.start("bench", event.peer_id, event.producer_id, event.kind)
-                await asyncio.sleep(1.0)  # the first keyframe after the request
+                # the steady state: every file open (the clip has a keyframe every 2 s and
+                # ignores keyframe requests)
+                for _ in range(100):
+                    if all(recorder.frames_written("bench").values()):
+                        break
+                    await asyncio.sleep(0.1)
             cpu0, wall0 = time.process_time(), time.monotonic()
             await asyncio.sleep(args.duration)
             cores = (time.process_time() - cpu0) / (time.monotonic() - wall0)
@@ -205,20 +213,29 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
                 "bench", "p", event.producer_id, event.kind, "", 0, f"{event.kind}.webm"
             )
             track = TrackRecorder(info, out_dir)
-            cpu0 = time.process_time()
-            for packet, codec, arrival in captured[event.producer_id]:
+            packets = iter(captured[event.producer_id])
+            for packet, codec, arrival in packets:
                 track(packet, codec, arrival)
-            track.close()
+                track.drain()
+                if track.frames:
+                    break  # the file is open: from here on, the steady state
+            cpu0 = time.process_time()
+            for packet, codec, arrival in packets:
+                track(packet, codec, arrival)
+            track.drain()
             replay_cpu += time.process_time() - cpu0
+            track.close()
             print(f"  replayed {len(captured[event.producer_id])} {event.kind} packets", flush=True)
         recorder_alone = replay_cpu / args.duration
-        print(f"recorder alone: {recorder_alone:.4f} cores", flush=True)
+        print(f"recorder alone (steady state, replayed): {recorder_alone:.5f} cores", flush=True)
 
         forward: list[float] = []
         recording: list[float] = []
         for round_ in range(args.rounds):
-            forward.append(await window(record=False))
-            recording.append(await window(record=True))
+            # ABBA order, so that a slow drift of the machine's load cancels out
+            order = (False, True) if round_ % 2 == 0 else (True, False)
+            for record in order:
+                (recording if record else forward).append(await window(record))
             print(
                 f"round {round_ + 1}: forward {forward[-1]:.4f} cores, "
                 f"forward+record {recording[-1]:.4f} cores",
@@ -229,7 +246,6 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
             "forward_cpu": round(fwd, 4),
             "forward_plus_record_cpu": round(rec, 4),
             "extra_pct": round(100 * (rec - fwd) / fwd, 2),
-            "recorder_alone_cpu": round(recorder_alone, 4),
         }
     finally:
         closing = True
@@ -249,7 +265,7 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
-    parser.add_argument("--rounds", type=int, default=3, help="windows of each kind")
+    parser.add_argument("--rounds", type=int, default=5, help="windows of each kind")
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--processes", type=int, default=1, help="subscriber processes")
     parser.add_argument(

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiortc.codecs.vpx import VpxPayloadDescriptor
+from . import h264
 
 # A frame still incomplete when a frame this much newer (in seconds) has
 # arrived is given up: a retransmission has had its chance.
@@ -61,20 +61,19 @@ class Depacketizer:
     def __init__(
         self,
         clock_rate: int,
-        start_of_frame: Callable[[bytes], bool],
-        depayload: Callable[[bytes], bytes],
+        parse: Callable[[bytes], tuple[bool, bytes]],
         is_keyframe: Callable[[bytes], bool],
         one_packet_frames: bool = False,
     ) -> None:
         self._max_wait = int(MAX_WAIT * clock_rate)
-        self._start_of_frame = start_of_frame
-        self._depayload = depayload
+        self._parse = parse
         self._is_keyframe = is_keyframe
         self._one_packet_frames = one_packet_frames
         self._seq = _Unwrapper(16)
         self._ts = _Unwrapper(32)
         self._pending: dict[int, _Parts] = {}
         self._last_emitted: int | None = None
+        self._newest = 0
         self.gaps = 0
 
     def push(
@@ -84,29 +83,36 @@ class Depacketizer:
         ts = self._ts.extend(timestamp)
         if not payload or (self._last_emitted is not None and ts <= self._last_emitted):
             return []  # padding, or too late: that frame was emitted or given up
+        try:
+            start, data = self._parse(payload)
+        except (ValueError, IndexError):
+            return []  # malformed: left to the frame's timeout, as a lost packet is
         if self._one_packet_frames:
             self._last_emitted = ts
-            data = self._depayload(payload)
             return [EncodedFrame(ts, data, self._is_keyframe(data))]
-        parts = self._pending.setdefault(ts, _Parts())
-        parts.payloads[seq] = payload
-        if self._start_of_frame(payload):
-            parts.first = seq
+        parts = self._pending.get(ts)
+        if parts is None:
+            parts = self._pending[ts] = _Parts()
+        parts.payloads[seq] = data
+        if start and (parts.first is None or seq < parts.first):
+            parts.first = seq  # H.264: the earliest of the NAL units that may lead
         if marker:
             parts.last = seq
-        return self._drain(ts)
+        if ts > self._newest:
+            self._newest = ts
+        if not parts.complete() and len(self._pending) == 1:
+            return []  # the usual case: the frame is still arriving
+        return self._drain()
 
-    def _drain(self, newest: int) -> list[EncodedFrame]:
+    def _drain(self) -> list[EncodedFrame]:
         out: list[EncodedFrame] = []
-        newest = max(newest, *self._pending) if self._pending else newest
+        newest = self._newest
         while self._pending:
             oldest = min(self._pending)
             parts = self._pending[oldest]
             if parts.complete():
                 assert parts.first is not None and parts.last is not None
-                data = b"".join(
-                    self._depayload(parts.payloads[s]) for s in range(parts.first, parts.last + 1)
-                )
+                data = b"".join(parts.payloads[s] for s in range(parts.first, parts.last + 1))
                 out.append(EncodedFrame(oldest, data, self._is_keyframe(data)))
             elif newest - oldest > self._max_wait:
                 self.gaps += 1
@@ -117,14 +123,25 @@ class Depacketizer:
         return out
 
 
-def _vp8_start(payload: bytes) -> bool:
-    descriptor, _ = VpxPayloadDescriptor.parse(payload)
-    return bool(descriptor.partition_start) and descriptor.partition_id == 0
+def _vp8_parse(payload: bytes) -> tuple[bool, bytes]:
+    """(starts a frame, VP8 data) of an RTP payload (RFC 7741 4.2); byte tests, on the hot path."""
+    first = payload[0]
+    pos = 1
+    if first & 0x80 and len(payload) > 1:  # X: extension byte follows
+        extension = payload[1]
+        pos = 2
+        if extension & 0x80:  # I: picture id, 7 or 15 bits
+            pos += 2 if len(payload) > pos and payload[pos] & 0x80 else 1
+        if extension & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if extension & 0x30:  # T or K: TID/KEYIDX byte
+            pos += 1
+    start = bool(first & 0x10) and not first & 0x07
+    return start, payload[pos:]
 
 
-def _vp8_depayload(payload: bytes) -> bytes:
-    _, data = VpxPayloadDescriptor.parse(payload)
-    return data
+def _whole(payload: bytes) -> tuple[bool, bytes]:
+    return True, payload
 
 
 def _vp8_keyframe(frame: bytes) -> bool:
@@ -142,9 +159,9 @@ def for_codec(name: str, clock_rate: int) -> Depacketizer | None:
     """A depacketizer for a codec the recorder supports, or None."""
     name = name.lower()
     if name == "vp8":
-        return Depacketizer(clock_rate, _vp8_start, _vp8_depayload, _vp8_keyframe)
+        return Depacketizer(clock_rate, _vp8_parse, _vp8_keyframe)
+    if name == "h264":
+        return Depacketizer(clock_rate, h264.parse, h264.is_keyframe)
     if name == "opus":
-        return Depacketizer(
-            clock_rate, lambda _: True, lambda p: p, lambda _: True, one_packet_frames=True
-        )
+        return Depacketizer(clock_rate, _whole, lambda _: True, one_packet_frames=True)
     return None

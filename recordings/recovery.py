@@ -51,7 +51,8 @@ def _remux(media: Path) -> bool:
     packets = 0
     try:
         with av.open(str(media)) as source:
-            with av.open(str(finished), "w", format="webm") as target:
+            container_format = "matroska" if media.suffix == ".mkv" else "webm"
+            with av.open(str(finished), "w", format=container_format) as target:
                 streams: dict[int, Any] = {
                     s.index: target.add_stream_from_template(s) for s in source.streams
                 }

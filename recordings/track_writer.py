@@ -1,4 +1,6 @@
-"""Encoded frames into a Matroska/WebM file with PyAV, playable at every moment."""
+"""Encoded frames into a WebM (VP8, Opus) or Matroska (H.264) file with PyAV.
+
+The file is playable at every moment."""
 
 import fractions
 import struct
@@ -7,6 +9,7 @@ from typing import Any
 
 import av
 
+from . import h264
 from .depacketizer import EncodedFrame, vp8_size
 
 MILLISECONDS = fractions.Fraction(1, 1000)
@@ -61,7 +64,7 @@ class TrackWriter:
         container = av.open(
             str(self.path),
             "w",
-            format="webm",
+            format="matroska" if self.codec == "h264" else "webm",
             options={
                 "cluster_time_limit": str(CLUSTER_MS),
                 "flush_packets": "1",
@@ -71,6 +74,11 @@ class TrackWriter:
         if self.codec == "vp8":
             stream = container.add_stream("vp8")
             stream.width, stream.height = vp8_size(frame.data)
+        elif self.codec == "h264":
+            # Annex B parameter sets: the muxer turns them (and the frames) into avcC
+            stream = container.add_stream("h264")
+            stream.width, stream.height = h264.size(frame.data)
+            stream.codec_context.extradata = h264.parameter_sets(frame.data)
         else:
             stream = container.add_stream("opus", rate=48000)
             stream.codec_context.extradata = OPUS_HEAD

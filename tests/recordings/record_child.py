@@ -29,9 +29,10 @@ async def main(directory: Path) -> None:
     for event in harness.events:
         if isinstance(event, ProducerAdded):
             await recorder.start("r", event.peer_id, event.producer_id, event.kind)
-    tracks = {active.track.info.kind: active.track for active in recorder._active.values()}
+    kinds = {e.producer_id: e.kind for e in harness.events if isinstance(e, ProducerAdded)}
     while True:
-        print(tracks["video"].frames, tracks["audio"].frames, flush=True)
+        written = {kinds[p]: n for p, n in recorder.frames_written("r").items()}
+        print(written["video"], written["audio"], flush=True)
         await asyncio.sleep(0.05)
 
 

@@ -80,3 +80,30 @@ async def test_two_party_session_is_recorded_per_track(harness: Harness, tmp_pat
         else:
             samples = sum(f.samples for f in frames)
             assert abs(samples / 48000 - session) <= 0.5
+
+
+async def test_h264_is_recorded_into_matroska(harness: Harness, tmp_path: Path) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(NumberedVideoTrack(base=0), video_codec="video/H264")
+    await wait_for(
+        lambda: any(len(r.numbers) >= 5 for r in bob.received.values()), what="video at bob"
+    )
+    recorder = Recorder(harness.server, tmp_path)
+    added = next(e for e in harness.events if isinstance(e, ProducerAdded))
+    await recorder.start("r", "alice", added.producer_id, "video")
+    started = time.monotonic()
+    await asyncio.sleep(3.0)
+    (info,) = await recorder.stop_room("r")
+    session = time.monotonic() - started
+
+    assert info.codec == "H264" and info.media.endswith(".mkv")
+    assert info.duration is not None and abs(info.duration - session) <= 0.5
+    with av.open(str(tmp_path / "r" / info.media)) as container:
+        assert container.streams[0].codec_context.name == "h264"
+        assert (container.streams[0].width, container.streams[0].height) == (320, 240)
+        numbers = [read_number(f) for f in container.decode(video=0)]
+    assert all(abs(b) <= 8 for _, b in numbers)
+    assert ascending([n for n, _ in numbers])
+    assert len({n for n, _ in numbers}) >= 25 * (session - 0.5)
