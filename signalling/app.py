@@ -26,6 +26,7 @@ from .http import (
     patient_routes,
     patient_share_routes,
     recording_routes,
+    training_routes,
 )
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
@@ -50,6 +51,7 @@ from .recording_consent import RecordingDesk
 from .room_events import register_room_events
 from .rooms import Rooms
 from .settings import Settings
+from .training import TrainingEvents
 from .view_events import ViewEvents
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(case_file_routes.routes)
     app.add_routes(patient_share_routes.routes)
     app.add_routes(recording_routes.routes)
+    app.add_routes(training_routes.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)
@@ -140,8 +143,11 @@ def build_app(platform: Platform) -> web.Application:
     recordings_dir = settings.data_dir / "recordings"
     recorder = Recorder(media, recordings_dir)
     desk = RecordingDesk(rooms, recorder, recordings_dir)
+    training = TrainingEvents(rooms)
     connections.on_close.append(
-        register_room_events(sio, rooms, {**views.handlers(), **desk.handlers()})
+        register_room_events(
+            sio, rooms, {**views.handlers(), **desk.handlers(), **training.handlers()}
+        )
     )
 
     async def recover_recordings(app: web.Application) -> None:

@@ -97,6 +97,19 @@ class ViewHandover(ViewRef):
     participant_id: str = Field(pattern=PARTICIPANT_ID)
 
 
+class QuestionAsk(Payload):
+    text: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+
+
+class QuestionRef(Payload):
+    question_id: int = Field(ge=1)
+
+
+class Promote(Payload):
+    participant_id: str = Field(pattern=PARTICIPANT_ID)
+    speaker: bool
+
+
 class RecordingAnswer(Payload):
     recording_id: str = Field(min_length=1, max_length=36)
     accept: bool
@@ -129,6 +142,11 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
     "recording.request": Empty,
     "recording.consent": RecordingAnswer,
     "recording.stop": Empty,
+    "qa.ask": QuestionAsk,
+    "qa.upvote": QuestionRef,
+    "qa.answer": QuestionRef,
+    "qa.dismiss": QuestionRef,
+    "participant.promote": Promote,
 }
 
 # What each client event does, and who may send it (for docs/PROTOCOL.md).
@@ -167,6 +185,12 @@ CLIENT_EVENT_DOCS: dict[str, str] = {
     "recording.consent": "Answer a recording request (accept or refuse); a patient who refuses is "
     "not recorded. Answers go to the audit log (and a patient's to the case file).",
     "recording.stop": "Moderators with the record grant: stop; the files are finished and listed.",
+    "qa.ask": "Ask the trainer a question (it joins the room's queue).",
+    "qa.upvote": "Upvote a question; once per participant.",
+    "qa.answer": "Moderators: mark a question answered (it leaves the queue).",
+    "qa.dismiss": "Moderators: dismiss a question.",
+    "participant.promote": "Moderators: make a participant a speaker (may publish) or a "
+    "listener again; their page then publishes or stops.",
 }
 
 # Events the server emits, with what they carry (documented in docs/PROTOCOL.md).
@@ -203,4 +227,6 @@ SERVER_EVENTS: dict[str, str] = {
     "recording.started": "everyone: recording runs (show the indicator); who is left out",
     "recording.stopped": "everyone: recording ended, how many files",
     "casefile.updated": "participants: the case file changed (a document, a signature, a file)",
+    "qa.updated": "everyone: the open questions, most upvoted first",
+    "room.promoted": "you: you may now speak (publish), or no longer",
 }

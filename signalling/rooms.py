@@ -137,6 +137,8 @@ class Rooms:
         self.on_member_gone: list[Callable[[str, str], Awaitable[None]]] = []
         self.on_room_closed: list[Callable[[str], None]] = []
         self.on_producer_added: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
+        self.on_member_entered: list[Callable[[Room, Member], Awaitable[None]]] = []
+        self.state_parts_async: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
         media.set_listener(self.on_media_event)
 
     # Lookups ---------------------------------------------------------------
@@ -264,6 +266,7 @@ class Rooms:
         )
         state: dict[str, Any] = {
             "participant_id": member.id,
+            "grants": sorted(member.grants),
             # STUN/TURN for this member's connections (TURN credentials are per member).
             "ice_servers": self.media.ice_servers_for(member.id),
             "state": "joined" if member.admitted else "lobby",
@@ -299,6 +302,8 @@ class Rooms:
             state["chat"] = await self._chat_after(room.id, 0, member, replay=True)
         for part in self.state_parts:
             state.update(part(room.id))
+        for async_part in self.state_parts_async:
+            state.update(await async_part(room.id))
         return state
 
     async def _enter(self, room: Room, member: Member, *, announce: bool) -> None:
@@ -316,6 +321,8 @@ class Rooms:
             await self.sio.emit(
                 "participant.joined", member.public(), room=sio_room(room.id), skip_sid=member.sid
             )
+        for hook in self.on_member_entered:
+            await hook(room, member)
 
     async def _leave_sio_rooms(self, room: Room, member: Member) -> None:
         if member.sid is not None:
@@ -640,9 +647,8 @@ class Rooms:
         )
         return {"ok": True}
 
-    async def restart(self, sid: str) -> dict[str, Any]:
-        """Start the member's media over (new peer connections after a network change)."""
-        room, member = self._admitted(sid)
+    async def rejoin_media(self, room: Room, member: Member) -> None:
+        """Join the member's media peer again, with the permissions their grants give now."""
         if member.id in room.in_media:
             try:
                 await self.media.leave(room.id, member.id)
@@ -650,6 +656,11 @@ class Rooms:
                 pass
         await self.media.join(room.id, member.id, member.permissions())
         room.in_media.add(member.id)
+
+    async def restart(self, sid: str) -> dict[str, Any]:
+        """Start the member's media over (new peer connections after a network change)."""
+        room, member = self._admitted(sid)
+        await self.rejoin_media(room, member)
         return {"ok": True}
 
     async def on_media_event(self, event: MediaEvent) -> None:
@@ -684,7 +695,9 @@ class Rooms:
                 "media.active_speaker", {"participant_id": event.peer_id}, room=sio_room(room.id)
             )
         elif isinstance(event, PeerClosed):
-            room.in_media.discard(event.peer_id)
+            if event.reason != PeerClosed.LEFT:
+                # A leave is ours (drop, restart, new permissions): we keep count ourselves.
+                room.in_media.discard(event.peer_id)
             member = room.members.get(event.peer_id)
             if member is not None and member.sid is not None and event.reason != PeerClosed.LEFT:
                 # The client restarts its media (media.restart) when told.

@@ -20,6 +20,7 @@ from . import (
     consult_routes,
     patient_routes,
     patient_share_routes,
+    training_routes,
 )
 
 ERRORS = {
@@ -469,6 +470,32 @@ OPERATIONS: tuple[Operation, ...] = (
         "Delete recordings older than the retention setting",
         "admin",
         errors=(401, 403),
+    ),
+    Operation(
+        "post",
+        "/api/trainings",
+        "Hold a training session (trainers and specialists)",
+        "trainings",
+        ok=201,
+        body=training_routes.NewTraining,
+        errors=(400, 401, 403, 415),
+    ),
+    Operation("get", "/api/trainings", "Live and scheduled trainings", "trainings"),
+    Operation(
+        "post",
+        "/api/trainings/{id}/token",
+        "A room token: the trainer runs the room, others watch and ask",
+        "trainings",
+        params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+        errors=(400, 401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/trainings/{id}/attendance",
+        "The attendance register: who, from where, how long",
+        "trainings",
+        params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+        errors=(401, 403, 404),
     ),
     Operation(
         "get",

@@ -1,0 +1,160 @@
+"""Training sessions over HTTP: create, list, join as trainer or trainee, attendance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import AwareDatetime, Field
+from sqlalchemy import select
+
+from ..auth.tokens import Audience, Grant
+from ..db.models import (
+    Consultation,
+    ConsultKind,
+    ConsultStatus,
+    Facility,
+    Participant,
+    Role,
+    Urgency,
+)
+from ..db.training_models import Attendance
+from ..dispatch import summary
+from ..errors import Forbidden, NotFound, PlatformError
+from .errors import NOT_BLANK, RequestBody, parse_json
+from .identity import actor_of, require_user
+from .keys import platform_of
+
+routes = web.RouteTableDef()
+TRAINEE_GRANTS = frozenset({Grant.SUBSCRIBE, Grant.CHAT})
+TOKEN_TTL = timedelta(minutes=15)
+
+
+class NewTraining(RequestBody):
+    title: str = Field(min_length=1, max_length=300, pattern=NOT_BLANK)
+    scheduled_for: AwareDatetime | None = None
+
+
+@routes.post("/api/trainings")
+async def create(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await parse_json(request, NewTraining)
+    if user.role not in (Role.TRAINER, Role.SPECIALIST) or user.facility_id is None:
+        raise Forbidden("trainers and specialists of a facility hold trainings")
+    later = body.scheduled_for is not None and body.scheduled_for > datetime.now(UTC)
+    training = Consultation(
+        id=str(uuid.uuid4()),
+        kind=ConsultKind.TRAINING,
+        specialty="training",
+        urgency=Urgency.ROUTINE,
+        question=body.title,
+        patient_id=None,
+        requester_id=user.id,
+        facility_id=user.facility_id,
+        status=ConsultStatus.SCHEDULED if later else ConsultStatus.LIVE,
+        ring=0,
+        room=f"t-{uuid.uuid4().hex[:16]}",
+        scheduled_for=body.scheduled_for,
+        started_at=None if later else datetime.now(UTC),
+    )
+    platform = platform_of(request)
+    async with platform.db() as db:
+        db.add(training)
+        db.add(Participant(consultation_id=training.id, user_id=user.id, part="requester"))
+        await db.commit()
+        await db.refresh(training)
+    await platform.audit.record(
+        actor_of(user, request), "training.create", object_type="training", object_id=training.id
+    )
+    return web.json_response({"training": summary(training)}, status=201)
+
+
+@routes.get("/api/trainings")
+async def trainings(request: web.Request) -> web.Response:
+    require_user(request)
+    async with platform_of(request).db() as db:
+        rows = await db.scalars(
+            select(Consultation)
+            .where(
+                Consultation.kind == ConsultKind.TRAINING,
+                Consultation.status.in_([ConsultStatus.LIVE, ConsultStatus.SCHEDULED]),
+            )
+            .order_by(Consultation.created_at.desc())
+            .limit(100)
+        )
+        return web.json_response({"trainings": [summary(c) for c in rows]})
+
+
+async def _training(request: web.Request) -> Consultation:
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, request.match_info["id"])
+    if c is None or c.kind is not ConsultKind.TRAINING:
+        raise NotFound("no such training")
+    return c
+
+
+@routes.post("/api/trainings/{id}/token")
+async def token(request: web.Request) -> web.Response:
+    """The trainer runs the room; every other staff member joins to watch and ask."""
+    user = require_user(request)
+    c = await _training(request)
+    if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
+        raise PlatformError(f"this training is {c.status.value}")
+    grants = frozenset(Grant) if user.id == c.requester_id else TRAINEE_GRANTS
+    platform = platform_of(request)
+    issued, claims = platform.signer.issue(
+        subject=f"user:{user.id}",
+        audience=Audience.ROOM,
+        ttl=TOKEN_TTL,
+        room=c.room,
+        grants=grants,
+    )
+    await platform.audit.record(
+        actor_of(user, request),
+        "token.issue",
+        object_type="room",
+        object_id=c.room,
+        detail={"grants": sorted(grants)},
+    )
+    return web.json_response(
+        {"token": issued, "room": c.room, "expires_at": claims.expires_at.isoformat()}
+    )
+
+
+@routes.get("/api/trainings/{id}/attendance")
+async def attendance(request: web.Request) -> web.Response:
+    """Who attended, from which facility, for how long (trainer and administrators)."""
+    user = require_user(request)
+    c = await _training(request)
+    if user.id != c.requester_id and user.role is not Role.ADMIN:
+        raise Forbidden("the trainer and administrators read the register")
+    now = datetime.now(UTC)
+    async with platform_of(request).db() as db:
+        codes = {f.id: f.code for f in await db.scalars(select(Facility))}
+        stays = list(
+            await db.scalars(
+                select(Attendance).where(Attendance.room == c.room).order_by(Attendance.joined_at)
+            )
+        )
+    people: dict[str, dict[str, Any]] = {}
+    for stay in stays:
+        entry = people.setdefault(
+            stay.member_id,
+            {
+                "name": stay.name,
+                "facility": codes.get(stay.facility_id) if stay.facility_id else None,
+                "first_joined": stay.joined_at.isoformat(),
+                "seconds": 0.0,
+                "stays": 0,
+            },
+        )
+        entry["seconds"] += ((stay.left_at or now) - stay.joined_at).total_seconds()
+        entry["stays"] += 1
+    await platform_of(request).audit.record(
+        actor_of(user, request), "training.attendance", object_type="training", object_id=c.id
+    )
+    return web.json_response(
+        {"attendance": [{**v, "seconds": round(v["seconds"], 1)} for v in people.values()]}
+    )

@@ -1,0 +1,185 @@
+"""Training sessions in a room: questions with upvotes, speakers, the attendance register.
+
+Trainees join with a token that lets them receive and chat but not publish,
+so a broadcast costs the server no upstream media from them. A trainer
+promotes a trainee (who raised a hand) to speaker: the member's grants grow
+and their media peer is joined again with the new permissions, after which
+their page publishes; demotion reverses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .auth.tokens import Grant
+from .db.models import User
+from .db.training_models import Attendance, TrainingQuestion, TrainingVote
+from .db.types import utcnow
+from .room_events import Handler
+from .room_protocol import Promote, QuestionAsk, QuestionRef
+from .rooms import Member, Room, RoomError, Rooms, sio_room
+
+SPEAKER_GRANTS = frozenset({Grant.PUBLISH_AUDIO, Grant.PUBLISH_VIDEO, Grant.PUBLISH_SCREEN})
+
+
+class TrainingEvents:
+    def __init__(self, rooms: Rooms) -> None:
+        self.rooms = rooms
+        rooms.on_member_entered.append(self._entered)
+        rooms.on_member_gone.append(self._gone)
+        rooms.state_parts_async.append(self._room_part)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "qa.ask": self.ask,
+            "qa.upvote": self.upvote,
+            "qa.answer": self.answer,
+            "qa.dismiss": self.dismiss,
+            "participant.promote": self.promote,
+        }
+
+    # Questions ---------------------------------------------------------------
+
+    async def _questions(self, room_id: str) -> list[dict[str, Any]]:
+        votes = (
+            select(TrainingVote.question_id, func.count().label("votes"))
+            .group_by(TrainingVote.question_id)
+            .subquery()
+        )
+        async with self.rooms.platform.db() as db:
+            rows = await db.execute(
+                select(TrainingQuestion, func.coalesce(votes.c.votes, 0))
+                .outerjoin(votes, votes.c.question_id == TrainingQuestion.id)
+                .where(TrainingQuestion.room == room_id, TrainingQuestion.status == "open")
+                .order_by(func.coalesce(votes.c.votes, 0).desc(), TrainingQuestion.id)
+            )
+            return [
+                {"id": q.id, "author": q.author_name, "text": q.text, "votes": int(n)}
+                for q, n in rows
+            ]
+
+    async def _room_part(self, room_id: str) -> dict[str, Any]:
+        return {"questions": await self._questions(room_id)}
+
+    async def _broadcast(self, room: Room) -> None:
+        await self.rooms.sio.emit(
+            "qa.updated", {"questions": await self._questions(room.id)}, room=sio_room(room.id)
+        )
+
+    async def ask(self, sid: str, payload: QuestionAsk) -> dict[str, Any]:
+        room, member = self.rooms._admitted(sid)
+        question = TrainingQuestion(
+            room=room.id, author=member.id, author_name=member.name, text=payload.text
+        )
+        async with self.rooms.platform.db() as db:
+            db.add(question)
+            await db.commit()
+        await self._broadcast(room)
+        return {"id": question.id}
+
+    async def upvote(self, sid: str, payload: QuestionRef) -> dict[str, Any]:
+        room, member = self.rooms._admitted(sid)
+        await self._question(room, payload.question_id)
+        async with self.rooms.platform.db() as db:
+            db.add(TrainingVote(question_id=payload.question_id, voter=member.id))
+            try:
+                await db.commit()
+            except IntegrityError:  # one vote each; a second is not an error
+                await db.rollback()
+                return {"ok": True, "counted": False}
+        await self._broadcast(room)
+        return {"ok": True, "counted": True}
+
+    async def _question(self, room: Room, question_id: int) -> TrainingQuestion:
+        async with self.rooms.platform.db() as db:
+            question = await db.get(TrainingQuestion, question_id)
+        if question is None or question.room != room.id or question.status != "open":
+            raise RoomError("no such open question in this room")
+        return question
+
+    async def _close(self, sid: str, payload: QuestionRef, status: str) -> dict[str, Any]:
+        room, _ = self.rooms._moderator(sid)
+        await self._question(room, payload.question_id)
+        async with self.rooms.platform.db() as db:
+            await db.execute(
+                update(TrainingQuestion)
+                .where(TrainingQuestion.id == payload.question_id)
+                .values(status=status)
+            )
+            await db.commit()
+        await self._broadcast(room)
+        return {"ok": True}
+
+    async def answer(self, sid: str, payload: QuestionRef) -> dict[str, Any]:
+        return await self._close(sid, payload, "answered")
+
+    async def dismiss(self, sid: str, payload: QuestionRef) -> dict[str, Any]:
+        return await self._close(sid, payload, "dismissed")
+
+    # Speakers ----------------------------------------------------------------
+
+    async def promote(self, sid: str, payload: Promote) -> dict[str, Any]:
+        room, moderator = self.rooms._moderator(sid)
+        target = self.rooms._target(room, payload.participant_id)
+        if not target.admitted:
+            raise RoomError("admit them first")
+        target.grants = (
+            target.grants | SPEAKER_GRANTS if payload.speaker else target.grants - SPEAKER_GRANTS
+        )
+        target.hand_raised = False
+        # The media plane takes permissions at join: join again with the new ones.
+        await self.rooms.rejoin_media(room, target)
+        await self.rooms.platform.audit.record(
+            moderator.actor,
+            "room.promote" if payload.speaker else "room.demote",
+            object_type="room",
+            object_id=room.id,
+            detail={"member": target.id},
+        )
+        if target.sid is not None:
+            await self.rooms.sio.emit("room.promoted", {"speaker": payload.speaker}, to=target.sid)
+        await self.rooms.sio.emit("participant.updated", target.public(), room=sio_room(room.id))
+        return {"ok": True}
+
+    # Attendance ----------------------------------------------------------------
+
+    async def _entered(self, room: Room, member: Member) -> None:
+        async with self.rooms.platform.db() as db:
+            open_stay = await db.scalar(
+                select(Attendance.id).where(
+                    Attendance.room == room.id,
+                    Attendance.member_id == member.id,
+                    Attendance.left_at.is_(None),
+                )
+            )
+            if open_stay is not None:
+                return  # a reconnect within the grace period is the same stay
+            user = None
+            if member.subject.startswith("user:"):
+                user = await db.get(User, int(member.subject.removeprefix("user:")))
+            db.add(
+                Attendance(
+                    room=room.id,
+                    member_id=member.id,
+                    user_id=user.id if user else None,
+                    name=member.name,
+                    facility_id=user.facility_id if user else None,
+                )
+            )
+            await db.commit()
+
+    async def _gone(self, room_id: str, member_id: str) -> None:
+        async with self.rooms.platform.db() as db:
+            await db.execute(
+                update(Attendance)
+                .where(
+                    Attendance.room == room_id,
+                    Attendance.member_id == member_id,
+                    Attendance.left_at.is_(None),
+                )
+                .values(left_at=utcnow())
+            )
+            await db.commit()
