@@ -41,12 +41,14 @@ function stopView() {
   currentView = null;
 }
 
-async function staffRoom(consultationId) {
+async function staffRoom(kind, id) {
   const root = clear($("view"));
   root.append(h("p", { role: "status", i18n: "room.joining" }));
+  const training = kind === "trainings";
+  const consultationId = training ? null : id;
   let token;
   try {
-    token = (await api("POST", `/api/consultations/${consultationId}/token`)).token;
+    token = (await api("POST", `/api/${kind}/${id}/token`)).token;
   } catch (err) {
     root.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     return;
@@ -62,6 +64,7 @@ async function staffRoom(consultationId) {
     joinAnswer: answer,
     media,
     staffConsultationId: consultationId,
+    training,
     onLeave: (message) => {
       clearInterval(refresh);
       currentView = null;
@@ -86,8 +89,8 @@ async function staffRoom(consultationId) {
 async function route() {
   stopView();
   const root = $("view");
-  const match = location.hash.match(/^#\/consultations\/([\w-]+)$/);
-  if (match) return staffRoom(match[1]);
+  const match = location.hash.match(/^#\/(consultations|trainings)\/([\w-]+)$/);
+  if (match) return staffRoom(match[1], match[2]);
   const home = currentUser.role === "admin" ? new AdminHome(clear(root)) : new Home(clear(root), currentUser);
   currentView = home;
   await home.start();

@@ -44,6 +44,7 @@ export class Home {
     const specialist = this.user.role === "specialist";
     if (specialist) this.root.append(this.renderOnCall(), this.queueSection());
     if (["doctor", "nurse", "trainer"].includes(this.user.role)) this.root.append(this.requestForm());
+    this.root.append(this.trainingsSection());
     this.mineList = h("ul", { class: "list", "aria-live": "polite" });
     this.root.append(h("section", { class: "card" }, h("h2", { i18n: "mine.title" }), this.mineList));
     this.listen();
@@ -86,6 +87,28 @@ export class Home {
       this.queue = new Map(offered.map((c) => [c.id, c]));
       this.renderQueue();
     }
+  }
+
+  trainingsSection() {
+    const list = h("ul", { class: "list", id: "trainings" });
+    const section = h("section", { class: "card" }, h("h2", { i18n: "train.title" }), list);
+    api("GET", "/api/trainings").then(({ trainings }) => {
+      if (!trainings.length) list.append(h("li", { i18n: "train.none" }));
+      for (const tr of trainings) {
+        list.append(h("li", {}, h("strong", {}, tr.question), " ", h("a", { href: `#/trainings/${tr.id}`, class: "button", i18n: "join" })));
+      }
+    });
+    if (["trainer", "specialist"].includes(this.user.role)) {
+      const title = h("input", { maxlength: 300, required: true });
+      const form = h("form", { class: "inline", id: "training-form" }, ...label("train.newTitle", title), h("button", { type: "submit", class: "primary", i18n: "train.start" }));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const { training } = await api("POST", "/api/trainings", { title: title.value });
+        location.hash = `#/trainings/${training.id}`;
+      });
+      section.append(form);
+    }
+    return section;
   }
 
   renderOnCall() {

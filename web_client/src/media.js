@@ -122,11 +122,27 @@ export class RoomMedia {
       });
       this.subscribePc = pc;
     }
-    const pc = this.subscribePc;
-    await pc.setRemoteDescription({ type: "offer", sdp });
+    let pc = this.subscribePc;
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp });
+    } catch {
+      // The server started our connections over (new permissions, a restart):
+      // its offer belongs to a new session, so take it on a new connection.
+      pc.close();
+      this.subscribePc = null;
+      await this.answer(sdp);
+      return;
+    }
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
     await call("media.subscribe_answer", { sdp: pc.localDescription.sdp });
+  }
+
+  stopPublishing() {
+    this.publishPc?.close();
+    this.publishPc = null;
+    for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this.localStream = null;
   }
 
   setEnabled(kind, enabled) {

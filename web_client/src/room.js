@@ -10,7 +10,10 @@ import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
 
 export class Room {
-  constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null, patientToken = null }) {
+  constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null, patientToken = null, training = false }) {
+    this.training = training;
+    this.questions = joinAnswer.questions ?? [];
+    this.speakers = new Set(); // promoted by this moderator, to offer demotion
     this.patientToken = patientToken; // a function: the current session token of a patient
     this.media = media;
     this.root = root;
@@ -62,6 +65,12 @@ export class Room {
       this.caseFile.start();
     }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
+    // Trainees only watch until promoted: no camera, no upstream media.
+    const grants = this.state.grants ?? ["publish_audio", "publish_video"];
+    if (grants.includes("publish_audio") || grants.includes("publish_video")) await this.startPublishing();
+  }
+
+  async startPublishing() {
     try {
       const stream = await this.media.startLocal();
       this.tile(this.me).video.srcObject = stream;
@@ -98,6 +107,18 @@ export class Room {
       this.renderControls();
     });
     o("chat.message", (m) => this.addChat(m));
+    o("qa.updated", ({ questions }) => {
+      this.questions = questions;
+      this.renderQuestions();
+    });
+    o("room.promoted", async ({ speaker }) => {
+      this.notice(t(speaker ? "train.promoted" : "train.demoted"));
+      if (speaker) await this.startPublishing();
+      else {
+        this.media.stopPublishing();
+        this.tile(this.me).video.srcObject = null;
+      }
+    });
     o("media.producer_added", (p) => {
       this.producers.set(p.producer_id, p);
       if (this.lowBandwidth && p.kind === "video" && p.participant_id !== this.me) {
@@ -201,6 +222,9 @@ export class Room {
           { class: "side" },
           h("h2", { i18n: "room.participants" }),
           this.people,
+          this.training ? h("h2", { i18n: "train.questions" }) : null,
+          this.training ? (this.questionsEl = h("ol", { class: "questions" })) : null,
+          this.training ? this.questionForm() : null,
           h("h2", { i18n: "room.chat" }),
           this.chatLog,
           chatForm,
@@ -208,6 +232,7 @@ export class Room {
       ),
     );
     for (const id of this.participants.keys()) this.tile(id);
+    if (this.training) this.renderQuestions();
     this.renderRecording();
     this.renderControls();
     this.renderPeople();
@@ -307,6 +332,20 @@ export class Room {
     clear(this.people);
     for (const p of this.participants.values()) {
       const actions = [];
+      if (this.moderator && p.id !== this.me && this.training) {
+        const speaker = this.speakers.has(p.id);
+        if (p.hand_raised || speaker) {
+          actions.push(h("button", {
+            type: "button",
+            i18n: speaker ? "train.demote" : "train.promote",
+            onclick: () => call("participant.promote", { participant_id: p.id, speaker: !speaker }).then(() => {
+              if (speaker) this.speakers.delete(p.id);
+              else this.speakers.add(p.id);
+              this.renderPeople();
+            }).catch((e) => this.notice(e.message)),
+          }));
+        }
+      }
       if (this.moderator && p.id !== this.me) {
         actions.push(
           h("button", { type: "button", i18n: "room.mute", onclick: () => call("participant.mute", { participant_id: p.id, kind: "audio" }) }),
@@ -436,6 +475,34 @@ export class Room {
     }
     this.grid.classList.toggle("audio-only", on);
     if (on) this.notice("");
+  }
+
+  questionForm() {
+    const input = h("input", { id: "question-input", maxlength: 1000, autocomplete: "off" });
+    const form = h("form", { class: "chat-form" }, h("label", { for: "question-input", class: "visually-hidden", i18n: "train.ask" }), input, h("button", { type: "submit", i18n: "train.askButton" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      await call("qa.ask", { text }).catch((e) => this.notice(e.message));
+    });
+    return form;
+  }
+
+  renderQuestions() {
+    if (!this.questionsEl) return;
+    clear(this.questionsEl);
+    for (const q of this.questions) {
+      const actions = [h("button", { type: "button", "aria-label": `${t("train.upvote")}: ${q.text}`, onclick: () => call("qa.upvote", { question_id: q.id }) }, `▲ ${q.votes}`)];
+      if (this.moderator) {
+        actions.push(
+          h("button", { type: "button", i18n: "train.answered", onclick: () => call("qa.answer", { question_id: q.id }) }),
+          h("button", { type: "button", i18n: "train.dismiss", onclick: () => call("qa.dismiss", { question_id: q.id }) }),
+        );
+      }
+      this.questionsEl.append(h("li", { "data-question": q.id }, h("span", {}, q.text), h("small", {}, ` — ${q.author} `), ...actions));
+    }
   }
 
   addChat(m) {
