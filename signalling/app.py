@@ -27,6 +27,7 @@ from .http import (
     patient_share_routes,
     recording_routes,
     training_routes,
+    whip_routes,
 )
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
@@ -110,6 +111,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(patient_share_routes.routes)
     app.add_routes(recording_routes.routes)
     app.add_routes(training_routes.routes)
+    app.add_routes(whip_routes.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)

@@ -647,6 +647,38 @@ class Rooms:
         )
         return {"ok": True}
 
+    async def add_broadcaster(
+        self, room_id: str, member_id: str, name: str, permissions: Permissions, offer: str
+    ) -> str:
+        """A publisher without a socket (WHIP): joins the room's media and its list."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = Room(room_id)
+            self.rooms[room_id] = room
+            try:
+                await self.media.create_room(room_id)
+            except MediaError:
+                pass
+        await self.media.join(room_id, member_id, permissions)
+        try:
+            answer = await self.media.publish_offer(room_id, member_id, offer)
+        except MediaError:
+            await self.media.leave(room_id, member_id)
+            raise
+        member = Member(member_id, name, "trainer", f"whip:{member_id}", frozenset(), None, True)
+        room.members[member_id] = member
+        room.in_media.add(member_id)
+        await self.sio.emit("participant.joined", member.public(), room=sio_room(room_id))
+        return answer
+
+    async def remove_broadcaster(self, room_id: str, member_id: str) -> bool:
+        room = self.rooms.get(room_id)
+        member = room.members.get(member_id) if room else None
+        if room is None or member is None:
+            return False
+        await self._drop(room, member, reason="left")
+        return True
+
     async def rejoin_media(self, room: Room, member: Member) -> None:
         """Join the member's media peer again, with the permissions their grants give now."""
         if member.id in room.in_media:

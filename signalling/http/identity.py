@@ -48,7 +48,7 @@ async def identify(platform: Platform, request: web.Request) -> User | None:
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # Only the API needs to know; static files and probes stay cheap.
     # Patients have no account: their routes check the room session token themselves.
-    if request.path.startswith(("/api/", "/dicomweb/")) and not request.path.startswith(
+    if request.path.startswith(("/api/", "/dicomweb/", "/whip/")) and not request.path.startswith(
         "/api/patient/"
     ):
         user = await identify(platform_of(request), request)
