@@ -187,9 +187,12 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
                     if all(recorder.frames_written("bench").values()):
                         break
                     await asyncio.sleep(0.1)
-            cpu0, wall0 = time.process_time(), time.monotonic()
+            cpu0, wall0, drain0 = time.process_time(), time.monotonic(), recorder.drain_cpu
             await asyncio.sleep(args.duration)
-            cores = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+            wall = time.monotonic() - wall0
+            cores = (time.process_time() - cpu0) / wall
+            if record:
+                drain_cores.append((recorder.drain_cpu - drain0) / wall)
             if record:
                 infos = await recorder.stop_room("bench")
                 got = ", ".join(f"{i.kind} {i.duration:.1f} s" for i in infos)
@@ -231,6 +234,7 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
 
         forward: list[float] = []
         recording: list[float] = []
+        drain_cores: list[float] = []
         for round_ in range(args.rounds):
             # ABBA order, so that a slow drift of the machine's load cancels out
             order = (False, True) if round_ % 2 == 0 else (True, False)
@@ -241,6 +245,11 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
                 f"forward+record {recording[-1]:.4f} cores",
                 flush=True,
             )
+        print(
+            f"recorder's own writing in the live windows: {statistics.median(drain_cores):.5f} "
+            "cores (median)",
+            flush=True,
+        )
         fwd, rec = statistics.median(forward), statistics.median(recording)
         return {
             "forward_cpu": round(fwd, 4),

@@ -23,7 +23,7 @@ class TrackRecorder:
     Nothing is decoded.
 
     After a lost frame it drops video until the next keyframe (a decoder
-    could not use it) and asks for one through `request_keyframe`.
+    could not use it) and asks for one through `on_keyframe_wanted`.
     """
 
     def __init__(self, info: TrackInfo, directory: Path) -> None:
@@ -116,6 +116,7 @@ class TrackRecorder:
     def close(self) -> bool:
         """Finish the file; False if nothing was ever written."""
         self.info.end_wall = time.time()
+        self.on_keyframe_wanted = lambda: None  # too late to ask, and maybe not on the loop
         self.drain()
         if self._writer is not None:
             self._writer.close()
