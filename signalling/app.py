@@ -32,12 +32,13 @@ from .http import (
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
-from .http.keys import PLATFORM, ROOMS
+from .http.keys import NODES, PLATFORM, ROOMS
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
 from .imaging.desk import Imaging
 from .imaging.receiver import Receiver
+from .nodes import NodeRegistry, heartbeat, new_node_id
 from .platform import Platform
 from .presence import Presence
 from .realtime import (
@@ -161,6 +162,24 @@ def build_app(platform: Platform) -> web.Application:
 
     app.on_startup.append(recover_recordings)
     app[ROOMS] = rooms
+
+    registry = NodeRegistry(
+        platform.shared,
+        new_node_id(),
+        lambda: {
+            "rooms": len(rooms.rooms),
+            "members": sum(len(r.members) for r in rooms.rooms.values()),
+            "sockets": len(connections.users),
+        },
+        settings.effective_public_url,
+    )
+    app[NODES] = registry
+
+    async def node_heartbeat(app: web.Application) -> AsyncIterator[None]:
+        async with heartbeat(registry):
+            yield
+
+    app.cleanup_ctx.append(node_heartbeat)
 
     receiver = Receiver(imaging)
     app[RECEIVER] = receiver

@@ -28,7 +28,7 @@ from ..facilities import add_facility, get_facility, list_facilities, list_pairi
 from ..staff import add_user, get_user, list_users, set_active
 from .errors import NOT_BLANK, RequestBody, parse_json
 from .identity import actor_of, require_user
-from .keys import ROOMS, platform_of
+from .keys import NODES, ROOMS, platform_of
 
 routes = web.RouteTableDef()
 
@@ -260,3 +260,11 @@ async def live_sessions(request: web.Request) -> web.Response:
             }
         sessions.append(entry)
     return web.json_response({"sessions": sessions, "waiting_requests": waiting or 0})
+
+
+@routes.get("/api/admin/nodes")
+async def nodes(request: web.Request) -> web.Response:
+    """The nodes that sent a heartbeat in the last 5 s, with their load."""
+    await require_admin(request, "admin.nodes.read")
+    live = await request.app[NODES].live_nodes()
+    return web.json_response({"nodes": [{"id": k, **v} for k, v in sorted(live.items())]})

@@ -5,11 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..db.models import User
+from ..nodes import NodeRegistry
 from ..platform import Platform
 from ..rooms import Rooms
 
 PLATFORM = web.AppKey("platform", Platform)
 ROOMS = web.AppKey("rooms", Rooms)
+NODES = web.AppKey("nodes", NodeRegistry)
 # Request-scoped: the authenticated staff member, if any.
 USER = web.RequestKey("user", User)
 

@@ -344,6 +344,13 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("get", "/api/admin/users", "Staff accounts", "admin", errors=(401, 403)),
     Operation(
+        "get",
+        "/api/admin/nodes",
+        "Live nodes of the cluster and their load",
+        "admin",
+        errors=(401, 403),
+    ),
+    Operation(
         "post",
         "/api/admin/users",
         "Add a staff account",
