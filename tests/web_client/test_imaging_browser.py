@@ -85,6 +85,17 @@ async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple
         await expect(label).to_have_text(re.compile(r"^\d+(\.\d+)? mm$"))
         await shoot(spec, "imaging-ct-en.png")
 
+        # Hand-over: the doctor now drives, the specialist follows.
+        await spec.get_by_label("Hand over to").select_option(label="MC.DOC")
+        await spec.get_by_role("button", name="Hand over", exact=True).click()
+        await expect(doc.locator(".presenter")).to_contain_text("Presenter: MC.DOC")
+        await expect(doc.locator("#slice-slider")).to_be_enabled()
+        await doc.locator("#slice-slider").fill("1")
+        await expect(spec.locator("img.slice")).to_have_attribute("data-frame", "1")
+        await doc.get_by_label("Hand over to").select_option(label="BM.CARDIO")
+        await doc.get_by_role("button", name="Hand over", exact=True).click()
+        await expect(spec.locator(".presenter")).to_contain_text("Presenter: BM.CARDIO")
+
         await spec.locator(".library .series:has(.ecg-icon)").click()
         canvas = doc.locator("canvas.ecg")
         await expect(canvas).to_have_attribute("data-leads", "12")

@@ -256,6 +256,17 @@ export class ImagingPanel {
     this.presenterEl.textContent = presenter ? `${t("imaging.presenter")}: ${presenter.name}` : t("imaging.noPresenter");
     if (!state.presenter) {
       this.presenterEl.append(" ", h("button", { type: "button", i18n: "imaging.claim", onclick: () => call("view.claim", { object_id: state.object_id }).then((a) => this.show(a.state)) }));
+    } else if (this.presenting()) {
+      // Hand control to someone else in the room: they drive, everyone follows them.
+      const others = [...this.participants.values()].filter((p) => p.id !== this.me);
+      if (others.length) {
+        const select = h("select", { id: "handover-to" }, others.map((p) => h("option", { value: p.id }, p.name)));
+        this.presenterEl.append(" ", ...label("imaging.handover", select), h("button", {
+          type: "button",
+          i18n: "imaging.handoverButton",
+          onclick: () => call("view.handover", { object_id: state.object_id, participant_id: select.value }).then((a) => this.show(a.state)),
+        }));
+      }
     }
     if (object.kind === "ecg") return;
     this.image.src = this.frameUrl(object, state.frame);
