@@ -96,6 +96,19 @@ async def test_presenter_drives_the_doctor_follows(browser: Browser, room: tuple
         await doc.get_by_role("button", name="Hand over", exact=True).click()
         await expect(spec.locator(".presenter")).to_contain_text("Presenter: BM.CARDIO")
 
+        # Dragging down the picture (a finger on a phone) moves through the slices.
+        await spec.get_by_role("button", name="Measure length").click()  # measuring off
+        wrap = spec.locator(".slice-wrap")
+        box = await wrap.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + 10
+        await spec.mouse.move(x, y)
+        await spec.mouse.down()
+        for step in range(1, 6):
+            await spec.mouse.move(x, y + step * 8)
+        await spec.mouse.up()
+        await expect(doc.locator("img.slice")).to_have_attribute("data-frame", "4")
+
         await spec.locator(".library .series:has(.ecg-icon)").click()
         canvas = doc.locator("canvas.ecg")
         await expect(canvas).to_have_attribute("data-leads", "12")

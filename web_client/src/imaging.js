@@ -117,7 +117,9 @@ export class ImagingPanel {
   async change(update) {
     // Only the presenter sends; versions let the server drop what arrives late.
     if (!this.presenting()) return;
-    const answer = await call("view.update", { object_id: this.state.object_id, update: { ...update, version: this.state.version + 1 } });
+    // Numbered here, not from the last answer: a drag sends faster than answers return.
+    this.version = Math.max(this.version ?? 0, this.state.version) + 1;
+    const answer = await call("view.update", { object_id: this.state.object_id, update: { ...update, version: this.version } });
     this.show(answer.state);
   }
 
@@ -168,6 +170,7 @@ export class ImagingPanel {
       this.marks.setAttribute("viewBox", `0 0 ${this.image.naturalWidth} ${this.image.naturalHeight}`);
     });
     this.sliceWrap.addEventListener("click", (event) => this.measureClick(event));
+    this.dragging(this.sliceWrap);
     this.stage.addEventListener("wheel", (event) => {
       if (!this.presenting()) return;
       event.preventDefault();
@@ -196,6 +199,42 @@ export class ImagingPanel {
       controls.push(this.play);
     }
     this.controlsEl.append(...controls);
+  }
+
+  dragging(surface) {
+    // Drag (a finger on a phone, or the mouse) up and down to move through the
+    // slices; with Ctrl held, drag to set the window (sideways width, up-down centre).
+    let last = null;
+    let carried = 0;
+    surface.style.touchAction = "none";
+    surface.addEventListener("pointerdown", (event) => {
+      if (this.measuring || !this.presenting()) return;
+      last = { x: event.clientX, y: event.clientY, window: event.ctrlKey };
+      carried = 0;
+      surface.setPointerCapture(event.pointerId);
+    });
+    surface.addEventListener("pointermove", (event) => {
+      if (!last) return;
+      const dx = event.clientX - last.x;
+      const dy = event.clientY - last.y;
+      if (last.window) {
+        const w = this.state.window ?? { center: 40, width: 400 };
+        this.change({ window: { center: w.center + dy * 2, width: Math.max(1, w.width + dx * 4) } });
+        last = { ...last, x: event.clientX, y: event.clientY };
+        return;
+      }
+      carried += dy;
+      const steps = Math.trunc(carried / 8);
+      if (steps !== 0) {
+        carried -= steps * 8;
+        const frame = Math.min(this.state.frames - 1, Math.max(0, this.state.frame + steps));
+        if (frame !== this.state.frame) this.change({ frame });
+      }
+      last = { ...last, x: event.clientX, y: event.clientY };
+    });
+    const stop = () => (last = null);
+    surface.addEventListener("pointerup", stop);
+    surface.addEventListener("pointercancel", stop);
   }
 
   measureClick(event) {
