@@ -32,7 +32,7 @@ from .http import (
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
-from .http.keys import NODES, PLATFORM, ROOMS
+from .http.keys import NODES, PLATFORM, RECORDINGS, ROOMS
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
@@ -146,6 +146,7 @@ def build_app(platform: Platform) -> web.Application:
     recordings_dir = settings.data_dir / "recordings"
     recorder = Recorder(media, recordings_dir)
     desk = RecordingDesk(rooms, recorder, recordings_dir)
+    app[RECORDINGS] = desk
     training = TrainingEvents(rooms)
     connections.on_close.append(
         register_room_events(

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from recordings.composite import CompositeFailed, CompositeJob
 from recordings.recorder import Recorder
 
 from .auth.tokens import Grant
@@ -53,9 +54,11 @@ class RecordingDesk:
         self.directory = directory
         self.active: dict[str, Recording] = {}  # room id -> its recording in progress
         self.decisions: dict[str, dict[str, str]] = {}  # recording id -> member -> decision
-        self._closing: set[asyncio.Task[int]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
         rooms.state_parts.append(self._room_part)
         rooms.on_producer_added.append(self._producer_added)
+        rooms.on_producer_removed.append(self._producer_removed)
+        self.composites: dict[str, CompositeJob] = {}  # recording id -> its job
         rooms.on_room_closed.append(self._room_closed)
 
     def handlers(self) -> dict[str, Handler]:
@@ -240,6 +243,11 @@ class RecordingDesk:
         if member is not None and member.admitted and self._recorded(recording, member):
             await self._start_track(room_id, member.id, info["producer_id"], info["kind"])
 
+    async def _producer_removed(self, room_id: str, producer_id: str) -> None:
+        # A camera turned off or a participant gone: finish that file now.
+        if room_id in self.active and producer_id in self.recorder.recording(room_id):
+            await self._finish([await self.recorder.stop(room_id, producer_id)], room_id, None)
+
     async def stop(self, sid: str, payload: Empty) -> dict[str, Any]:
         room, member = self.rooms._admitted(sid)
         if Grant.RECORD not in member.grants:
@@ -272,7 +280,59 @@ class RecordingDesk:
             {"recording_id": recording.id, "files": count},
             room=sio_room(room_id),
         )
+        await self._compose(recording)
         return count
+
+    async def _compose(self, recording: Recording) -> None:
+        """After the session: one file, the videos in a grid and the audio mixed.
+
+        Decoding and encoding happen in another process, never on the forwarding path.
+        """
+        async with self.rooms.platform.db() as db:
+            files = list(
+                await db.scalars(
+                    select(RecordingFile).where(RecordingFile.recording_id == recording.id)
+                )
+            )
+        sidecars = [
+            (self.directory / f.path).with_suffix(".json")
+            for f in files
+            if f.kind in ("audio", "video")
+        ]
+        if not sidecars:
+            return
+        out = self.directory / room_id_dir(recording.room) / f"composite_{recording.id}.webm"
+        job = CompositeJob(sidecars, out)
+        self.composites[recording.id] = job
+        job.start()
+        task = asyncio.ensure_future(self._composed(recording, job))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _composed(self, recording: Recording, job: CompositeJob) -> None:
+        try:
+            facts = await job.wait()
+        except CompositeFailed:
+            log.exception("composite of %s failed", recording.id)
+            return
+        async with self.rooms.platform.db() as db:
+            db.add(
+                RecordingFile(
+                    recording_id=recording.id,
+                    participant_id="*",
+                    producer_id="composite",
+                    kind="composite",
+                    path=str(job.out.relative_to(self.directory)),
+                    sha256=facts.sha256,
+                    duration_s=facts.duration,
+                    size=job.out.stat().st_size,
+                )
+            )
+            await db.commit()
+
+    def composite_progress(self, recording_id: str) -> float | None:
+        job = self.composites.get(recording_id)
+        return None if job is None else job.progress
 
     async def _finish(
         self,

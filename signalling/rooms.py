@@ -138,6 +138,7 @@ class Rooms:
         self.on_room_closed: list[Callable[[str], None]] = []
         self.on_producer_added: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self.on_member_entered: list[Callable[[Room, Member], Awaitable[None]]] = []
+        self.on_producer_removed: list[Callable[[str, str], Awaitable[None]]] = []
         self.state_parts_async: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
         media.set_listener(self.on_media_event)
 
@@ -716,6 +717,8 @@ class Rooms:
                 await hook(room.id, info)
         elif isinstance(event, ProducerRemoved):
             room.producers.pop(event.producer_id, None)
+            for removed in self.on_producer_removed:
+                await removed(room.id, event.producer_id)
             await self.sio.emit(
                 "media.producer_removed",
                 {"producer_id": event.producer_id, "participant_id": event.peer_id},

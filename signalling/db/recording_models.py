@@ -55,7 +55,7 @@ class RecordingFile(Base):
     )
     participant_id: Mapped[str] = mapped_column(String(64))
     producer_id: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))  # audio, video, composite
     path: Mapped[str] = mapped_column(String(300))  # relative to the recordings directory
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -7,11 +7,13 @@ from aiohttp import web
 from ..db.models import User
 from ..nodes import NodeRegistry
 from ..platform import Platform
+from ..recording_consent import RecordingDesk
 from ..rooms import Rooms
 
 PLATFORM = web.AppKey("platform", Platform)
 ROOMS = web.AppKey("rooms", Rooms)
 NODES = web.AppKey("nodes", NodeRegistry)
+RECORDINGS = web.AppKey("recordings", RecordingDesk)
 # Request-scoped: the authenticated staff member, if any.
 USER = web.RequestKey("user", User)
 

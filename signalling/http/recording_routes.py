@@ -20,7 +20,7 @@ from ..db.recording_models import Recording, RecordingFile
 from ..db.types import utcnow
 from ..errors import Forbidden, NotFound
 from .identity import actor_of, require_user
-from .keys import platform_of
+from .keys import RECORDINGS, platform_of
 
 routes = web.RouteTableDef()
 
@@ -68,6 +68,7 @@ async def list_recordings(request: web.Request) -> web.Response:
                 {
                     "id": r.id,
                     "status": r.status,
+                    "composite_progress": request.app[RECORDINGS].composite_progress(r.id),
                     "started_at": r.started_at.isoformat() if r.started_at else None,
                     "ended_at": r.ended_at.isoformat() if r.ended_at else None,
                     "files": [
@@ -116,7 +117,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
         detail={"file": f.id, "sha256": f.sha256},
     )
     response = web.FileResponse(path)
-    response.content_type = "video/webm" if f.kind == "video" else "audio/webm"
+    response.content_type = "audio/webm" if f.kind == "audio" else "video/webm"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -122,8 +122,25 @@ async def test_consent_then_per_track_files(consult: Consult, tmp_path: Path) ->
     status, body = await consult.spec.call("GET", f"/api/consultations/{consult.id}/recordings")
     assert status == 200
     (recording,) = body["recordings"]
-    assert recording["status"] == "stopped" and len(recording["files"]) == 2
+    assert recording["status"] == "stopped"
+    assert [f["kind"] for f in recording["files"]][:2] == ["video", "video"]
     first = recording["files"][0]
+
+    # The composite is made after the session, in another process, with a progress figure.
+    deadline = asyncio.get_running_loop().time() + 90
+    while True:
+        _, body = await consult.spec.call("GET", f"/api/consultations/{consult.id}/recordings")
+        (recording,) = body["recordings"]
+        assert 0.0 <= recording["composite_progress"] <= 1.0
+        composite = [f for f in recording["files"] if f["kind"] == "composite"]
+        if composite:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "no composite"
+        await asyncio.sleep(0.5)
+    grid = directory / next(f.path for f in await _files(consult) if f.kind == "composite")
+    with av.open(str(grid)) as container:
+        frames = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
+    assert frames and abs((composite[0]["duration_s"] or 0) - files[0].duration_s) < 1.5
     base = consult.url.rstrip("/")
     async with consult.doc.http.get(f"{base}/api/recordings/files/{first['id']}") as response:
         assert response.status == 200 and response.content_type == "video/webm"
@@ -154,10 +171,11 @@ async def test_consent_then_per_track_files(consult: Consult, tmp_path: Path) ->
         row.ended_at = utcnow() - timedelta(days=40)
         await db.commit()
     platform.settings = platform.settings.model_copy(update={"recording_retention_days": 30})
-    assert await purge_expired(platform, SYSTEM) == 2
+    assert await purge_expired(platform, SYSTEM) == 3  # two tracks and the composite
     async with consult.doc.http.get(f"{base}/api/recordings/files/{first['id']}") as response:
         assert response.status == 404
     assert not any((directory / f.path).exists() for f in files)
+    assert not grid.exists()
 
 
 async def _member_id(c: Consult, username: str) -> str:
@@ -193,3 +211,8 @@ async def test_fhir_export_carries_the_patients_consent(consult: Consult) -> Non
     ]
     assert len(consents) == 1
     assert consents[0].status == "active" and consents[0].provision.type == "permit"
+
+
+async def _files(c: Consult) -> list[RecordingFile]:
+    async with c.platform.db() as db:
+        return list(await db.scalars(select(RecordingFile)))

@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("recording_id", sa.String(length=36), nullable=False),
         sa.Column("participant_id", sa.String(length=64), nullable=False),
         sa.Column("producer_id", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("path", sa.String(length=300), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
