@@ -89,7 +89,9 @@ async def participant_ids(page: Page) -> set[str]:
     return set(ids)
 
 
-async def test_request_accept_room_video_chat_and_patient(browser: Browser, server: str) -> None:
+async def test_request_accept_room_video_chat_and_patient(
+    browser: Browser, server: str, tmp_path: Path
+) -> None:
     contexts = [
         await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)
     ]
@@ -106,9 +108,17 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await doctor.get_by_label("Patient's full name").fill("Lò Văn Páo")
         await doctor.get_by_label("Sex").select_option("male")
         await doctor.get_by_label("Clinical question").fill("ST elevation V2-V4; thrombolysis?")
+        ecg_photo = tmp_path / "ecg.pdf"
+        ecg_photo.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+        await doctor.get_by_label("Attachments (PDF, images, lab results)").set_input_files(
+            ecg_photo
+        )
         await shoot(doctor, "request-en.png")
         await doctor.get_by_role("button", name="Send request").click()
         await expect(doctor.get_by_role("status").filter(has_text="Request sent.")).to_be_visible()
+        await expect(
+            doctor.get_by_role("status").filter(has_text="ecg.pdf: accepted")
+        ).to_be_visible()
         await expect(doctor.locator(".consultation")).to_contain_text("Waiting for a specialist")
 
         # The specialist is alerted and accepts; both end up in the room.
@@ -184,6 +194,12 @@ async def test_request_accept_room_video_chat_and_patient(browser: Browser, serv
         await doctor.get_by_label("Message").fill("Troponin 2.3 ng/mL")
         await doctor.get_by_role("button", name="Send").click()
         await expect(specialist.locator(".chat-log")).to_contain_text("Troponin 2.3 ng/mL")
+
+        # The specialist brings a colleague from another hospital in.
+        await specialist.get_by_role("button", name="Invite a colleague").click()
+        await specialist.get_by_label("Colleague's user name").fill("cr.cardio")
+        await specialist.locator(".notice").get_by_role("button", name="Invite a colleague").click()
+        await expect(specialist.locator(".notice")).to_contain_text("Invited: cr.cardio")
 
         # The specialist invites the patient; the patient waits in the lobby, is admitted.
         await specialist.get_by_role("button", name="Invite the patient").click()

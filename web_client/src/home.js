@@ -191,6 +191,8 @@ export class Home {
     const sex = select("sex", SEXES, "sex");
     const dob = h("input", { name: "date_of_birth", type: "date" });
     const question = h("textarea", { name: "question", required: true, maxlength: 4000, rows: 3 });
+    const files = h("input", { type: "file", multiple: true, name: "files" });
+    const progress = h("progress", { max: 100, value: 0, hidden: true });
     const result = h("p", { role: "status", "aria-live": "polite" });
     form.append(
       h("h2", { i18n: "request.title" }),
@@ -203,6 +205,8 @@ export class Home {
         ...label("request.patientSex", sex),
         ...label("request.patientDob", dob)),
       ...label("request.question", question),
+      ...label("request.attachments", files),
+      progress,
       h("button", { type: "submit", class: "primary", i18n: "request.submit" }),
       result,
     );
@@ -222,11 +226,41 @@ export class Home {
         this.renderMine();
         result.textContent = t("request.sent");
         question.value = "";
+        if (files.files.length) {
+          // Into the patient's case file, so the specialist has them when joining.
+          const verdicts = await this.attach(consultation.id, files.files, progress);
+          result.textContent = `${t("request.sent")} ${verdicts}`;
+          files.value = "";
+        }
       } catch (err) {
         result.textContent = err.message;
       }
     });
     return form;
+  }
+
+  async attach(consultationId, fileList, progress) {
+    const caseFile = await api("GET", `/api/consultations/${consultationId}/case-file`);
+    const form = new FormData();
+    for (const file of fileList) form.append("files", file, file.name);
+    progress.hidden = false;
+    const body = await new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/api/case-files/${caseFile.id}/attachments?consultation=${encodeURIComponent(consultationId)}`);
+      xhr.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
+      });
+      xhr.addEventListener("loadend", () => {
+        progress.hidden = true;
+        try {
+          resolve(JSON.parse(xhr.responseText));
+        } catch {
+          resolve({ results: [] });
+        }
+      });
+      xhr.send(form);
+    });
+    return (body.results ?? []).map((r) => `${r.file}: ${r.status === "accepted" ? t("imaging.accepted") : `${t("imaging.refused")} — ${r.reason}`}`).join("; ");
   }
 
   async patientId(identifier, fullName, sex, dob) {

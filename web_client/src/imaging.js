@@ -195,6 +195,13 @@ export class ImagingPanel {
     } });
     controls.push(this.measureButton);
     if (object.kind === "cine") {
+      const speeds = [0.25, 0.5, 1, 2];
+      this.speed = h("select", { id: "cine-speed" }, speeds.map((x) => h("option", { value: String(x), selected: x === 1 }, `${x}×`)));
+      this.speed.addEventListener("change", () => {
+        const base = object.instance.frame_rate ?? 10;
+        this.change({ cine: { playing: this.state.cine.playing, fps: base * Number(this.speed.value) } });
+      });
+      controls.push(...label("imaging.speed", this.speed));
       this.play = h("button", { type: "button", onclick: () => this.change({ cine: { playing: !this.state.cine.playing, fps: this.state.cine.fps } }) });
       controls.push(this.play);
     }

@@ -2,6 +2,7 @@
 // moderators) and chat. Used by staff (room token from the API) and by patients
 // (after the lobby).
 
+import { api } from "./api.js";
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
 import { CaseFilePanel } from "./casefile.js";
@@ -306,6 +307,7 @@ export class Room {
       );
       if (this.consultationId) {
         buttons.push(h("button", { type: "button", i18n: "room.invitePatient", onclick: () => this.invitePatient() }));
+        buttons.push(h("button", { type: "button", i18n: "room.inviteColleague", onclick: () => this.inviteColleague() }));
       }
       const recording = this.recording !== null;
       buttons.push(
@@ -524,6 +526,23 @@ export class Room {
     const field = h("input", { readonly: true, value: body.url, class: "link" });
     this.noticeEl.replaceChildren(...label("room.patientLink", field));
     field.select();
+  }
+
+  inviteColleague() {
+    // Another specialist or a site's clinician, by user name: they are told at once.
+    const name = h("input", { maxlength: 64, autocapitalize: "none", id: "colleague-name" });
+    const form = h("form", { class: "inline" }, ...label("room.colleague", name), h("button", { type: "submit", i18n: "room.inviteColleague" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await api("POST", `/api/consultations/${this.consultationId}/participants`, { username: name.value.trim() });
+        this.notice(`${t("room.invited")}: ${name.value.trim()}`);
+      } catch (err) {
+        this.notice(err.message);
+      }
+    });
+    this.noticeEl.replaceChildren(form);
+    name.focus();
   }
 
   notice(text) {
