@@ -18,3 +18,30 @@ export async function api(method, path, body) {
   if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
   return data;
 }
+
+// Files as multipart/form-data, with upload progress (which fetch cannot report).
+// Resolves with the JSON answer, or {error} when there is none.
+export function uploadFiles(url, files, { field = "files", progress = null } = {}) {
+  const form = new FormData();
+  for (const file of files) form.append(field, file, file.name);
+  if (progress) {
+    progress.hidden = false;
+    progress.value = 0;
+  }
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (progress && e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
+    });
+    xhr.addEventListener("loadend", () => {
+      if (progress) progress.hidden = true;
+      try {
+        resolve(JSON.parse(xhr.responseText));
+      } catch {
+        resolve({ error: xhr.statusText || "upload failed" });
+      }
+    });
+    xhr.send(form);
+  });
+}

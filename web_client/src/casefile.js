@@ -2,8 +2,8 @@
 // sign-off of the conclusion), notes written in SOAP form, and attachments with
 // an upload progress bar. Other participants' changes appear live.
 
-import { api } from "./api.js";
-import { h, clear, label } from "./dom.js";
+import { api, uploadFiles } from "./api.js";
+import { h, clear, label, verdicts } from "./dom.js";
 import { t } from "./i18n.js";
 import { on } from "./realtime.js";
 
@@ -123,31 +123,13 @@ export class CaseFilePanel {
     const input = h("input", { type: "file", multiple: true });
     const progress = h("progress", { max: 100, value: 0, hidden: true });
     const results = h("ul", { class: "upload-results" });
-    input.addEventListener("change", () => {
+    input.addEventListener("change", async () => {
       if (!input.files.length) return;
-      const form = new FormData();
-      for (const file of input.files) form.append("files", file, file.name);
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", `/api/case-files/${this.caseFile.id}/attachments?consultation=${encodeURIComponent(this.consultationId)}`);
-      xhr.upload.addEventListener("progress", (e) => {
-        if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
-      });
-      progress.hidden = false;
-      xhr.addEventListener("loadend", async () => {
-        progress.hidden = true;
-        input.value = "";
-        let body = {};
-        try {
-          body = JSON.parse(xhr.responseText);
-        } catch {
-          /* reported below */
-        }
-        const verdicts = (body.results ?? []).map((r) => h("li", { "data-status": r.status }, `${r.file}: ${r.status === "accepted" ? t("imaging.accepted") : `${t("imaging.refused")} — ${r.reason}`}`));
-        if (body.error) verdicts.push(h("li", { "data-status": "refused" }, body.error));
-        await this.load();
-        this.body.querySelector(".case-upload .upload-results")?.replaceChildren(...verdicts);
-      });
-      xhr.send(form);
+      const url = `/api/case-files/${this.caseFile.id}/attachments?consultation=${encodeURIComponent(this.consultationId)}`;
+      const body = await uploadFiles(url, input.files, { progress });
+      input.value = "";
+      await this.load();
+      this.body.querySelector(".case-upload .upload-results")?.replaceChildren(...verdicts(body));
     });
     return h("div", { class: "case-upload" }, ...label("case.upload", input), progress, results);
   }

@@ -36,3 +36,12 @@ export function label(text, control) {
   control.id = id;
   return [h("label", { for: id, i18n: text }), control];
 }
+
+// One line per uploaded file: accepted, or refused with the server's reason.
+export function verdicts(body) {
+  const items = (body.results ?? []).map((r) =>
+    h("li", { "data-status": r.status }, `${r.file}: ${r.status === "accepted" ? t("imaging.accepted") : `${t("imaging.refused")} — ${r.reason}`}`),
+  );
+  if (body.error) items.push(h("li", { "data-status": "refused" }, body.error));
+  return items;
+}

@@ -1,7 +1,7 @@
 // The staff dashboard: a district clinician opens requests and follows them live;
 // a specialist goes on call, sees incoming requests and accepts or declines them.
 
-import { api } from "./api.js";
+import { api, uploadFiles } from "./api.js";
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
 import { on } from "./realtime.js";
@@ -241,25 +241,8 @@ export class Home {
 
   async attach(consultationId, fileList, progress) {
     const caseFile = await api("GET", `/api/consultations/${consultationId}/case-file`);
-    const form = new FormData();
-    for (const file of fileList) form.append("files", file, file.name);
-    progress.hidden = false;
-    const body = await new Promise((resolve) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", `/api/case-files/${caseFile.id}/attachments?consultation=${encodeURIComponent(consultationId)}`);
-      xhr.upload.addEventListener("progress", (e) => {
-        if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
-      });
-      xhr.addEventListener("loadend", () => {
-        progress.hidden = true;
-        try {
-          resolve(JSON.parse(xhr.responseText));
-        } catch {
-          resolve({ results: [] });
-        }
-      });
-      xhr.send(form);
-    });
+    const url = `/api/case-files/${caseFile.id}/attachments?consultation=${encodeURIComponent(consultationId)}`;
+    const body = await uploadFiles(url, fileList, { progress });
     return (body.results ?? []).map((r) => `${r.file}: ${r.status === "accepted" ? t("imaging.accepted") : `${t("imaging.refused")} — ${r.reason}`}`).join("; ");
   }
 

@@ -3,8 +3,8 @@
 // everyone else follows the shared view state. Only state travels over the socket:
 // each browser fetches its own (cached) renditions over HTTP.
 
-import { api } from "./api.js";
-import { h, clear, label } from "./dom.js";
+import { api, uploadFiles } from "./api.js";
+import { h, clear, label, verdicts } from "./dom.js";
 import { t } from "./i18n.js";
 import { attachCalipers, drawEcg } from "./ecg.js";
 import { call, on } from "./realtime.js";
@@ -48,39 +48,11 @@ export class ImagingPanel {
     if (latest) this.show(latest);
   }
 
-  upload(files) {
-    if (!files.length) return Promise.resolve();
-    const form = new FormData();
-    for (const file of files) form.append("file", file, file.name);
-    this.progress.hidden = false;
-    this.progress.value = 0;
-    return new Promise((resolve) => {
-      // XHR rather than fetch: it reports upload progress.
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", `/api/consultations/${this.consultationId}/imaging`);
-      xhr.upload.addEventListener("progress", (e) => {
-        if (e.lengthComputable) this.progress.value = (100 * e.loaded) / e.total;
-      });
-      xhr.addEventListener("loadend", async () => {
-        this.progress.hidden = true;
-        let body = {};
-        try {
-          body = JSON.parse(xhr.responseText);
-        } catch {
-          /* shown below as an error */
-        }
-        clear(this.results);
-        for (const r of body.results ?? []) {
-          this.results.append(
-            h("li", { "data-status": r.status }, `${r.file}: `, r.status === "accepted" ? t("imaging.accepted") : `${t("imaging.refused")} — ${r.reason}`),
-          );
-        }
-        if (body.error) this.results.append(h("li", { "data-status": "refused" }, body.error));
-        await this.refresh();
-        resolve();
-      });
-      xhr.send(form);
-    });
+  async upload(files) {
+    if (!files.length) return;
+    const body = await uploadFiles(`/api/consultations/${this.consultationId}/imaging`, files, { field: "file", progress: this.progress });
+    clear(this.results).append(...verdicts(body));
+    await this.refresh();
   }
 
   async refresh() {
