@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from media_server.reachability import IceServer, TurnRest
 from recordings.recorder import Recorder
 from recordings.recovery import recover
 
+from .cluster import NodeRpc, RoomPlacement, RoomRouter, running
 from .dispatch import Deadlines, Dispatcher
 from .http import (
     admin_routes,
@@ -77,6 +79,15 @@ async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def media_config(settings: Settings) -> MediaConfig:
@@ -148,21 +159,6 @@ def build_app(platform: Platform) -> web.Application:
     desk = RecordingDesk(rooms, recorder, recordings_dir)
     app[RECORDINGS] = desk
     training = TrainingEvents(rooms)
-    connections.on_close.append(
-        register_room_events(
-            sio, rooms, {**views.handlers(), **desk.handlers(), **training.handlers()}
-        )
-    )
-
-    async def recover_recordings(app: web.Application) -> None:
-        # Recordings a crash left open are closed and marked interrupted first.
-        recordings_dir.mkdir(parents=True, exist_ok=True)
-        interrupted = await asyncio.to_thread(recover, recordings_dir)
-        if interrupted:
-            log.warning("closed %d interrupted recording tracks", len(interrupted))
-
-    app.on_startup.append(recover_recordings)
-    app[ROOMS] = rooms
 
     registry = NodeRegistry(
         platform.shared,
@@ -175,12 +171,35 @@ def build_app(platform: Platform) -> web.Application:
         settings.effective_public_url,
     )
     app[NODES] = registry
+    rpc = NodeRpc(platform.shared, registry.node_id)
+    placement = RoomPlacement(platform.shared, registry, rpc.dead)
+
+    async def moved(sid: str) -> None:
+        await sio.emit("room.moved", {}, to=sid)
+
+    router = RoomRouter(placement, rpc, moved)
+    rooms.on_room_closed.append(lambda room_id: _spawn(placement.forget(room_id)))
+    connections.on_close.append(
+        register_room_events(
+            sio, rooms, {**views.handlers(), **desk.handlers(), **training.handlers()}, router
+        )
+    )
 
     async def node_heartbeat(app: web.Application) -> AsyncIterator[None]:
-        async with heartbeat(registry):
+        async with heartbeat(registry), running(rpc, router):
             yield
 
     app.cleanup_ctx.append(node_heartbeat)
+
+    async def recover_recordings(app: web.Application) -> None:
+        # Recordings a crash left open are closed and marked interrupted first.
+        recordings_dir.mkdir(parents=True, exist_ok=True)
+        interrupted = await asyncio.to_thread(recover, recordings_dir)
+        if interrupted:
+            log.warning("closed %d interrupted recording tracks", len(interrupted))
+
+    app.on_startup.append(recover_recordings)
+    app[ROOMS] = rooms
 
     receiver = Receiver(imaging)
     app[RECEIVER] = receiver

@@ -8,18 +8,22 @@ and only that connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import socketio
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from .auth.tokens import Audience, InvalidToken
+from .cluster import NodeUnreachable, RemoteError, RoomRouter
 from .errors import PlatformError
 from .http.errors import describe_validation_error
 from .rate_limit import ConnectionLimits
 from .room_protocol import CLIENT_EVENTS
 from .rooms import Rooms
+from .shared_state import SharedStateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +61,21 @@ def _handlers(rooms: Rooms) -> dict[str, Handler]:
 
 
 def register_room_events(
-    sio: socketio.AsyncServer, rooms: Rooms, extra: dict[str, Handler] | None = None
+    sio: socketio.AsyncServer,
+    rooms: Rooms,
+    extra: dict[str, Handler] | None = None,
+    router: RoomRouter | None = None,
 ) -> Callable[[str], Awaitable[None]]:
     """Install the handlers (``extra``: other features' room events); returns
-    what to call when a connection closes."""
+    what to call when a connection closes.
+
+    With a ``router`` (several nodes), the events of a socket whose room lives
+    on another node are handled there: flood limits here, the rest there.
+    """
     handlers = {**_handlers(rooms), **(extra or {})}
     assert handlers.keys() == CLIENT_EVENTS.keys(), "protocol table and handlers disagree"
     limits: dict[str, ConnectionLimits] = {}
+    remote_sids: dict[str, str] = {}  # sockets on other nodes in rooms here -> their node
 
     async def refuse(sid: str, message: str, **extra: Any) -> dict[str, Any]:
         if not limits.setdefault(sid, ConnectionLimits()).refused():
@@ -71,27 +83,93 @@ def register_room_events(
             await sio.disconnect(sid)
         return {"error": message, **extra}
 
-    def make(event: str, model: type[BaseModel], handler: Handler) -> Any:
+    async def run(event: str, sid: str, data: Any) -> tuple[dict[str, Any], bool]:
+        """Validate and handle: (acknowledgement, whether it was a refusal)."""
+        try:
+            payload = CLIENT_EVENTS[event].model_validate({} if data is None else data)
+        except ValidationError as exc:
+            field, message = describe_validation_error(exc)
+            return {"error": message, "field": field}, True
+        try:
+            return await handlers[event](sid, payload), False
+        except PlatformError as exc:
+            return {"error": str(exc)}, True
+        except Exception:
+            log.exception("room event failed", extra={"event": event})
+            return {"error": "internal error; the incident was logged"}, False
+
+    async def room_node(event: str, sid: str, data: Any) -> str | None:
+        """The node that handles this event when it is not this one."""
+        assert router is not None
+        if event != "room.join":
+            return router.routes.get(sid)
+        token = data.get("token") if isinstance(data, dict) else None
+        try:
+            claims = rooms.platform.signer.verify(str(token), audience=Audience.ROOM)
+        except InvalidToken:
+            return None  # refused here, with the usual message
+        if claims.room is None:
+            return None
+        node = await router.placement.node_for(claims.room)
+        if node == router.node_id:
+            router.routes.pop(sid, None)
+            return None
+        return node
+
+    async def forward(node: str, event: str, sid: str, data: Any) -> tuple[dict[str, Any], bool]:
+        assert router is not None
+        if event == "room.join":
+            # Routed before the answer: the room's first events (a subscribe offer)
+            # can reach the client, and its replies come back, before the join's ack.
+            previous = router.routes.get(sid)
+            router.routes[sid] = node
+        try:
+            answer = await router.rpc.call(
+                node, "room.event", event=event, sid=sid, data=data, via=router.node_id
+            )
+        except NodeUnreachable:
+            if event == "room.join" and node in router.rpc.dead:
+                router.routes.pop(sid, None)
+                # placed again, away from the dead node
+                retry = await room_node(event, sid, data)
+                if retry is None:
+                    return await run(event, sid, data)
+                if retry not in router.rpc.dead:
+                    return await forward(retry, event, sid, data)
+            # The watcher tells the client to join again once the node is known dead.
+            return {"error": "the room's server is not answering; reconnecting"}, False
+        ack, refused = answer["ack"], answer["refused"]
+        if event == "room.join" and "error" in ack:
+            if previous is None:
+                router.routes.pop(sid, None)
+            else:
+                router.routes[sid] = previous
+        elif event == "room.leave" and "error" not in ack:
+            router.routes.pop(sid, None)
+        return ack, refused
+
+    def make(event: str) -> Any:
         async def on_event(sid: str, data: Any = None) -> dict[str, Any]:
             if not limits.setdefault(sid, ConnectionLimits()).allow(event):
                 return await refuse(sid, "too many messages; slow down")
-            try:
-                payload = model.model_validate({} if data is None else data)
-            except ValidationError as exc:
-                field, message = describe_validation_error(exc)
-                return await refuse(sid, message, field=field)
-            try:
-                return await handler(sid, payload)
-            except PlatformError as exc:
-                return await refuse(sid, str(exc))
-            except Exception:
-                log.exception("room event failed", extra={"event": event})
-                return {"error": "internal error; the incident was logged"}
+            node = None
+            if router is not None:
+                try:
+                    node = await room_node(event, sid, data)
+                except SharedStateUnavailable:
+                    return {"error": "the cluster's shared state is unavailable; try again"}
+            if node is None:
+                ack, refused = await run(event, sid, data)
+            else:
+                ack, refused = await forward(node, event, sid, data)
+            if refused:
+                return await refuse(sid, ack.pop("error"), **ack)
+            return ack
 
         return on_event
 
-    for event, model in CLIENT_EVENTS.items():
-        sio.on(event, make(event, model, handlers[event]))
+    for event in CLIENT_EVENTS:
+        sio.on(event, make(event))
 
     async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
         return await refuse(sid, f"unknown event {event[:40]!r}")
@@ -100,6 +178,34 @@ def register_room_events(
 
     async def forget(sid: str) -> None:
         limits.pop(sid, None)
-        await rooms.disconnected(sid)
+        node = router.routes.pop(sid, None) if router is not None else None
+        if node is None:
+            await rooms.disconnected(sid)
+            return
+        with contextlib.suppress(NodeUnreachable, RemoteError):
+            await router.rpc.call(node, "room.disconnected", sid=sid)  # type: ignore[union-attr]
+
+    if router is not None:
+
+        async def served_event(event: str, sid: str, data: Any, via: str) -> dict[str, Any]:
+            if event not in CLIENT_EVENTS:
+                raise RemoteError(f"unknown event {event[:40]!r}")
+            remote_sids[sid] = via
+            ack, refused = await run(event, sid, data)
+            return {"ack": ack, "refused": refused}
+
+        async def served_disconnect(sid: str) -> None:
+            remote_sids.pop(sid, None)
+            await rooms.disconnected(sid)
+
+        async def orphaned(live: Collection[str]) -> None:
+            # Sockets whose node died: their members get the grace period, as on a drop.
+            for sid, node in list(remote_sids.items()):
+                if node not in live:
+                    await served_disconnect(sid)
+
+        router.rpc.handle("room.event", served_event)
+        router.rpc.handle("room.disconnected", served_disconnect)
+        router.on_nodes.append(orphaned)
 
     return forget

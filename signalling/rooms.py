@@ -1,6 +1,7 @@
 """Rooms: who is in a session's room, the lobby, moderation, chat, and the media beneath.
 
-A room lives on one node (this one). Each participant is a :class:`Member`
+A room lives on one node (this one; signalling.cluster brings other nodes'
+sockets here). Each participant is a :class:`Member`
 with a stable id (``u<user id>`` for staff, ``p<invite id>`` for a patient),
 so that a socket that drops and comes back within the grace period resumes
 the same member without anyone seeing a leave or a join. The media plane
@@ -10,6 +11,7 @@ gets the member id as its peer id and the token's grants as permissions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,10 +42,12 @@ from .errors import Forbidden, PlatformError
 from .invites import redeem_invite
 from .platform import Platform
 from .room_protocol import ChatHistory, ChatSend, Hand, Ice, Join, Lock, Mute, Publish, Target
+from .shared_state import SharedStateUnavailable
 
 log = logging.getLogger(__name__)
 
 GRACE_S = 30.0
+ADMITTED_TTL_S = 12 * 3600.0
 TOKEN_TTL = timedelta(minutes=15)
 CHAT_REPLAY = 200
 
@@ -248,7 +252,11 @@ class Rooms:
             member.sid = sid
             member.grants = claims.grants
         else:
-            admitted = Grant.MODERATE in claims.grants or (role != "patient" and not room.locked)
+            admitted = (
+                Grant.MODERATE in claims.grants
+                or (role != "patient" and not room.locked)
+                or await self._was_admitted(room.id, member_id)
+            )
             member = Member(member_id, name, role, claims.subject, claims.grants, sid, admitted)
             room.members[member_id] = member
         self.by_sid[sid] = (room.id, member.id)
@@ -279,6 +287,21 @@ class Rooms:
         if member.admitted:
             state.update(await self._room_state(room, member))
         return state
+
+    # Who was let in outlives this node: if the room moves to another node, a
+    # patient already admitted comes back into the room, not into the lobby.
+
+    async def _remember_admitted(self, room_id: str, member_id: str) -> None:
+        with contextlib.suppress(SharedStateUnavailable):
+            await self.platform.shared.set_add(
+                f"room:{room_id}:admitted", member_id, ttl=ADMITTED_TTL_S
+            )
+
+    async def _was_admitted(self, room_id: str, member_id: str) -> bool:
+        try:
+            return member_id in await self.platform.shared.set_members(f"room:{room_id}:admitted")
+        except SharedStateUnavailable:
+            return False
 
     async def _mark_live(self, room_id: str) -> None:
         """A scheduled consultation goes live when its first participant walks in."""
@@ -411,6 +434,7 @@ class Rooms:
         if target.admitted:
             raise RoomError("already in the room")
         target.admitted = True
+        await self._remember_admitted(room.id, target.id)
         await self.platform.audit.record(
             moderator.actor,
             "room.admit",
@@ -458,6 +482,8 @@ class Rooms:
 
     async def _evict(self, room: Room, target: Member, event: str, by: Member) -> None:
         room.banned.add(target.id)
+        with contextlib.suppress(SharedStateUnavailable):
+            await self.platform.shared.set_remove(f"room:{room.id}:admitted", target.id)
         if target.sid is not None:
             await self.sio.emit(event, {"by": by.name}, to=target.sid)
             await self._leave_sio_rooms(room, target)

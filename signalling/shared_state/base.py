@@ -67,7 +67,8 @@ class SharedState(abc.ABC):
         """Members whose deadline has not passed."""
 
     @abc.abstractmethod
-    async def publish(self, channel: str, message: str) -> None: ...
+    async def publish(self, channel: str, message: str) -> int:
+        """Send ``message`` to the channel's subscribers; how many there were."""
 
     @abc.abstractmethod
     async def subscribe(self, channel: str) -> Subscription:

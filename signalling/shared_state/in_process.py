@@ -90,10 +90,12 @@ class InProcessState(SharedState):
             del members[member]
         return frozenset(members)
 
-    async def publish(self, channel: str, message: str) -> None:
-        for queue in self._subscribers.get(channel, ()):
+    async def publish(self, channel: str, message: str) -> int:
+        subscribers = self._subscribers.get(channel, set())
+        for queue in subscribers:
             if queue.qsize() < _QUEUE_LIMIT:  # a stalled reader loses messages, not memory
                 queue.put_nowait(message)
+        return len(subscribers)
 
     async def subscribe(self, channel: str) -> Subscription:
         queue: asyncio.Queue[str] = asyncio.Queue()

@@ -127,8 +127,8 @@ class RedisState(SharedState):
 
         return await self._call(run)
 
-    async def publish(self, channel: str, message: str) -> None:
-        await self._call(lambda: self._redis.publish(PREFIX + channel, message))
+    async def publish(self, channel: str, message: str) -> int:
+        return int(await self._call(lambda: self._redis.publish(PREFIX + channel, message)))
 
     async def subscribe(self, channel: str) -> Subscription:
         pubsub = self._redis.pubsub()
