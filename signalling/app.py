@@ -16,6 +16,7 @@ from media_server.reachability import IceServer, TurnRest
 from recordings.recorder import Recorder
 from recordings.recovery import recover
 
+from .cascade import Cascade
 from .cluster import NodeRpc, RoomPlacement, RoomRouter, running
 from .dispatch import Deadlines, Dispatcher
 from .http import (
@@ -167,6 +168,9 @@ def build_app(platform: Platform) -> web.Application:
             "rooms": len(rooms.rooms),
             "members": sum(len(r.members) for r in rooms.rooms.values()),
             "sockets": len(connections.users),
+            # rooms of other nodes served here to this node's watchers (cascading)
+            "edge_rooms": len(cascade.edges),
+            "edge_watchers": sum(len(e.watchers) for e in cascade.edges.values()),
         },
         settings.effective_public_url,
     )
@@ -178,6 +182,7 @@ def build_app(platform: Platform) -> web.Application:
         await sio.emit("room.moved", {}, to=sid)
 
     router = RoomRouter(placement, rpc, moved)
+    cascade = Cascade(rooms, media, sio, rpc, router)
     rooms.on_room_closed.append(lambda room_id: _spawn(placement.forget(room_id)))
     connections.on_close.append(
         register_room_events(

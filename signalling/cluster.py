@@ -202,7 +202,8 @@ class RoomRouter:
     ) -> None:
         self.placement = placement
         self.rpc = rpc
-        self.routes: dict[str, str] = {}  # sid -> node id
+        self.routes: dict[str, str] = {}  # sid here -> the node of its room
+        self.remote_sids: dict[str, str] = {}  # sid elsewhere, in a room here -> its node
         self._moved = moved
         # Told the live nodes after each look (rooms here drop sockets of dead nodes).
         self.on_nodes: list[Callable[[Collection[str]], Awaitable[None]]] = []
@@ -219,15 +220,16 @@ class RoomRouter:
                 live = await self.placement.live_nodes()
             except SharedStateUnavailable:
                 continue
-            for sid, node in list(self.routes.items()):
-                if node not in live:
-                    self.routes.pop(sid, None)
-                    await self._moved(sid)
+            # hooks first: what a dead node left here is cleared before clients come back
             for hook in self.on_nodes:
                 try:
                     await hook(live.keys())
                 except Exception:
                     log.exception("node watcher hook failed")
+            for sid, node in list(self.routes.items()):
+                if node not in live:
+                    self.routes.pop(sid, None)
+                    await self._moved(sid)
 
 
 @contextlib.asynccontextmanager

@@ -75,7 +75,6 @@ def register_room_events(
     handlers = {**_handlers(rooms), **(extra or {})}
     assert handlers.keys() == CLIENT_EVENTS.keys(), "protocol table and handlers disagree"
     limits: dict[str, ConnectionLimits] = {}
-    remote_sids: dict[str, str] = {}  # sockets on other nodes in rooms here -> their node
 
     async def refuse(sid: str, message: str, **extra: Any) -> dict[str, Any]:
         if not limits.setdefault(sid, ConnectionLimits()).refused():
@@ -190,17 +189,17 @@ def register_room_events(
         async def served_event(event: str, sid: str, data: Any, via: str) -> dict[str, Any]:
             if event not in CLIENT_EVENTS:
                 raise RemoteError(f"unknown event {event[:40]!r}")
-            remote_sids[sid] = via
+            router.remote_sids[sid] = via
             ack, refused = await run(event, sid, data)
             return {"ack": ack, "refused": refused}
 
         async def served_disconnect(sid: str) -> None:
-            remote_sids.pop(sid, None)
+            router.remote_sids.pop(sid, None)
             await rooms.disconnected(sid)
 
         async def orphaned(live: Collection[str]) -> None:
             # Sockets whose node died: their members get the grace period, as on a drop.
-            for sid, node in list(remote_sids.items()):
+            for sid, node in list(router.remote_sids.items()):
                 if node not in live:
                     await served_disconnect(sid)
 

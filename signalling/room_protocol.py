@@ -219,6 +219,7 @@ SERVER_EVENTS: dict[str, str] = {
     "media.active_speaker": "everyone: who is speaking",
     "media.closed": "you: your media connection failed or timed out; send media.restart",
     "room.replaced": "you: the same participant joined from another connection",
+    "room.moved": "you: the room's node stopped; send room.join again (it comes up elsewhere)",
     "view.state": "everyone in the room: the current view state of an object (never pixels)",
     "view.closed": "everyone in the room: an object is no longer shown",
     "error": "you: an event you sent was refused, and why",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from sqlalchemy import select, update
@@ -56,6 +56,40 @@ class RoomError(PlatformError):
     """Refused; the message goes back to the sender only."""
 
 
+class MemberMedia(Protocol):
+    """The part of the media plane's interface that concerns one member."""
+
+    async def join(
+        self, room_id: str, peer_id: str, permissions: Permissions, auto_subscribe: bool = True
+    ) -> None: ...
+
+    async def leave(self, room_id: str, peer_id: str) -> None: ...
+
+    async def publish_offer(
+        self,
+        room_id: str,
+        peer_id: str,
+        sdp: str,
+        sources: Mapping[str, TrackSource] | None = None,
+    ) -> str: ...
+
+    async def subscribe_answer(self, room_id: str, peer_id: str, sdp: str) -> None: ...
+
+    async def add_ice_candidate(
+        self,
+        room_id: str,
+        peer_id: str,
+        connection: str,
+        candidate: str | None,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+    ) -> None: ...
+
+    async def pause_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None: ...
+
+    async def resume_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None: ...
+
+
 @dataclass
 class Member:
     id: str
@@ -67,6 +101,9 @@ class Member:
     admitted: bool
     hand_raised: bool = False
     grace: asyncio.TimerHandle | None = None
+    # Where the member's media is served when not by this node's SFU (a watcher
+    # served by its own node's SFU, see signalling.cascade).
+    media: MemberMedia | None = None
 
     @property
     def moderator(self) -> bool:
@@ -144,7 +181,32 @@ class Rooms:
         self.on_member_entered: list[Callable[[Room, Member], Awaitable[None]]] = []
         self.on_producer_removed: list[Callable[[str, str], Awaitable[None]]] = []
         self.state_parts_async: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
+        # Chooses another node's SFU for a member (signalling.cascade), or None for ours.
+        self.media_placement: Callable[[Room, Member], MemberMedia | None] | None = None
         media.set_listener(self.on_media_event)
+
+    def media_of(self, member: Member) -> MemberMedia:
+        return member.media if member.media is not None else self.media
+
+    async def _join_media(self, room: Room, member: Member) -> None:
+        member.media = self.media_placement(room, member) if self.media_placement else None
+        if member.media is not None:
+            try:
+                await member.media.join(room.id, member.id, member.permissions())
+                return
+            except PlatformError as exc:
+                log.warning("member %s served here instead: %s", member.id, exc)
+                member.media = None
+        await self.media.join(room.id, member.id, member.permissions())
+
+    async def _leave_media(self, room: Room, member: Member) -> None:
+        try:
+            await self.media_of(member).leave(room.id, member.id)
+        except (UnknownPeer, UnknownRoom):
+            pass
+        except PlatformError as exc:  # the other node is gone; so is the peer
+            log.warning("media of %s not left: %s", member.id, exc)
+        member.media = None
 
     # Lookups ---------------------------------------------------------------
 
@@ -337,7 +399,7 @@ class Rooms:
             await self.sio.enter_room(member.sid, sio_moderators(room.id))
         if member.id not in room.in_media:
             try:
-                await self.media.join(room.id, member.id, member.permissions())
+                await self._join_media(room, member)
             except PeerExists:
                 pass
             room.in_media.add(member.id)
@@ -396,10 +458,7 @@ class Rooms:
             member.grace.cancel()
         if member.id in room.in_media:
             room.in_media.discard(member.id)
-            try:
-                await self.media.leave(room.id, member.id)
-            except (UnknownPeer, UnknownRoom):
-                pass
+            await self._leave_media(room, member)
         if member.admitted:
             await self.sio.emit(
                 "participant.left", {"id": member.id, "reason": reason}, room=sio_room(room.id)
@@ -638,20 +697,20 @@ class Rooms:
             {mid: TrackSource(s) for mid, s in payload.sources.items()} if payload.sources else None
         )
         _, _, answer = await self._media(
-            sid, lambda room, m: self.media.publish_offer(room.id, m.id, payload.sdp, sources)
+            sid, lambda room, m: self.media_of(m).publish_offer(room.id, m.id, payload.sdp, sources)
         )
         return {"sdp": answer}
 
     async def subscribe_answer(self, sid: str, payload: Any) -> dict[str, Any]:
         await self._media(
-            sid, lambda room, m: self.media.subscribe_answer(room.id, m.id, payload.sdp)
+            sid, lambda room, m: self.media_of(m).subscribe_answer(room.id, m.id, payload.sdp)
         )
         return {"ok": True}
 
     async def ice(self, sid: str, payload: Ice) -> dict[str, Any]:
         await self._media(
             sid,
-            lambda room, m: self.media.add_ice_candidate(
+            lambda room, m: self.media_of(m).add_ice_candidate(
                 room.id,
                 m.id,
                 payload.connection,
@@ -664,13 +723,15 @@ class Rooms:
 
     async def pause(self, sid: str, payload: Any) -> dict[str, Any]:
         await self._media(
-            sid, lambda room, m: self.media.pause_consumer(room.id, m.id, payload.producer_id)
+            sid,
+            lambda room, m: self.media_of(m).pause_consumer(room.id, m.id, payload.producer_id),
         )
         return {"ok": True}
 
     async def resume(self, sid: str, payload: Any) -> dict[str, Any]:
         await self._media(
-            sid, lambda room, m: self.media.resume_consumer(room.id, m.id, payload.producer_id)
+            sid,
+            lambda room, m: self.media_of(m).resume_consumer(room.id, m.id, payload.producer_id),
         )
         return {"ok": True}
 
@@ -709,11 +770,8 @@ class Rooms:
     async def rejoin_media(self, room: Room, member: Member) -> None:
         """Join the member's media peer again, with the permissions their grants give now."""
         if member.id in room.in_media:
-            try:
-                await self.media.leave(room.id, member.id)
-            except (UnknownPeer, UnknownRoom):
-                pass
-        await self.media.join(room.id, member.id, member.permissions())
+            await self._leave_media(room, member)
+        await self._join_media(room, member)
         room.in_media.add(member.id)
 
     async def restart(self, sid: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class RoomClient:
     drops and joins its room again when it drops or is told the room moved, then
     publishes again. `frames` holds the numbers seen from each other participant."""
 
-    def __init__(self, urls: list[str], api_token: str, room_token: str, base: int) -> None:
+    def __init__(self, urls: list[str], api_token: str, room_token: str, base: int | None) -> None:
         self.urls = urls
         self.api_token = api_token
         self.room_token = room_token
@@ -81,6 +81,8 @@ class RoomClient:
 
     async def _publish(self) -> None:
         assert self.sio is not None
+        if self.base is None:
+            return  # a watcher
         pc = RTCPeerConnection()
         self.pcs.append(pc)
         pc.addTransceiver(NumberedVideoTrack(base=self.base), direction="sendonly")
@@ -225,6 +227,7 @@ async def test_a_room_spans_nodes_and_survives_its_node(
         status, body = await doc_api.call("GET", f"/api/consultations/{cid}")
         assert status == 200, body
         placement = f"room:{body['consultation']['room']}:node"
+        clients = [doc, spec]
         try:
             await doc.start()
             assert await platform.shared.get(placement) == ids["a"]
@@ -238,6 +241,31 @@ async def test_a_room_spans_nodes_and_survives_its_node(
             )
             numbers = spec.frames[doc.participant_id]
             assert numbers == sorted(numbers)
+
+            # A training: its trainee's socket lands on another node than the training's,
+            # whose SFU serves the trainee from the origin's tracks (cascading).
+            status, body = await spec_api.call("POST", "/api/trainings", {"title": "Đọc ECG"})
+            assert status == 201, body
+            tid = body["training"]["id"]
+            _, body = await spec_api.call("POST", f"/api/trainings/{tid}/token")
+            trainer = RoomClient([b.url], spec_token, body["token"], 30)
+            await trainer.start()
+            origin = await platform.shared.get(f"room:{body['room']}:node")
+            assert origin in (ids["b"], ids["c"]), "the training went to the busy node"
+            edge = "c" if origin == ids["b"] else "b"
+            _, body = await doc_api.call("POST", f"/api/trainings/{tid}/token")
+            trainee = RoomClient([nodes[edge].url], doc_token, body["token"], None)
+            clients.append(trainee)
+            await trainee.start()
+            await wait_for(
+                lambda: trainee.seen_from(trainer) >= 20, 30, f"trainee saw {trainee.frames}"
+            )
+            numbers = trainee.frames[trainer.participant_id]
+            assert numbers == sorted(numbers)
+            live = await NodeRegistry(platform.shared, "observer", dict, "").live_nodes()
+            assert live[ids[edge]]["edge_watchers"] == 1, live
+            assert live[origin]["edge_watchers"] == 0, live
+            await trainer.close()
 
             a.process.send_signal(signal.SIGKILL)
             a.process.wait(timeout=10)
@@ -255,11 +283,12 @@ async def test_a_room_spans_nodes_and_survives_its_node(
                 15,
                 f"not back within 15 s: joins {doc.joins} {spec.joins}",
             )
+            # (the training goes on: its node is not the one killed)
             new_home = await platform.shared.get(placement)
             assert new_home in (ids["b"], ids["c"]), new_home
             print(f"back in a room on another node {took:.1f} s after SIGKILL")
         finally:
-            await doc.close()
-            await spec.close()
+            for client in clients:
+                await client.close()
             await doc_api.close()
             await spec_api.close()

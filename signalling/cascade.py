@@ -1,0 +1,333 @@
+"""Cascading: watchers are served by the SFU of the node their socket is on.
+
+A room lives on one node, its origin. A member who only watches (a trainee)
+and whose socket is on another node is served by that node's SFU, an edge:
+the origin's SFU sends the room's tracks once to each edge over a
+server-to-server WebRTC leg (a "pipe", a subscribe-only peer at the origin
+whose offers the edge answers with media_server's pipe_offer), and each
+edge forwards them to its own watchers. One broadcast then costs the origin
+one stream per edge node, not one per trainee.
+
+Room state stays at the origin: the member's events still go there, only
+its media calls (join, subscribe answers, ICE, leave) go to the edge, and
+the edge sends the member its subscribe offers directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from media_server.api import MediaServer
+from media_server.errors import MediaError, UnknownPeer, UnknownRoom
+from media_server.events import MediaEvent, PeerClosed, SubscribeOffer
+from media_server.permissions import Permissions, TrackSource
+
+from .cluster import Handler, NodeRpc, RemoteError, RoomRouter
+from .rooms import Member, Room, Rooms
+
+log = logging.getLogger(__name__)
+
+PIPE = "pipe"  # the pipe's peer id at the edge; at the origin it is "pipe:<edge node>"
+
+
+def _pipe_peer(edge_node: str) -> str:
+    return f"{PIPE}:{edge_node}"
+
+
+class EdgeMedia:
+    """One member's media calls, made on the edge node that serves it."""
+
+    def __init__(self, rpc: NodeRpc, node: str, origin: str, sid: str) -> None:
+        self.rpc, self.node, self.origin, self.sid = rpc, node, origin, sid
+
+    async def _call(self, method: str, **args: Any) -> Any:
+        return await self.rpc.call(self.node, f"edge.{method}", **args)
+
+    async def join(
+        self, room_id: str, peer_id: str, permissions: Permissions, auto_subscribe: bool = True
+    ) -> None:
+        await self._call(
+            "join",
+            room=room_id,
+            peer=peer_id,
+            permissions=dataclasses.asdict(permissions),
+            origin=self.origin,
+            sid=self.sid,
+        )
+
+    async def leave(self, room_id: str, peer_id: str) -> None:
+        await self._call("leave", room=room_id, peer=peer_id)
+
+    async def publish_offer(
+        self,
+        room_id: str,
+        peer_id: str,
+        sdp: str,
+        sources: Mapping[str, TrackSource] | None = None,
+    ) -> str:
+        raise RemoteError("a watcher does not publish; ask to be promoted first")
+
+    async def subscribe_answer(self, room_id: str, peer_id: str, sdp: str) -> None:
+        await self._call("subscribe_answer", room=room_id, peer=peer_id, sdp=sdp)
+
+    async def add_ice_candidate(
+        self,
+        room_id: str,
+        peer_id: str,
+        connection: str,
+        candidate: str | None,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+    ) -> None:
+        await self._call(
+            "ice",
+            room=room_id,
+            peer=peer_id,
+            connection=connection,
+            candidate=candidate,
+            sdp_mid=sdp_mid,
+            sdp_mline_index=sdp_mline_index,
+        )
+
+    async def pause_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        await self._call("pause", room=room_id, peer=peer_id, producer=producer_id)
+
+    async def resume_consumer(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        await self._call("resume", room=room_id, peer=peer_id, producer=producer_id)
+
+
+@dataclass
+class Edge:
+    """A room of another node, served here to this node's watchers."""
+
+    origin: str
+    watchers: dict[str, str] = field(default_factory=dict)  # peer id -> sid
+    piped: bool = False
+
+
+class Cascade:
+    def __init__(
+        self,
+        rooms: Rooms,
+        media: MediaServer,
+        sio: socketio.AsyncServer,
+        rpc: NodeRpc,
+        router: RoomRouter,
+    ) -> None:
+        self.rooms, self.media, self.sio, self.rpc, self.router = rooms, media, sio, rpc, router
+        self.edges: dict[str, Edge] = {}  # rooms served here for another node
+        self.pipes: dict[str, set[str]] = {}  # rooms here -> edge nodes fed
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+        rooms.media_placement = self.place
+        media.set_listener(self.on_media_event)
+        rooms.on_room_closed.append(self._origin_closed)
+        router.on_nodes.append(self._nodes_changed)
+        handlers: dict[str, Handler] = {
+            "edge.join": self._edge_join,
+            "edge.leave": self._edge_leave,
+            "edge.subscribe_answer": self._edge_subscribe_answer,
+            "edge.ice": self._edge_ice,
+            "edge.pause": self._edge_pause,
+            "edge.resume": self._edge_resume,
+            "edge.close": self._edge_close,
+            "pipe.open": self._pipe_open,
+            "pipe.close": self._pipe_close,
+            "pipe.offer": self._pipe_offer,
+        }
+        for name, handler in handlers.items():
+            rpc.handle(name, handler)
+
+    # At the origin ------------------------------------------------------------------
+
+    def place(self, room: Room, member: Member) -> EdgeMedia | None:
+        """A watcher whose socket is on a live other node is served there."""
+        permissions = member.permissions()
+        watcher = permissions.may_subscribe and not any(
+            permissions.may_publish(source) for source in TrackSource
+        )
+        node = self.router.remote_sids.get(member.sid or "")
+        if not watcher or node is None or node in self.rpc.dead:
+            return None
+        return EdgeMedia(self.rpc, node, self.router.node_id, member.sid or "")
+
+    async def _pipe_open(self, room: str, edge: str) -> None:
+        """An edge wants this room's tracks: a subscribe-only peer that takes them all."""
+        if room not in self.rooms.rooms:
+            raise RemoteError(f"room {room} is not on node {self.router.node_id}")
+        fed = self.pipes.setdefault(room, set())
+        if edge in fed:
+            return
+        await self._media(self.media.join(room, _pipe_peer(edge), Permissions(may_subscribe=True)))
+        fed.add(edge)
+
+    async def _pipe_close(self, room: str, edge: str) -> None:
+        if edge in self.pipes.get(room, set()):
+            self.pipes[room].discard(edge)
+            with contextlib.suppress(UnknownPeer, UnknownRoom):
+                await self.media.leave(room, _pipe_peer(edge))
+
+    async def _answer_pipe(self, room: str, peer: str, sdp: str) -> None:
+        edge = peer.removeprefix(f"{PIPE}:")
+        try:
+            answer = await self.rpc.call(edge, "pipe.offer", room=room, sdp=sdp)
+            await self.media.subscribe_answer(room, peer, answer)
+        except Exception as exc:
+            log.warning("pipe to %s for room %s failed: %s", edge, room, exc)
+            await self._pipe_close(room, edge)
+
+    def _origin_closed(self, room: str) -> None:
+        for edge in self.pipes.pop(room, set()):
+            self._spawn(self._tell(edge, "edge.close", room=room))
+
+    async def _tell(self, node: str, method: str, **args: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.rpc.call(node, method, **args)
+
+    # At an edge ----------------------------------------------------------------------
+
+    async def _edge_join(
+        self, room: str, peer: str, permissions: dict[str, bool], origin: str, sid: str
+    ) -> None:
+        async with self._lock:
+            edge = self.edges.get(room)
+            if edge is None or edge.origin != origin:
+                if edge is not None:
+                    await self._close_edge(room)
+                with contextlib.suppress(MediaError):
+                    await self.media.create_room(room)
+                edge = self.edges[room] = Edge(origin)
+            if not edge.piped:
+                # the pipe's peer must exist before the origin's first offer lands
+                await self._media(
+                    self.media.join(
+                        room,
+                        PIPE,
+                        Permissions(
+                            may_publish_audio=True,
+                            may_publish_video=True,
+                            may_publish_screen=True,
+                            may_subscribe=False,
+                        ),
+                    ),
+                    tolerate=True,
+                )
+                await self.rpc.call(origin, "pipe.open", room=room, edge=self.router.node_id)
+                edge.piped = True
+        with contextlib.suppress(UnknownPeer):
+            await self.media.leave(room, peer)  # a restart: new connections
+        await self._media(self.media.join(room, peer, Permissions(**permissions)))
+        edge.watchers[peer] = sid
+
+    async def _edge_leave(self, room: str, peer: str) -> None:
+        edge = self.edges.get(room)
+        if edge is None or edge.watchers.pop(peer, None) is None:
+            return
+        with contextlib.suppress(UnknownPeer, UnknownRoom):
+            await self.media.leave(room, peer)
+        if not edge.watchers:
+            await self._close_edge(room)
+            await self._tell(edge.origin, "pipe.close", room=room, edge=self.router.node_id)
+
+    async def _edge_subscribe_answer(self, room: str, peer: str, sdp: str) -> None:
+        await self._media(self.media.subscribe_answer(room, self._watcher(room, peer), sdp))
+
+    async def _edge_ice(
+        self,
+        room: str,
+        peer: str,
+        connection: str,
+        candidate: str | None,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        await self._media(
+            self.media.add_ice_candidate(
+                room, self._watcher(room, peer), connection, candidate, sdp_mid, sdp_mline_index
+            )
+        )
+
+    async def _edge_pause(self, room: str, peer: str, producer: str) -> None:
+        await self._media(self.media.pause_consumer(room, self._watcher(room, peer), producer))
+
+    async def _edge_resume(self, room: str, peer: str, producer: str) -> None:
+        await self._media(self.media.resume_consumer(room, self._watcher(room, peer), producer))
+
+    async def _edge_close(self, room: str) -> None:
+        await self._close_edge(room)
+
+    async def _pipe_offer(self, room: str, sdp: str) -> str:
+        if room not in self.edges:
+            raise RemoteError(f"room {room} is not served by node {self.router.node_id}")
+        answer: str = await self._media(self.media.pipe_offer(room, PIPE, sdp))
+        return answer
+
+    def _watcher(self, room: str, peer: str) -> str:
+        edge = self.edges.get(room)
+        if edge is None or peer not in edge.watchers:
+            raise RemoteError("not served by this node")
+        return peer
+
+    async def _close_edge(self, room: str) -> None:
+        edge = self.edges.pop(room, None)
+        if edge is None:
+            return
+        with contextlib.suppress(UnknownRoom):
+            await self.media.close_room(room)
+
+    async def _nodes_changed(self, live: Collection[str]) -> None:
+        # An origin that died takes its edges with it (its rooms come back elsewhere).
+        for room, edge in list(self.edges.items()):
+            if edge.origin not in live:
+                await self._close_edge(room)
+        for room, fed in list(self.pipes.items()):
+            for node in fed - set(live):
+                await self._pipe_close(room, node)
+
+    # Events ------------------------------------------------------------------------
+
+    async def on_media_event(self, event: MediaEvent) -> None:
+        edge = self.edges.get(event.room_id)
+        if edge is not None:
+            # Producers and speakers are announced by the origin; a watcher gets its offers.
+            peer = getattr(event, "peer_id", None)
+            sid = edge.watchers.get(peer or "")
+            if sid is None:
+                return
+            if isinstance(event, SubscribeOffer):
+                await self.sio.emit("media.subscribe_offer", {"sdp": event.sdp}, to=sid)
+            elif isinstance(event, PeerClosed) and event.reason != PeerClosed.LEFT:
+                await self.sio.emit("media.closed", {"reason": event.reason}, to=sid)
+            return
+        peer = getattr(event, "peer_id", "") or ""
+        if peer.startswith(f"{PIPE}:"):
+            if isinstance(event, SubscribeOffer):
+                self._spawn(self._answer_pipe(event.room_id, peer, event.sdp))
+            elif isinstance(event, PeerClosed):
+                self.pipes.get(event.room_id, set()).discard(peer.removeprefix(f"{PIPE}:"))
+            return
+        await self.rooms.on_media_event(event)
+
+    # Helpers -------------------------------------------------------------------------
+
+    async def _media(self, call: Any, *, tolerate: bool = False) -> Any:
+        """Media errors cross nodes as the refusal they are."""
+        try:
+            return await call
+        except MediaError as exc:
+            if tolerate:
+                return None
+            raise RemoteError(str(exc)) from None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
