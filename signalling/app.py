@@ -30,12 +30,13 @@ from .http import (
     patient_share_routes,
     recording_routes,
     training_routes,
+    whep_routes,
     whip_routes,
 )
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
-from .http.keys import NODES, PLATFORM, RECORDINGS, ROOMS
+from .http.keys import NODES, PLACEMENT, PLATFORM, RECORDINGS, ROOMS
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
 from .http.web_client import add_web_client_routes
@@ -125,6 +126,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(recording_routes.routes)
     app.add_routes(training_routes.routes)
     app.add_routes(whip_routes.routes)
+    app.add_routes(whep_routes.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)
@@ -182,6 +184,7 @@ def build_app(platform: Platform) -> web.Application:
         await sio.emit("room.moved", {}, to=sid)
 
     router = RoomRouter(placement, rpc, moved)
+    app[PLACEMENT] = placement
     cascade = Cascade(rooms, media, sio, rpc, router)
     rooms.on_room_closed.append(lambda room_id: _spawn(placement.forget(room_id)))
     connections.on_close.append(

@@ -736,9 +736,17 @@ class Rooms:
         return {"ok": True}
 
     async def add_broadcaster(
-        self, room_id: str, member_id: str, name: str, permissions: Permissions, offer: str
+        self,
+        room_id: str,
+        member_id: str,
+        name: str,
+        permissions: Permissions,
+        offer: str,
+        *,
+        viewer: bool = False,
     ) -> str:
-        """A publisher without a socket (WHIP): joins the room's media and its list."""
+        """A participant without a socket, from an HTTP offer: a WHIP publisher, or
+        with `viewer` a WHEP player (it is answered with the room's presenter)."""
         room = self.rooms.get(room_id)
         if room is None:
             room = Room(room_id)
@@ -747,13 +755,19 @@ class Rooms:
                 await self.media.create_room(room_id)
             except MediaError:
                 pass
-        await self.media.join(room_id, member_id, permissions)
+        await self.media.join(room_id, member_id, permissions, auto_subscribe=not viewer)
         try:
-            answer = await self.media.publish_offer(room_id, member_id, offer)
+            if viewer:
+                answer = await self.media.consume_offer(room_id, member_id, offer)
+            else:
+                answer = await self.media.publish_offer(room_id, member_id, offer)
         except MediaError:
             await self.media.leave(room_id, member_id)
+            if not room.members:
+                await self._close(room)
             raise
-        member = Member(member_id, name, "trainer", f"whip:{member_id}", frozenset(), None, True)
+        role = "viewer" if viewer else "trainer"
+        member = Member(member_id, name, role, f"http:{member_id}", frozenset(), None, True)
         room.members[member_id] = member
         room.in_media.add(member_id)
         await self.sio.emit("participant.joined", member.public(), room=sio_room(room_id))

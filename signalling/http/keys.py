@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..cluster import RoomPlacement
 from ..db.models import User
 from ..nodes import NodeRegistry
 from ..platform import Platform
@@ -13,6 +14,7 @@ from ..rooms import Rooms
 PLATFORM = web.AppKey("platform", Platform)
 ROOMS = web.AppKey("rooms", Rooms)
 NODES = web.AppKey("nodes", NodeRegistry)
+PLACEMENT = web.AppKey("placement", RoomPlacement)
 RECORDINGS = web.AppKey("recordings", RecordingDesk)
 # Request-scoped: the authenticated staff member, if any.
 USER = web.RequestKey("user", User)

@@ -20,6 +20,7 @@ from ..db.models import Consultation, ConsultKind, ConsultStatus
 from ..errors import Forbidden, NotFound, PlatformError
 from .identity import actor_of, require_user
 from .keys import ROOMS, platform_of
+from .room_node import redirect_unless_here
 
 routes = web.RouteTableDef()
 SDP = "application/sdp"
@@ -36,6 +37,7 @@ async def whip_publish(request: web.Request) -> web.Response:
         raise NotFound("no such training")
     if c.requester_id != user.id:
         raise Forbidden("only the training's trainer broadcasts into it")
+    await redirect_unless_here(request, c.room)
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
         raise PlatformError(f"this training is {c.status.value}")
     offer = (await request.read()).decode("utf-8", "replace")
@@ -71,6 +73,7 @@ async def _resource(request: web.Request) -> tuple[str, str]:
         c = await db.get(Consultation, request.match_info["id"])
     if c is None:
         raise NotFound("no such training")
+    await redirect_unless_here(request, c.room)
     return c.room, member_id
 
 
@@ -84,21 +87,25 @@ async def whip_end(request: web.Request) -> web.Response:
 
 @routes.patch("/whip/trainings/{id}/{member}")
 async def whip_trickle(request: web.Request) -> web.Response:
-    """Trickled candidates as an SDP fragment (RFC 8840): a=mid lines then a=candidate."""
     room_id, member_id = await _resource(request)
+    await apply_trickle(request, room_id, member_id, "publish")
+    return web.Response(status=204)
+
+
+async def apply_trickle(request: web.Request, room_id: str, member_id: str, leg: str) -> None:
+    """Trickled candidates as an SDP fragment (RFC 8840): a=mid lines then a=candidate."""
     if request.content_type != "application/trickle-ice-sdpfrag":
         raise web.HTTPUnsupportedMediaType(text="send application/trickle-ice-sdpfrag")
     fragment = (await request.read()).decode("utf-8", "replace")
     mid: str | None = None
-    rooms = request.app[ROOMS]
+    media = request.app[ROOMS].media
     try:
         for line in fragment.splitlines()[:200]:
             if line.startswith("a=mid:"):
                 mid = line[6:].strip()
             elif line.startswith("a=candidate:"):
-                await rooms.media.add_ice_candidate(room_id, member_id, "publish", line[2:], mid)
+                await media.add_ice_candidate(room_id, member_id, leg, line[2:], mid)
             elif line.startswith("a=end-of-candidates"):
-                await rooms.media.add_ice_candidate(room_id, member_id, "publish", None, mid)
+                await media.add_ice_candidate(room_id, member_id, leg, None, mid)
     except MediaError as exc:
         raise PlatformError(f"candidate refused: {exc}") from None
-    return web.Response(status=204)

@@ -23,6 +23,7 @@ from tests.media_server.sfu_clients import NumberedVideoTrack, read_number, requ
 from tests.signalling.conftest import make_settings
 from tests.signalling.network import ServerProcess, accepted_consultation, build_network, member
 from tests.signalling.test_rooms import REQUEST
+from tests.signalling.test_whip import whep_play
 
 pytestmark = requires_network
 KEY = "cluster-signing-key-" + "k" * 24
@@ -265,6 +266,13 @@ async def test_a_room_spans_nodes_and_survives_its_node(
             live = await NodeRegistry(platform.shared, "observer", dict, "").live_nodes()
             assert live[ids[edge]]["edge_watchers"] == 1, live
             assert live[origin]["edge_watchers"] == 0, live
+            # A WHEP player asking the other node is sent (307) to the training's node.
+            player, location, played = await whep_play(nodes[edge].url, body["token"], tid)
+            try:
+                await wait_for(lambda: len(played) >= 10, 20, f"WHEP played {played}")
+                assert location.startswith(live[origin]["address"]), (location, live)
+            finally:
+                await player.close()
             await trainer.close()
 
             a.process.send_signal(signal.SIGKILL)

@@ -1,13 +1,19 @@
-"""WHIP ingest: an aiortc client publishes the way OBS does; a trainee in the room sees it."""
+"""WHIP ingest and WHEP playback: aiortc clients publish the way OBS does and play the
+way a WHEP player does."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+import aiohttp
+import av
+import yarl
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 
-from tests.media_server.sfu_clients import NumberedVideoTrack, requires_network
+from tests.media_server.sfu_clients import NumberedVideoTrack, read_number, requires_network
 from tests.signalling.conftest import make_settings
 from tests.signalling.network import member, served
 from tests.signalling.test_room_media import SocketMediaClient
@@ -74,3 +80,98 @@ async def test_whip_broadcast_reaches_a_trainee(tmp_path: Path) -> None:
             await pc.close()
             await trainer.close()
             await trainee.close()
+
+
+async def whep_play(url: str, token: str, tid: str) -> tuple[RTCPeerConnection, str, list[int]]:
+    """A plain WHEP player: offers to receive audio and video, reads the video's numbers."""
+    pc = RTCPeerConnection()
+    numbers: list[int] = []
+
+    async def read(track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    numbers.append(read_number(frame)[0])
+
+    tasks: set[asyncio.Task[None]] = set()
+    pc.on("track", lambda track: tasks.add(asyncio.ensure_future(read(track))))
+    pc.addTransceiver("audio", direction="recvonly")
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
+    endpoint = yarl.URL(f"{url.rstrip('/')}/whep/trainings/{tid}")
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):
+            # Followed by hand: aiohttp drops the token on a redirect to another origin.
+            async with http.post(
+                endpoint, data=pc.localDescription.sdp, headers=headers, allow_redirects=False
+            ) as response:
+                if response.status == 307:
+                    endpoint = endpoint.join(yarl.URL(response.headers["Location"]))
+                    continue
+                assert response.status == 201, await response.text()
+                assert response.content_type == "application/sdp"
+                location = str(response.url.join(yarl.URL(response.headers["Location"])))
+                answer = await response.text()
+                break
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return pc, location, numbers
+
+
+async def test_whip_in_whep_out(tmp_path: Path) -> None:
+    """OBS publishes over WHIP; a WHEP player with a viewer token watches the same training."""
+    async with served(make_settings(tmp_path)) as (platform, url):
+        trainer = await member(platform, url, "bm.cardio", online=False)
+        viewer = await member(platform, url, "mc.doc", online=False)
+        publisher = RTCPeerConnection()
+        player: RTCPeerConnection | None = None
+        try:
+            _, body = await trainer.call("POST", "/api/trainings", {"title": "WHEP"})
+            tid = body["training"]["id"]
+            publisher.addTransceiver(NumberedVideoTrack(base=40), direction="sendonly")
+            await publisher.setLocalDescription(await publisher.createOffer())
+            async with trainer.http.post(
+                f"{url.rstrip('/')}/whip/trainings/{tid}",
+                data=publisher.localDescription.sdp,
+                headers={"Content-Type": "application/sdp"},
+            ) as response:
+                assert response.status == 201
+                answer = await response.text()
+            await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+            _, body = await viewer.call("POST", f"/api/trainings/{tid}/token")
+            token = body["token"]
+            # no token, a token of another room's kind: refused before anything is made
+            async with aiohttp.ClientSession() as http:
+                plain = f"{url.rstrip('/')}/whep/trainings/{tid}"
+                sdp = {"Content-Type": "application/sdp"}
+                async with http.post(plain, data="v=0", headers=sdp) as response:
+                    assert response.status == 401
+                async with http.post(
+                    plain, data="v=0", headers={**sdp, "Authorization": f"Bearer {viewer.token}"}
+                ) as response:
+                    assert response.status == 401  # an API token is not a viewer token
+                async with http.post(
+                    plain, data="garbage", headers={**sdp, "Authorization": f"Bearer {token}"}
+                ) as response:
+                    assert response.status == 400
+
+            player, location, numbers = await whep_play(url, token, tid)
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(numbers) < 20:
+                assert asyncio.get_running_loop().time() < deadline, numbers
+                await asyncio.sleep(0.2)
+            assert numbers == sorted(numbers)
+            async with aiohttp.ClientSession() as http:
+                auth = {"Authorization": f"Bearer {token}"}
+                async with http.delete(location, headers=auth) as response:
+                    assert response.status == 200
+                async with http.delete(location, headers=auth) as response:
+                    assert response.status == 404
+        finally:
+            await publisher.close()
+            if player is not None:
+                await player.close()
+            await trainer.close()
+            await viewer.close()

@@ -1,0 +1,101 @@
+"""WHEP playback (the IETF WebRTC-HTTP egress protocol): a plain player watches a training.
+
+POST the player's SDP offer to /whep/trainings/<id> with a viewer token (the
+room token POST /api/trainings/<id>/token gives, as a bearer token): 201
+Created with the answer, carrying the presenter's camera and microphone
+(then screen), and a Location; DELETE that location stops watching; PATCH
+there takes trickled candidates. The player is listed in the room like any
+trainee and, like one, sends no media.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from media_server.errors import MediaError
+from media_server.permissions import Permissions
+
+from ..audit import Actor
+from ..auth.tokens import Audience, Grant, InvalidToken, TokenClaims
+from ..db.models import Consultation, ConsultKind, ConsultStatus
+from ..errors import Forbidden, NotFound, PlatformError, Unauthorized
+from .keys import ROOMS, platform_of
+from .room_node import redirect_unless_here
+from .whip_routes import SDP, apply_trickle
+
+routes = web.RouteTableDef()
+
+
+async def _viewer(request: web.Request) -> tuple[TokenClaims, Consultation]:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use Authorization: Bearer <viewer token>")
+    try:
+        claims = platform_of(request).signer.verify(token.strip(), audience=Audience.ROOM)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc)) from None
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, request.match_info["id"])
+    if c is None or c.kind is not ConsultKind.TRAINING:
+        raise NotFound("no such training")
+    if claims.room != c.room or Grant.SUBSCRIBE not in claims.grants:
+        raise Forbidden("this token does not let you watch this training")
+    return claims, c
+
+
+def _member_id(claims: TokenClaims, resource: str) -> str:
+    return f"{claims.subject.replace(':', '')}-whep-{resource}"[:48]
+
+
+@routes.post("/whep/trainings/{id}")
+async def whep_play(request: web.Request) -> web.Response:
+    claims, c = await _viewer(request)
+    await redirect_unless_here(request, c.room)
+    if request.content_type != SDP:
+        raise web.HTTPUnsupportedMediaType(text="send the offer as application/sdp")
+    if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
+        raise PlatformError(f"this training is {c.status.value}")
+    offer = (await request.read()).decode("utf-8", "replace")
+    member_id = _member_id(claims, uuid.uuid4().hex[:12])
+    name = f"{claims.name or claims.subject} (WHEP)"
+    try:
+        answer = await request.app[ROOMS].add_broadcaster(
+            c.room, member_id, name, Permissions(may_subscribe=True), offer, viewer=True
+        )
+    except MediaError as exc:
+        raise PlatformError(f"offer refused: {exc}") from None
+    await platform_of(request).audit.record(
+        Actor(claims.subject, "viewer"),
+        "whep.play",
+        object_type="room",
+        object_id=c.room,
+        detail={"member": member_id},
+    )
+    location = f"/whep/trainings/{c.id}/{member_id}"
+    return web.Response(status=201, text=answer, content_type=SDP, headers={"Location": location})
+
+
+async def _resource(request: web.Request) -> tuple[str, str]:
+    claims, c = await _viewer(request)
+    member_id = request.match_info["member"]
+    if not member_id.startswith(_member_id(claims, "")):
+        raise NotFound("no such WHEP resource")
+    await redirect_unless_here(request, c.room)
+    return c.room, member_id
+
+
+@routes.delete("/whep/trainings/{id}/{member}")
+async def whep_stop(request: web.Request) -> web.Response:
+    room_id, member_id = await _resource(request)
+    if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
+        raise NotFound("no such WHEP resource")
+    return web.Response(status=200)
+
+
+@routes.patch("/whep/trainings/{id}/{member}")
+async def whep_trickle(request: web.Request) -> web.Response:
+    room_id, member_id = await _resource(request)
+    await apply_trickle(request, room_id, member_id, "subscribe")
+    return web.Response(status=204)
