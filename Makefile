@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-rec docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-rec bench-broadcast docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
@@ -63,6 +63,9 @@ bench-dicom: install-test
 
 bench-rec: install-test
 	$(BIN)/python bench/recording.py
+
+bench-broadcast: install-test
+	$(BIN)/python bench/broadcast.py
 
 docs: install
 	$(BIN)/python -m signalling.protocol_doc > docs/PROTOCOL.md

@@ -49,7 +49,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import AudioStreamTrack, MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
@@ -161,11 +161,11 @@ async def pipe_messages(conn: Conn) -> "asyncio.Queue[dict[str, Any]]":
     return queue
 
 
-def publisher_main(conn: Conn, clip_path: str) -> None:
-    asyncio.run(publisher(conn, Path(clip_path)))
+def publisher_main(conn: Conn, clip_path: str, audio: bool = False) -> None:
+    asyncio.run(publisher(conn, Path(clip_path), audio))
 
 
-async def publisher(conn: Conn, clip_path: Path) -> None:
+async def publisher(conn: Conn, clip_path: Path, audio: bool = False) -> None:
     frames = load_clip(clip_path)
     queue = await pipe_messages(conn)
     pcs: dict[str, RTCPeerConnection] = {}
@@ -178,6 +178,8 @@ async def publisher(conn: Conn, clip_path: Path) -> None:
             pc = RTCPeerConnection()
             pcs[msg["target"]] = pc
             pc.addTransceiver(LoopedClipTrack(frames), direction="sendonly")
+            if audio:
+                pc.addTransceiver(AudioStreamTrack(), direction="sendonly")  # Opus, encoded here
             await pc.setLocalDescription(await pc.createOffer())
             transport = pc.getTransceivers()[0].sender.transport
             original = transport._send_rtp
@@ -258,10 +260,19 @@ async def subscribers(conn: Conn, nack: bool) -> None:
                 readers.add(task)
                 task.add_done_callback(readers.discard)
 
+    async def ignore(packet: Any) -> None:
+        pass
+
     def attach(sub: Subscription) -> None:
         if sub.checker:
             return  # a checker keeps aiortc's whole receiver and counts decoded frames
         for transceiver in sub.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                # received, not decoded, not counted: fps is about the video
+                internals.install_receive_hook(
+                    transceiver.receiver, ignore, keep_aiortc_handling=nack
+                )
+                continue
 
             async def hook(packet: Any, sub: Subscription = sub) -> None:
                 # a frame counts once any of its packets arrived: these subscribers do

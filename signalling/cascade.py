@@ -177,8 +177,11 @@ class Cascade:
 
     async def _answer_pipe(self, room: str, peer: str, sdp: str) -> None:
         edge = peer.removeprefix(f"{PIPE}:")
+        here = self.rooms.rooms.get(room)
+        # camera or screen: what the origin was told, so that the edge records it right
+        sources = {p: i["source"] for p, i in here.producers.items()} if here else {}
         try:
-            answer = await self.rpc.call(edge, "pipe.offer", room=room, sdp=sdp)
+            answer = await self.rpc.call(edge, "pipe.offer", room=room, sdp=sdp, sources=sources)
             await self.media.subscribe_answer(room, peer, answer)
         except Exception as exc:
             log.warning("pipe to %s for room %s failed: %s", edge, room, exc)
@@ -264,10 +267,11 @@ class Cascade:
     async def _edge_close(self, room: str) -> None:
         await self._close_edge(room)
 
-    async def _pipe_offer(self, room: str, sdp: str) -> str:
+    async def _pipe_offer(self, room: str, sdp: str, sources: dict[str, str]) -> str:
         if room not in self.edges:
             raise RemoteError(f"room {room} is not served by node {self.router.node_id}")
-        answer: str = await self._media(self.media.pipe_offer(room, PIPE, sdp))
+        kinds = {p: TrackSource(s) for p, s in sources.items() if s in set(TrackSource)}
+        answer: str = await self._media(self.media.pipe_offer(room, PIPE, sdp, kinds))
         return answer
 
     def _watcher(self, room: str, peer: str) -> str:
