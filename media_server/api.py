@@ -17,6 +17,11 @@ nothing of users, roles or patients::
     await server.unsubscribe("r1", "carol", producer_id)
     await server.pause_consumer("r1", "bob", producer_id)
     await server.resume_consumer("r1", "bob", producer_id)
+    # WHEP playback: the player offers, the server answers with consumers
+    await server.join("r1", "viewer", Permissions(), auto_subscribe=False)
+    answer = await server.consume_offer("r1", "viewer", whep_offer_sdp)
+    # cascading: an origin's subscribe offer for its "pipe" peer, applied on an edge
+    answer = await edge.pipe_offer("r1", "pipe", origin_offer_sdp, sources)
     stats = await server.stats("r1")
     await server.add_tap("r1", producer_id, tap)  # tap(packet, codec, arrival): recording
     await server.remove_tap("r1", producer_id, tap)
@@ -28,8 +33,31 @@ Each participant has a publish connection (the client offers; one m-line
 per track it sends: microphone, camera, screen) and a subscribe
 connection (the server offers, and re-offers whenever producers come and
 go; it exists once there is something to receive). Producer ids are
-"<peer id>:<mid>"; at the subscriber, the track id of a consumer is the
-producer id and its stream id is the publishing peer's id.
+"<peer id>:<mid>" (a piped producer keeps its origin's id, see below;
+nothing parses them); at the subscriber, the track id of a consumer is
+the producer id and its stream id is the publishing peer's id.
+
+WHEP playback (`consume_offer`): a player that cannot be offered to
+offers once itself, typically one receive-only audio and one video
+section. The answer fills each receiving section with a consumer (the
+same forwarding as the subscribe connection): audio takes microphones,
+video cameras then screens, in the order they were added to the room,
+unless the caller names producers. That connection is the peer's
+subscribe connection (ICE trickle: "subscribe") and is never
+renegotiated: a producer that goes away leaves its section silent.
+
+Cascading (`pipe_offer`): a training reaches edge nodes over
+server-to-server WebRTC. On the origin a subscribe-only "pipe" peer
+joins with auto_subscribe; each SubscribeOffer for it goes to the edge's
+`pipe_offer`, for a pipe peer that joined there with publish permissions
+and may_subscribe=False, and the answer comes back through the origin's
+`subscribe_answer`. Each sending section becomes a producer on the edge
+named after the origin's (its a=msid): producer id = the origin's
+producer id, peer id = the origin's publishing peer, so that subscribers
+of both nodes see the same track and stream ids. Those peer ids are not
+peers of the edge. Re-offers add and remove producers; keyframe requests
+travel back over the pipe as any PLI does. Leaving the pipe peer, on
+either side, ends the cascaded producers.
 
 Events, delivered in order to the listener: SubscribeOffer,
 ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
@@ -44,7 +72,7 @@ live on another node behind the same interface.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiortc import RTCConfiguration, RTCIceServer
@@ -152,6 +180,47 @@ class MediaServer:
         """
         return await self._room(room_id).peer(peer_id).publish_offer(sdp, sources)
 
+    async def consume_offer(
+        self,
+        room_id: str,
+        peer_id: str,
+        sdp: str,
+        producer_ids: Sequence[str] | None = None,
+    ) -> str:
+        """Answer a WHEP player's offer for the peer's subscribe connection.
+
+        The peer joined with auto_subscribe=False and may subscribe. Each
+        receive-only (or sendrecv) section carries one producer: by default
+        microphones for audio, cameras then screens for video, in room
+        order; `producer_ids` names them instead, in the order the sections
+        of each kind take them (each must find a section, else BadSdp).
+        Sections left over are answered inactive. Once only: no renegotiation.
+        """
+        room = self._room(room_id)
+        peer = room.peer(peer_id)
+        if producer_ids is None:
+            return await peer.consume_offer(sdp, room.producers.values(), named=False)
+        producers = [room.producer(p) for p in dict.fromkeys(producer_ids)]
+        return await peer.consume_offer(sdp, producers, named=True)
+
+    async def pipe_offer(
+        self,
+        room_id: str,
+        peer_id: str,
+        sdp: str,
+        sources: Mapping[str, TrackSource] | None = None,
+    ) -> str:
+        """Apply another MediaServer's subscribe offer on the pipe peer's publish connection.
+
+        Every sending section becomes a producer whose id is the origin's
+        producer id and whose peer id is the origin's publishing peer (the
+        section's a=msid). `sources` maps origin producer ids to what they
+        carry (ProducerAdded.source there); without it audio is the
+        microphone and video the camera. A producer id the room already has
+        is refused (InvalidState) and nothing changes.
+        """
+        return await self._room(room_id).peer(peer_id).pipe_offer(sdp, sources)
+
     async def subscribe_answer(self, room_id: str, peer_id: str, sdp: str) -> None:
         await self._room(room_id).peer(peer_id).subscribe_answer(sdp)
 
@@ -180,10 +249,13 @@ class MediaServer:
         producer = room.producer(producer_id)
         if not peer.permissions.may_subscribe:
             raise NotPermitted("peer may not subscribe")
+        if peer.playback:
+            raise InvalidState("a WHEP player's consumers are fixed by its offer")
         if not peer.subscribe_to(producer):
             raise InvalidState("a peer does not consume its own producers")
 
     async def unsubscribe(self, room_id: str, peer_id: str, producer_id: str) -> None:
+        """Stop consuming; a WHEP player's section stays, silent."""
         if not self._room(room_id).peer(peer_id).unsubscribe(producer_id):
             raise UnknownConsumer(f"peer {peer_id} does not consume {producer_id}")
 

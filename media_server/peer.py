@@ -7,16 +7,27 @@ connections avoid offer glare.
 
 Subscribe negotiation is one offer at a time: changes that arrive while
 an answer is awaited are folded into the next offer.
+
+Two variants reuse these connections rather than adding a third kind:
+
+- WHEP playback: the client offers the subscribe connection once and the
+  server answers, filling its sections with consumers; nothing is ever
+  renegotiated.
+- A pipe from another SFU: that server's subscribe offers arrive on the
+  publish connection, and each section becomes a producer named after
+  the origin's producer (a=msid) instead of "<peer id>:<mid>".
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpCodecCapability,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
@@ -25,9 +36,17 @@ from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_internals as internals
 from .consumer import Consumer, ForwardedTrack
-from .errors import BadCandidate, BadSdp, InvalidState, NotPermitted, UnknownConsumer
+from .errors import (
+    BadCandidate,
+    BadSdp,
+    InvalidState,
+    MediaError,
+    NotPermitted,
+    UnknownConsumer,
+)
 from .events import MediaEvent, PeerClosed, SubscribeOffer
 from .permissions import Permissions, TrackSource
+from .playback import choose_playback, describe
 from .producer import Producer
 from .reachability import announce_address
 from .sdp_guard import MAX_MEDIA_SECTIONS, MAX_SDP_LENGTH, OfferedMedia, check_description
@@ -37,6 +56,18 @@ logger = logging.getLogger(__name__)
 
 PUBLISH = "publish"
 SUBSCRIBE = "subscribe"
+# what the publish connection carries: a client's own tracks, or another SFU's
+OWN_TRACKS = "publish"
+PIPE = "pipe"
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one sending section of a publish offer becomes: a producer so named."""
+
+    producer_id: str
+    peer_id: str
+    source: TrackSource
 
 
 class PeerCallbacks:
@@ -48,11 +79,13 @@ class PeerCallbacks:
         producer_added: Callable[[Producer], None],
         producer_removed: Callable[[Producer], None],
         dropped: Callable[[str, str], None],
+        has_producer: Callable[[str], bool],
     ) -> None:
         self.emit = emit
         self.producer_added = producer_added
         self.producer_removed = producer_removed
         self.dropped = dropped
+        self.has_producer = has_producer
 
 
 class Peer:
@@ -85,6 +118,9 @@ class Peer:
         self._subscribe_lock = asyncio.Lock()
         self._wanted: dict[str, Producer] = {}
         self.auto_subscribe = True
+        self.playback = False
+        """The subscribe connection was offered by the client (WHEP) and is fixed."""
+        self._publish_mode: str | None = None
         self._awaiting_answer = False
         self._renegotiate = False
         self._tasks = TaskSet()
@@ -95,10 +131,40 @@ class Peer:
 
     async def publish_offer(self, sdp: str, sources: Mapping[str, TrackSource] | None) -> str:
         offered = check_description(sdp, "offer")
-        publishing = self._sources_for(offered, sources or {})
+        publications = {
+            mid: Publication(f"{self.id}:{mid}", self.id, source)
+            for mid, source in self._sources_for(offered, sources or {}).items()
+        }
+        return await self._apply_publish_offer(sdp, publications, OWN_TRACKS)
+
+    async def pipe_offer(self, sdp: str, sources: Mapping[str, TrackSource] | None) -> str:
+        """Apply another SFU's subscribe offer: its consumers become producers here."""
+        pc = self._publish_pc
+        previous = pc.remoteDescription if pc is not None else None
+        # m-lines are never recycled by the origin (aiortc): a long-lived pipe's
+        # offer keeps every section it ever had, so the limits grow with it
+        known_sections = str(previous.sdp).count("\nm=") if previous is not None else 0
+        known_length = len(str(previous.sdp)) if previous is not None else 0
+        offered = check_description(
+            sdp,
+            "offer",
+            max_sections=known_sections + MAX_MEDIA_SECTIONS,
+            max_length=known_length + MAX_SDP_LENGTH,
+        )
+        publications = self._piped_publications(offered, sources or {})
+        return await self._apply_publish_offer(sdp, publications, PIPE)
+
+    async def _apply_publish_offer(
+        self, sdp: str, publications: Mapping[str, Publication], mode: str
+    ) -> str:
+        """Answer an offer on the publish connection; new sending sections become producers."""
         async with self._publish_lock:
             if self.closed:
                 raise InvalidState("peer has left")
+            if self._publish_mode not in (None, mode):
+                raise InvalidState(
+                    f"this peer's publish connection carries {self._publish_mode} offers"
+                )
             pc = self._publish_pc
             fresh = pc is None
             if pc is None:
@@ -107,24 +173,29 @@ class Peer:
                 raise InvalidState("a publish offer is already being handled")
             known = {t.mid for t in pc.getTransceivers()}
             try:
+                self._check_names(publications, known)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as exc:  # aiortc raises several types on bad input
                 if fresh:
                     await pc.close()
+                if isinstance(exc, MediaError):
+                    raise
                 raise BadSdp(f"offer rejected: {exc}") from exc
             if fresh:
                 self._publish_pc = pc
+                self._publish_mode = mode
             # hook new receivers before they start: nothing awaited in between
             new_transceivers = [t for t in pc.getTransceivers() if t.mid not in known]
             hooked: dict[str, RTCRtpTransceiver] = {}
             for transceiver in new_transceivers:
-                if transceiver.mid in publishing:
-                    hooked[transceiver.mid] = transceiver
+                mid = transceiver.mid
+                if mid is not None and mid in publications:
+                    hooked[mid] = transceiver
             producers = {
                 mid: Producer(
-                    producer_id=f"{self.id}:{mid}",
-                    peer_id=self.id,
-                    source=publishing[mid],
+                    producer_id=publications[mid].producer_id,
+                    peer_id=publications[mid].peer_id,
+                    source=publications[mid].source,
                     transceiver=transceiver,
                     spawn=self._tasks.spawn,
                     keyframe_interval=self._keyframe_interval,
@@ -139,14 +210,56 @@ class Peer:
                     producer.close()
                 raise BadSdp(f"offer cannot be answered: {exc}") from exc
 
+            # removals first: a pipe may end a producer and start one of the same id
+            for mid in [m for m in self.producers if m not in publications]:
+                # the client stopped sending this track
+                self._callbacks.producer_removed(self.producers.pop(mid))
             for mid, producer in producers.items():
                 self.producers[mid] = producer
                 self._callbacks.producer_added(producer)
-            for mid in [m for m in self.producers if publishing.get(m) is None]:
-                # the client stopped sending this track
-                self._callbacks.producer_removed(self.producers.pop(mid))
             self._start_monitor()
             return self._outgoing(str(pc.localDescription.sdp))
+
+    def _check_names(self, publications: Mapping[str, Publication], known: set[str | None]) -> None:
+        """Refuse a producer id the room already has, unless this offer ends its holder."""
+        ending = {p.id for mid, p in self.producers.items() if mid not in publications}
+        for mid, publication in publications.items():
+            current = self.producers.get(mid)
+            if current is not None:
+                if current.id != publication.producer_id:
+                    raise BadSdp(
+                        f"section {mid} carries {current.id}; it cannot become"
+                        f" {publication.producer_id}"
+                    )
+            elif (
+                mid not in known
+                and publication.producer_id not in ending
+                and self._callbacks.has_producer(publication.producer_id)
+            ):
+                raise InvalidState(
+                    f"producer {publication.producer_id!r} already exists in room {self.room_id!r}"
+                )
+
+    def _piped_publications(
+        self, offered: list[OfferedMedia], sources: Mapping[str, TrackSource]
+    ) -> dict[str, Publication]:
+        """Name each sending section after the origin's producer and peer (its a=msid)."""
+        result: dict[str, Publication] = {}
+        seen: set[str] = set()
+        for media in offered:
+            if media.direction not in ("sendrecv", "sendonly"):
+                continue
+            if media.stream_id is None or media.track_id is None:
+                raise BadSdp(f"section {media.mid}: a pipe needs a=msid:<peer id> <producer id>")
+            if media.track_id in seen:
+                raise BadSdp(f"section {media.mid}: producer {media.track_id} is offered twice")
+            seen.add(media.track_id)
+            source = sources.get(media.track_id)
+            if source is None:
+                source = TrackSource.MICROPHONE if media.kind == "audio" else TrackSource.CAMERA
+            self._check_source(media, source)
+            result[media.mid] = Publication(media.track_id, media.stream_id, source)
+        return result
 
     def _sources_for(
         self, offered: list[OfferedMedia], sources: Mapping[str, TrackSource]
@@ -164,20 +277,28 @@ class Peer:
                 else:
                     # without a hint, a second video track is the screen share
                     source = TrackSource.CAMERA if cameras == 0 else TrackSource.SCREEN
-            if (source is TrackSource.MICROPHONE) != (media.kind == "audio"):
-                raise BadSdp(f"section {media.mid}: {media.kind} cannot be {source}")
+            self._check_source(media, source)
             if source is TrackSource.CAMERA:
                 cameras += 1
-            if not self.permissions.may_publish(source):
-                raise NotPermitted(f"peer may not publish {source}")
             result[media.mid] = source
         return result
+
+    def _check_source(self, media: OfferedMedia, source: TrackSource) -> None:
+        if (source is TrackSource.MICROPHONE) != (media.kind == "audio"):
+            raise BadSdp(f"section {media.mid}: {media.kind} cannot be {source}")
+        if not self.permissions.may_publish(source):
+            raise NotPermitted(f"peer may not publish {source}")
 
     # subscribe connection
 
     def subscribe_to(self, producer: Producer) -> bool:
         """Consume `producer` (renegotiating); False if not allowed or pointless."""
-        if not self.permissions.may_subscribe or producer.peer_id == self.id or self.closed:
+        if (
+            not self.permissions.may_subscribe
+            or producer.peer_id == self.id
+            or self.closed
+            or self.playback
+        ):
             return False
         if producer.id not in self._wanted:
             self._wanted[producer.id] = producer
@@ -186,6 +307,14 @@ class Peer:
 
     def unsubscribe(self, producer_id: str) -> bool:
         """Stop consuming `producer_id`; False if it was not consumed."""
+        if self.playback:
+            # no renegotiation in WHEP: the section stays, silent
+            consumer = self.consumers.pop(producer_id, None)
+            if consumer is None:
+                return False
+            consumer.detach()
+            consumer.producer.remove_consumer(self.id)
+            return True
         if self._wanted.pop(producer_id, None) is None:
             return False
         if not self.closed:
@@ -226,19 +355,64 @@ class Peer:
             self._callbacks.emit(SubscribeOffer(self.room_id, self.id, sdp))
 
     def _add_consumer(self, producer: Producer) -> Consumer | None:
-        capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
-        wanted = {c.mimeType.lower() for c in producer.codecs}
-        preferences = [c for c in capabilities if c.mimeType.lower() in wanted]
-        if not preferences:
+        if not _forwarding_codecs(producer):
             return None
-        preferences += [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
         if self._subscribe_pc is None:
             self._subscribe_pc = self._new_connection(SUBSCRIBE)
-        transceiver = self._subscribe_pc.addTransceiver(
-            ForwardedTrack(producer.kind, producer.id), direction="sendonly"
-        )
-        transceiver.setCodecPreferences(preferences)
-        return Consumer(producer, self.id, transceiver)
+        return Consumer(producer, self.id, _consumer_transceiver(self._subscribe_pc, producer))
+
+    # WHEP playback (the client offers the subscribe connection)
+
+    async def consume_offer(self, sdp: str, producers: Iterable[Producer], named: bool) -> str:
+        """Answer a WHEP player's offer with consumers of `producers` (see choose_playback)."""
+        offered = check_description(sdp, "offer")
+        if not self.permissions.may_subscribe:
+            raise NotPermitted("peer may not subscribe")
+        async with self._subscribe_lock:
+            if self.closed:
+                raise InvalidState("peer has left")
+            if self.playback:
+                raise InvalidState("playback is already negotiated (WHEP does not renegotiate)")
+            if self.auto_subscribe or self._subscribe_pc is not None or self._wanted:
+                raise InvalidState(
+                    "WHEP playback needs a peer joined without auto_subscribe, not yet subscribed"
+                )
+            chosen = choose_playback(offered, producers, self.id, named)
+            pc = self._new_connection(SUBSCRIBE)
+            consumers: list[Consumer] = []
+            # aiortc binds an offer's sections to unassigned transceivers of the
+            # same kind in creation order: one per section, in the offer's order
+            for media in offered:
+                producer = chosen.get(media.mid)
+                if producer is None:
+                    pc.addTransceiver(media.kind, direction="inactive")
+                else:
+                    consumers.append(
+                        Consumer(producer, self.id, _consumer_transceiver(pc, producer))
+                    )
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                for consumer in consumers:
+                    if chosen.get(str(consumer.transceiver.mid)) is not consumer.producer:
+                        raise BadSdp("offer sections could not be matched to producers")
+                await pc.setLocalDescription(await pc.createAnswer())
+            except Exception as exc:
+                await pc.close()  # not adopted yet: its "closed" state drops nobody
+                if isinstance(exc, MediaError):
+                    raise
+                raise BadSdp(f"offer rejected: {exc}") from exc
+            self._subscribe_pc = pc
+            self.playback = True
+            for consumer in consumers:
+                if consumer.producer.closed:
+                    continue  # removed while we negotiated: its section stays silent
+                self.consumers[consumer.producer.id] = consumer
+                consumer.producer.add_consumer(consumer)
+                if consumer.transceiver.currentDirection == "sendonly":
+                    consumer.attach()
+            logger.info("WHEP playback for %s: %s", self.id, describe(chosen))
+            self._start_monitor()
+            return self._outgoing(str(pc.localDescription.sdp))
 
     async def subscribe_answer(self, sdp: str) -> None:
         async with self._subscribe_lock:
@@ -317,7 +491,8 @@ class Peer:
         @pc.on("connectionstatechange")
         def on_state() -> None:
             state = pc.connectionState
-            if self.closed:
+            if self.closed or pc not in (self._publish_pc, self._subscribe_pc):
+                # a connection refused before it was adopted concerns nobody
                 return
             if state == "failed":
                 self._callbacks.dropped(self.id, PeerClosed.CONNECTION_FAILED)
@@ -379,3 +554,22 @@ class Peer:
             if pc is not None:
                 # shielded: aiortc's close() is shared by all its callers through one future
                 await asyncio.shield(pc.close())
+
+
+def _forwarding_codecs(producer: Producer) -> list[RTCRtpCodecCapability]:
+    """The producer's codecs (and RTX) as a consumer's sender offers or accepts them."""
+    capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
+    wanted = {c.mimeType.lower() for c in producer.codecs}
+    preferences = [c for c in capabilities if c.mimeType.lower() in wanted]
+    if not preferences:
+        return []
+    return preferences + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+
+
+def _consumer_transceiver(pc: RTCPeerConnection, producer: Producer) -> RTCRtpTransceiver:
+    """A send-only transceiver whose track id is the producer id (the subscriber's track id)."""
+    transceiver = pc.addTransceiver(
+        ForwardedTrack(producer.kind, producer.id), direction="sendonly"
+    )
+    transceiver.setCodecPreferences(_forwarding_codecs(producer))
+    return transceiver

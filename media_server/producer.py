@@ -76,6 +76,10 @@ class Producer:
         internals.install_receive_hook(self._receiver, self._on_rtp)
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def consumers(self) -> list["Consumer"]:
         return list(self._consumers.values())
 

@@ -81,6 +81,7 @@ class Room:
                 producer_added=self._producer_added,
                 producer_removed=self._producer_removed,
                 dropped=self._dropped,
+                has_producer=self.producers.__contains__,
             ),
             configuration=self._configuration,
             media_timeout=self._media_timeout,

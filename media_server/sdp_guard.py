@@ -19,12 +19,22 @@ MAX_MEDIA_SECTIONS = 32
 FORWARDABLE_MIME_TYPES = frozenset({"audio/opus", "video/vp8", "video/h264"})
 
 
+# Longest stream or track id taken from a=msid (they become producer and peer ids).
+MAX_MSID_ID_LENGTH = 256
+
+
 @dataclass(frozen=True)
 class OfferedMedia:
     mid: str
     kind: str
     direction: str
     port: int
+    codecs: frozenset[str] = frozenset()
+    """Lower-case mime types offered, e.g. "video/vp8"."""
+    stream_id: str | None = None
+    """a=msid: the sending MediaStream (a pipe: the origin's publishing peer)."""
+    track_id: str | None = None
+    """a=msid: the sending track (a pipe: the origin's producer id)."""
 
 
 def check_description(
@@ -82,10 +92,29 @@ def check_description(
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise BadSdp(f"{where}: direction {direction!r} is invalid")
         supported = _supported_mime_types(media.kind)
-        if not any(codec.mimeType.lower() in supported for codec in media.rtp.codecs):
+        codecs = frozenset(codec.mimeType.lower() for codec in media.rtp.codecs)
+        if not codecs & supported:
             raise BadSdp(f"{where}: no codec the server can forward")
-        media_list.append(OfferedMedia(mid, media.kind, direction, media.port))
+        stream_id, track_id = _msid(media.msid)
+        media_list.append(
+            OfferedMedia(mid, media.kind, direction, media.port, codecs, stream_id, track_id)
+        )
     return media_list
+
+
+def _msid(value: str | None) -> tuple[str | None, str | None]:
+    """(stream id, track id) of an a=msid line; "-" (no stream) and absence are None.
+
+    A malformed msid reads as absent: only pipes need it, and they say so.
+    """
+    if not value:
+        return None, None
+    parts = value.split()
+    if len(parts) > 2 or any(len(part) > MAX_MSID_ID_LENGTH for part in parts):
+        return None, None
+    stream_id = parts[0] if parts[0] != "-" else None
+    track_id = parts[1] if len(parts) == 2 else None
+    return stream_id, track_id
 
 
 def _supported_mime_types(kind: str) -> set[str]:

@@ -25,9 +25,10 @@ from aiortc import (
     VideoStreamTrack,
 )
 from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError
+from aiortc.sdp import SessionDescription
 
 from media_server.api import MediaConfig, MediaServer
-from media_server.events import MediaEvent, SubscribeOffer
+from media_server.events import MediaEvent, ProducerAdded, SubscribeOffer
 from media_server.permissions import Permissions, TrackSource
 
 if TYPE_CHECKING:
@@ -191,20 +192,72 @@ class ReceivedTrack:
     ended: bool = False
 
 
-class Client:
+def msids(sdp: str) -> dict[str, tuple[str, str]]:
+    """mid -> (stream id, track id) of each section with an a=msid."""
+    result: dict[str, tuple[str, str]] = {}
+    for media in SessionDescription.parse(sdp).media:
+        if media.msid and " " in media.msid:
+            stream_id, track_id = media.msid.split()
+            result[str(media.rtp.muxId)] = (stream_id, track_id)
+    return result
+
+
+class TrackReader:
+    """Reads and decodes every track a connection receives, reading frame numbers."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, ReceivedTrack] = {}  # by track id (= producer id)
+        self._readers: set[asyncio.Task[None]] = set()
+        # learnt from each remote description before it is applied: aiortc
+        # emits "track" before the description is current
+        self._stream_ids: dict[str, str] = {}
+
+    def note_remote_description(self, sdp: str) -> None:
+        for mid, (stream_id, _) in msids(sdp).items():
+            self._stream_ids[mid] = stream_id
+
+    def watch(self, pc: RTCPeerConnection) -> None:
+        def on_track(track: MediaStreamTrack) -> None:
+            mid = next((str(t.mid) for t in pc.getTransceivers() if t.receiver.track is track), "")
+            received = ReceivedTrack(track, self._stream_ids.get(mid, ""))
+            self.received[track.id] = received
+            task = asyncio.ensure_future(self._read(received))
+            self._readers.add(task)
+            task.add_done_callback(self._readers.discard)
+
+        pc.on("track", on_track)
+
+    async def _read(self, received: ReceivedTrack) -> None:
+        try:
+            while True:
+                frame = await received.track.recv()
+                received.frames += 1
+                if isinstance(frame, av.VideoFrame):
+                    received.numbers.append(read_number(frame))
+                if received.first_frame_time is None:
+                    received.first_frame_time = asyncio.get_running_loop().time()
+        except MediaStreamError:
+            received.ended = True
+
+    async def stop_reading(self) -> None:
+        for task in list(self._readers):
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+class Client(TrackReader):
     """One participant: a publish and a subscribe aiortc connection."""
 
     def __init__(self, server: MediaServer, room_id: str, peer_id: str) -> None:
+        super().__init__()
         self.server = server
         self.room_id = room_id
         self.peer_id = peer_id
         self.publish_pc = RTCPeerConnection()
         self.subscribe_pc: RTCPeerConnection | None = None
-        self.received: dict[str, ReceivedTrack] = {}  # by track id (= producer id)
         self.answers = 0
         self.answer_times: list[float] = []
         self.offers: list[str] = []
-        self._readers: set[asyncio.Task[None]] = set()
         self.answer_subscribe_offers = True
 
     async def publish(
@@ -238,8 +291,9 @@ class Client:
             return
         if self.subscribe_pc is None:
             self.subscribe_pc = RTCPeerConnection()
-            self.subscribe_pc.on("track", self._on_track)
+            self.watch(self.subscribe_pc)
         pc = self.subscribe_pc
+        self.note_remote_description(event.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(event.sdp, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.server.subscribe_answer(self.room_id, self.peer_id, pc.localDescription.sdp)
@@ -250,37 +304,39 @@ class Client:
         self.answers += 1
         self.answer_times.append(asyncio.get_running_loop().time())
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        assert self.subscribe_pc is not None
-        stream_id = ""
-        for transceiver in self.subscribe_pc.getTransceivers():
-            if transceiver.receiver.track is track:
-                stream_id = str(transceiver.mid)
-        received = ReceivedTrack(track, stream_id)
-        self.received[track.id] = received
-        task = asyncio.ensure_future(self._read(received))
-        self._readers.add(task)
-        task.add_done_callback(self._readers.discard)
-
-    async def _read(self, received: ReceivedTrack) -> None:
-        try:
-            while True:
-                frame = await received.track.recv()
-                received.frames += 1
-                if isinstance(frame, av.VideoFrame):
-                    received.numbers.append(read_number(frame))
-                if received.first_frame_time is None:
-                    received.first_frame_time = asyncio.get_running_loop().time()
-        except MediaStreamError:
-            received.ended = True
-
     async def close(self) -> None:
-        for task in list(self._readers):
-            task.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self.stop_reading()
         await self.publish_pc.close()
         if self.subscribe_pc is not None:
             await self.subscribe_pc.close()
+
+
+class WhepPlayer(TrackReader):
+    """A WHEP player: offers receive-only sections once, applies the answer, decodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pc = RTCPeerConnection()
+        self.watch(self.pc)
+
+    async def offer(self, *kinds: str, video_codec: str | None = None) -> str:
+        for kind in kinds or ("audio", "video"):
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            if kind == "video" and video_codec is not None:
+                codecs = RTCRtpSender.getCapabilities("video").codecs
+                transceiver.setCodecPreferences(
+                    [c for c in codecs if c.mimeType in (video_codec, "video/rtx")]
+                )
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer: str) -> None:
+        self.note_remote_description(answer)
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    async def close(self) -> None:
+        await self.stop_reading()
+        await self.pc.close()
 
 
 class Harness:
@@ -289,6 +345,7 @@ class Harness:
     def __init__(self, config: MediaConfig) -> None:
         self.events: list[MediaEvent] = []
         self.clients: dict[tuple[str, str], Client] = {}
+        self.pipes: dict[tuple[str, str], Pipe] = {}  # subscribe offers that go to an edge
         self.server = MediaServer(self._on_event, config)
         self.event = asyncio.Event()
 
@@ -296,9 +353,13 @@ class Harness:
         self.events.append(event)
         self.event.set()
         if isinstance(event, SubscribeOffer):
-            client = self.clients.get((event.room_id, event.peer_id))
+            key = (event.room_id, event.peer_id)
+            client = self.clients.get(key)
             if client is not None:
                 await client.on_subscribe_offer(event)
+            pipe = self.pipes.get(key)
+            if pipe is not None:
+                await pipe.on_subscribe_offer(event)
 
     async def join(
         self,
@@ -319,9 +380,55 @@ class Harness:
     async def close(self) -> None:
         for client in self.clients.values():
             client.answer_subscribe_offers = False
+        for pipe in self.pipes.values():
+            pipe.active = False
         await self.server.close()
         for client in self.clients.values():
             await client.close()
+
+
+class Pipe:
+    """Cascades a room from an origin MediaServer to an edge, as two nodes would.
+
+    On the origin the pipe is a subscribe-only peer that consumes every
+    producer; its subscribe offers go to the edge's pipe_offer, the
+    answers back to the origin. Sources follow the origin's ProducerAdded.
+    """
+
+    def __init__(self, origin: Harness, edge: Harness, room_id: str, peer_id: str = "pipe") -> None:
+        self.origin = origin
+        self.edge = edge
+        self.room_id = room_id
+        self.peer_id = peer_id
+        self.offers: list[str] = []
+        self.answers = 0
+        self.active = True
+
+    async def start(self) -> None:
+        await self.edge.server.join(
+            self.room_id,
+            self.peer_id,
+            Permissions(
+                may_publish_audio=True,
+                may_publish_video=True,
+                may_publish_screen=True,
+                may_subscribe=False,
+            ),
+            auto_subscribe=False,
+        )
+        self.origin.pipes[(self.room_id, self.peer_id)] = self
+        await self.origin.server.join(self.room_id, self.peer_id, Permissions(), True)
+
+    async def on_subscribe_offer(self, event: SubscribeOffer) -> None:
+        self.offers.append(event.sdp)
+        if not self.active:
+            return
+        sources = {
+            e.producer_id: e.source for e in self.origin.events if isinstance(e, ProducerAdded)
+        }
+        answer = await self.edge.server.pipe_offer(self.room_id, self.peer_id, event.sdp, sources)
+        await self.origin.server.subscribe_answer(self.room_id, self.peer_id, answer)
+        self.answers += 1
 
 
 async def wait_for(
@@ -412,9 +519,12 @@ __all__ = [
     "Harness",
     "LossyTransport",
     "NumberedVideoTrack",
+    "Pipe",
     "ToneTrack",
+    "WhepPlayer",
     "cut_network",
     "encode_numbered_clip",
+    "msids",
     "requires_network",
     "wait_for",
 ]

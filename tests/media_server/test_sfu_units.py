@@ -1,14 +1,24 @@
-"""The media plane's pure parts: rewriting, keyframe detection, speaker detection."""
+"""The media plane's pure parts: rewriting, keyframe detection, speaker detection, WHEP choice."""
 
 import itertools
+from dataclasses import dataclass, field
 
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+import pytest
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+)
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from media_server.active_speaker import ActiveSpeakerDetector
+from media_server.errors import BadSdp, InvalidState
 from media_server.keyframe import is_h264_keyframe_start, is_keyframe_start, is_vp8_keyframe_start
+from media_server.permissions import TrackSource
+from media_server.playback import choose_playback
 from media_server.rewriter import RtpRewriter, seq_newer
 from media_server.rtp_writer import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpWriter
+from media_server.sdp_guard import OfferedMedia
 
 
 def test_seq_newer_wraps() -> None:
@@ -125,3 +135,68 @@ def test_rtp_writer_writes_what_aiortc_would() -> None:
     assert (parsed.payload, parsed.padding_size, parsed.extensions.mid) == (b"", 200, "7")
     bare = RtpPacket.parse(RtpWriter(5, None, {}).write(packet, 97, 1, 2, 3))
     assert (bare.ssrc, bare.payload_type, bare.sequence_number, bare.timestamp) == (5, 97, 1, 2)
+
+
+@dataclass
+class FakeProducer:
+    id: str
+    source: TrackSource
+    mime_types: tuple[str, ...] = ()
+    peer_id: str = field(init=False)
+    kind: str = field(init=False)
+    codecs: list[RTCRtpCodecParameters] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.peer_id = self.id.split(":")[0]
+        self.kind = "audio" if self.source is TrackSource.MICROPHONE else "video"
+        default = ("audio/opus",) if self.kind == "audio" else ("video/VP8",)
+        self.codecs = [
+            RTCRtpCodecParameters(mimeType=m, clockRate=48000 if self.kind == "audio" else 90000)
+            for m in self.mime_types or default
+        ]
+
+
+def section(mid: str, kind: str, direction: str = "recvonly", *codecs: str) -> OfferedMedia:
+    default = ("audio/opus",) if kind == "audio" else ("video/vp8", "video/h264")
+    return OfferedMedia(mid, kind, direction, 9, frozenset(codecs or default))
+
+
+def test_whep_choice_defaults_to_microphones_then_cameras_then_screens() -> None:
+    screen = FakeProducer("a:0", TrackSource.SCREEN)
+    cam_b = FakeProducer("b:1", TrackSource.CAMERA)
+    mic_b = FakeProducer("b:0", TrackSource.MICROPHONE)
+    cam_c = FakeProducer("c:0", TrackSource.CAMERA, ("video/H264",))
+    room = [screen, mic_b, cam_b, cam_c]
+    offer = [section("0", "audio"), section("1", "video")]
+    assert choose_playback(offer, room, "viewer") == {"0": mic_b, "1": cam_b}
+    # more video sections: the next camera, then the screen; sendonly/inactive ones carry nothing
+    offer = [
+        section("0", "video"),
+        section("1", "video", "sendonly"),
+        section("2", "video", "sendrecv"),
+        section("3", "video", "inactive"),
+        section("4", "video"),
+        section("5", "video"),
+    ]
+    assert choose_playback(offer, room, "viewer") == {"0": cam_b, "2": cam_c, "4": screen}
+    # a section takes what it can decode: the H.264 camera, skipping the VP8 one
+    assert choose_playback([section("0", "video", "recvonly", "video/h264")], room, "x") == {
+        "0": cam_c
+    }
+    # a peer does not see itself
+    assert choose_playback([section("0", "video")], room, "b") == {"0": cam_c}
+
+
+def test_whep_choice_of_named_producers() -> None:
+    screen = FakeProducer("a:0", TrackSource.SCREEN)
+    cam = FakeProducer("b:1", TrackSource.CAMERA)
+    offer = [section("0", "audio"), section("1", "video"), section("2", "video")]
+    # the caller's order, whatever the sources
+    assert choose_playback(offer, [screen, cam], "viewer", named=True) == {
+        "1": screen,
+        "2": cam,
+    }
+    with pytest.raises(BadSdp, match="b:1"):
+        choose_playback(offer[:2], [screen, cam], "viewer", named=True)
+    with pytest.raises(InvalidState):
+        choose_playback(offer, [cam], "b", named=True)
