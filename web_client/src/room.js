@@ -157,6 +157,8 @@ export class Room {
     });
     o("room.ended", () => this.finish(t("room.ended")));
     o("room.removed", () => this.finish(t("room.removed")));
+    // The room's server stopped: the same token brings us into the room where it comes back.
+    o("room.moved", () => this.resume());
     o("media.closed", () => call("media.restart").then(() => this.media.publish()).catch(() => {}));
     this.offs.push(
       onState((state) => {
