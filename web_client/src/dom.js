@@ -1,4 +1,5 @@
-// A small element builder: h("button", {class: "x", onclick: fn, "data-i18n": "key"}, "text").
+// A small element builder: h("button", {class: "x", onclick: fn, i18n: "key"}, "text");
+// "i18n-label": "key" gives a translated aria-label.
 
 import { t } from "./i18n.js";
 
@@ -11,6 +12,10 @@ export function h(tag, attrs = {}, ...children) {
     } else if (key === "i18n") {
       el.dataset.i18n = value;
       el.textContent = t(value);
+    } else if (key === "i18n-label") {
+      // an accessible name that follows the language, like data-i18n does for text
+      el.dataset.i18nLabel = value;
+      el.setAttribute("aria-label", t(value));
     } else if (key === "class") {
       el.className = value;
     } else if (value === true) {

@@ -1,15 +1,35 @@
 // The imaging panel of a consultation room: upload DICOM into the case file, pick a
-// series, and look at it together. The presenter drives (slice, window, zoom, cine);
-// everyone else follows the shared view state. Only state travels over the socket:
-// each browser fetches its own (cached) renditions over HTTP.
+// series, and look at it together. The presenter drives (slice, window, zoom and pan,
+// cine, measurements); everyone else follows the shared view state. Only state travels
+// over the socket: each browser fetches its own (cached) renditions over HTTP.
 
 import { api, uploadFiles } from "./api.js";
 import { h, clear, label, verdicts } from "./dom.js";
 import { t } from "./i18n.js";
 import { attachCalipers, drawEcg } from "./ecg.js";
+import { TOOLS, annotationOf, drawMarks, drawPending, formatNumber } from "./marks.js";
 import { call, on } from "./realtime.js";
 
 const PRESETS = ["file", "brain", "soft_tissue", "lung", "bone"];
+const SPEEDS = [0.25, 0.5, 1, 2];
+const PAGE = 10; // slices per PageUp / PageDown
+const DRAG_STEP_PX = 8; // a drag this long moves one slice
+const ZOOM_STEP = 1.25;
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+// aria-keyshortcuts of the viewing area (the visible list is keyHelp)
+const keyShortcuts = (kind) => [
+  "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "PageUp", "PageDown", "Home", "End",
+  ...(kind === "cine" ? ["Space"] : []),
+  ...(kind === "series" ? ["1", "2", "3", "4", "5"] : []),
+  "+", "-", "0", "Shift+ArrowUp", "Shift+ArrowDown", "Shift+ArrowLeft", "Shift+ArrowRight",
+  "P", "L", "A", "E", "R", "Escape", "Delete",
+].join(" ");
+
+const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
+const clampZoom = (zoom) => clamp(zoom, 0.25, 64);
+const midpoint = (a, b) => ({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 });
+const distance = (a, b) => Math.hypot(a.x - b.x, a.y - b.y) || 1;
+const kbd = (text) => h("kbd", {}, text);
 
 export class ImagingPanel {
   constructor(root, { consultationId, me, participants, views = [] }) {
@@ -19,13 +39,24 @@ export class ImagingPanel {
     this.participants = participants; // the room's Map, kept current by the room
     this.objects = new Map(); // series uid or instance uid -> {kind, series?, instance?}
     this.state = null; // the view state shown
+    this.object = null; // what it shows
     this.cineTimer = null;
+    this.tool = null; // null: dragging scrolls; else a key of TOOLS
+    this.pending = []; // the clicks of a measurement in progress
+    this.queued = null; // the presenter's next update, merged (see queue)
+    this.sending = null; // the update on its way
     this.initialViews = views;
+    const relayout = () => this.state && this.image && this.applyView();
+    const relabel = () => this.state && this.object && this.update(this.object);
+    window.addEventListener("resize", relayout);
+    document.addEventListener("languagechange", relabel);
     this.offs = [
       on("view.state", (state) => this.show(state)),
       on("view.closed", ({ object_id: id }) => {
         if (this.state?.object_id === id) this.clearViewer();
       }),
+      () => window.removeEventListener("resize", relayout),
+      () => document.removeEventListener("languagechange", relabel),
     ];
   }
 
@@ -34,7 +65,8 @@ export class ImagingPanel {
     this.progress = h("progress", { max: 100, value: 0, hidden: true });
     this.results = h("ul", { class: "upload-results", "aria-live": "polite" });
     this.library = h("div", { class: "library" });
-    this.viewer = h("div", { class: "viewer", "aria-live": "polite" });
+    this.viewer = h("div", { class: "viewer" });
+    this.viewer.addEventListener("keydown", (event) => this.onKey(event));
     input.addEventListener("change", () => this.upload(input.files).finally(() => (input.value = "")));
     this.root.append(
       h("h2", { i18n: "imaging.title" }),
@@ -86,6 +118,36 @@ export class ImagingPanel {
     return this.state?.presenter === this.me;
   }
 
+  // The presenter's changes go through here. While one update is on its way, newer
+  // ones merge into the next (each field holds a whole value, the latest wins), so a
+  // drag or a cine on a slow link sends fewer updates rather than later ones.
+  queue(update) {
+    if (!this.presenting()) return;
+    this.queued = { ...this.queued, ...update };
+    if (!this.sending) this.flush();
+  }
+
+  async flush() {
+    while (this.queued) {
+      this.sending = this.queued;
+      this.queued = null;
+      try {
+        await this.change(this.sending);
+      } catch (err) {
+        console.warn("view update refused:", err.message);
+      }
+    }
+    this.sending = null;
+  }
+
+  // A field as it will be once what is queued and on its way has arrived.
+  latest(name) {
+    for (const update of [this.queued, this.sending]) {
+      if (update && name in update) return update[name];
+    }
+    return this.state[name];
+  }
+
   async change(update) {
     // Only the presenter sends; versions let the server drop what arrives late.
     if (!this.presenting()) return;
@@ -109,20 +171,26 @@ export class ImagingPanel {
   }
 
   clearViewer() {
-    clearInterval(this.cineTimer);
+    this.stopCine();
     this.state = null;
+    this.object = null;
     clear(this.viewer);
   }
 
   renderViewer(object) {
-    clearInterval(this.cineTimer);
+    this.stopCine();
     clear(this.viewer);
+    this.object = object;
+    this.image = null;
+    this.tool = null;
+    this.pending = [];
+    this.queued = null;
     this.presenterEl = h("p", { class: "presenter" });
     this.controlsEl = h("div", { class: "viewer-controls" });
     this.stage = h("div", { class: "viewer-stage" });
     this.viewer.append(this.presenterEl, this.stage, this.controlsEl);
     if (object.kind === "ecg") {
-      this.canvas = h("canvas", { class: "ecg", role: "img", "aria-label": t("imaging.ecg") });
+      this.canvas = h("canvas", { class: "ecg", role: "img", "i18n-label": "imaging.ecg" });
       const reading = h("output", { class: "caliper-reading", "aria-live": "polite" });
       this.stage.append(h("div", { class: "ecg-paper" }, this.canvas));
       this.controlsEl.append(h("span", { i18n: "imaging.calipers" }), " ", reading);
@@ -132,6 +200,13 @@ export class ImagingPanel {
       });
       return;
     }
+    const help = this.keyHelp(object);
+    // The viewing area takes the keyboard: focusable, named, its keys listed under it.
+    const named = { tabindex: "0", role: "application", "aria-keyshortcuts": keyShortcuts(object.kind), "aria-describedby": help.querySelector("dl").id };
+    for (const [key, value] of Object.entries(named)) this.stage.setAttribute(key, value);
+    this.stage.dataset.i18nLabel = "imaging.viewer";
+    this.stage.setAttribute("aria-label", t("imaging.viewer"));
+
     this.image = h("img", { class: "slice", alt: t("imaging.slice"), draggable: "false" });
     // Measurements are drawn in image pixels over the picture, and move with it.
     this.marks = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -140,117 +215,350 @@ export class ImagingPanel {
     this.stage.append(this.sliceWrap);
     this.image.addEventListener("load", () => {
       this.marks.setAttribute("viewBox", `0 0 ${this.image.naturalWidth} ${this.image.naturalHeight}`);
+      this.applyView();
+      this.drawMarks();
     });
-    this.sliceWrap.addEventListener("click", (event) => this.measureClick(event));
-    this.dragging(this.sliceWrap);
+    this.stage.addEventListener("click", (event) => this.measureClick(event));
+    this.gestures(this.stage);
     this.stage.addEventListener("wheel", (event) => {
       if (!this.presenting()) return;
       event.preventDefault();
-      const frame = Math.min(this.state.frames - 1, Math.max(0, this.state.frame + Math.sign(event.deltaY)));
-      if (frame !== this.state.frame) this.change({ frame });
+      // Ctrl + wheel is also what a trackpad pinch sends.
+      if (event.ctrlKey) this.zoomBy(event.deltaY < 0 ? 1.1 : 1 / 1.1);
+      else this.goTo(this.latest("frame") + Math.sign(event.deltaY));
     }, { passive: false });
+
     this.slider = h("input", { type: "range", min: 0, max: this.state.frames - 1, value: 0, id: "slice-slider" });
-    this.slider.addEventListener("input", () => this.change({ frame: Number(this.slider.value) }));
+    this.slider.addEventListener("input", () => this.queue({ frame: Number(this.slider.value) }));
+    this.sliceNumber = h("output", { class: "slice-number", for: "slice-slider" });
     this.preset = h("select", { id: "window-preset" }, PRESETS.map((p) => h("option", { value: p, i18n: `preset.${p}` })));
-    this.preset.addEventListener("change", () => this.change({ preset: this.preset.value }));
-    const zoom = (factor) => () => this.change({ viewport: { zoom: Math.min(64, Math.max(0.25, this.state.viewport.zoom * factor)), pan: this.state.viewport.pan } });
-    const controls = [
-      ...label("imaging.sliceLabel", this.slider),
-      object.kind === "series" ? label("imaging.window", this.preset) : [],
-      h("button", { type: "button", "aria-label": t("imaging.zoomIn"), onclick: zoom(1.25) }, "+"),
-      h("button", { type: "button", "aria-label": t("imaging.zoomOut"), onclick: zoom(0.8) }, "−"),
-    ].flat();
-    this.measureButton = h("button", { type: "button", "aria-pressed": "false", i18n: "imaging.measure", onclick: () => {
-      this.measuring = !this.measuring;
-      this.pending = null;
-      this.measureButton.setAttribute("aria-pressed", String(this.measuring));
-    } });
-    controls.push(this.measureButton);
+    this.preset.addEventListener("change", () => this.setPreset(this.preset.value));
+    const view = h("div", { class: "control-group" },
+      h("button", { type: "button", "i18n-label": "imaging.zoomOut", "aria-keyshortcuts": "-", onclick: () => this.zoomBy(1 / ZOOM_STEP) }, "−"),
+      h("button", { type: "button", "i18n-label": "imaging.zoomIn", "aria-keyshortcuts": "+", onclick: () => this.zoomBy(ZOOM_STEP) }, "+"),
+      h("button", { type: "button", i18n: "imaging.resetView", "aria-keyshortcuts": "0", onclick: () => this.resetView() }),
+    );
+    this.toolButtons = new Map(Object.entries(TOOLS).map(([name, tool]) => [name, h("button", {
+      type: "button",
+      "aria-pressed": "false",
+      "aria-keyshortcuts": tool.key.toUpperCase(),
+      "data-tool": name,
+      i18n: tool.i18n,
+      onclick: () => this.setTool(name),
+    })]));
+    this.clearButton = h("button", { type: "button", i18n: "imaging.clearMarks", "aria-keyshortcuts": "Delete", onclick: () => this.clearMarks() });
+    const tools = h("div", { class: "control-group tools", role: "group", "i18n-label": "imaging.tools" }, ...this.toolButtons.values(), this.clearButton);
+    const rows = [
+      h("div", { class: "control-group slices" }, ...label("imaging.sliceLabel", this.slider), this.sliceNumber),
+      object.kind === "series" ? h("div", { class: "control-group" }, ...label("imaging.window", this.preset)) : null,
+      view,
+    ];
     if (object.kind === "cine") {
-      const speeds = [0.25, 0.5, 1, 2];
-      this.speed = h("select", { id: "cine-speed" }, speeds.map((x) => h("option", { value: String(x), selected: x === 1 }, `${x}×`)));
+      const base = object.instance.frame_rate ?? 10;
+      this.speed = h("select", { id: "cine-speed" }, SPEEDS.map((x) => h("option", { value: String(x), selected: x === 1 }, `${formatNumber(x, 2, 0)}×`)));
       this.speed.addEventListener("change", () => {
-        const base = object.instance.frame_rate ?? 10;
-        this.change({ cine: { playing: this.state.cine.playing, fps: base * Number(this.speed.value) } });
+        this.queue({ cine: { playing: this.latest("cine").playing, fps: base * Number(this.speed.value) } });
       });
-      controls.push(...label("imaging.speed", this.speed));
-      this.play = h("button", { type: "button", onclick: () => this.change({ cine: { playing: !this.state.cine.playing, fps: this.state.cine.fps } }) });
-      controls.push(this.play);
+      this.play = h("button", { type: "button", class: "play", "aria-keyshortcuts": "Space", onclick: () => this.togglePlay() });
+      this.rate = h("output", { class: "cine-rate", "aria-live": "off" });
+      rows.push(h("div", { class: "control-group cine" }, this.play, ...label("imaging.speed", this.speed), h("span", { i18n: "imaging.rate" }), this.rate));
     }
-    this.controlsEl.append(...controls);
+    rows.push(tools);
+    this.hint = h("output", { class: "tool-hint", "aria-live": "polite" });
+    this.controlsEl.append(...rows.filter(Boolean));
+    this.viewer.append(this.hint, help);
   }
 
-  dragging(surface) {
-    // Drag (a finger on a phone, or the mouse) up and down to move through the
-    // slices; with Ctrl held, drag to set the window (sideways width, up-down centre).
-    let last = null;
-    let carried = 0;
+  keyHelp(object) {
+    const id = `viewer-keys-${Math.random().toString(36).slice(2)}`;
+    const rows = [
+      [[kbd("↑"), kbd("↓"), kbd("←"), kbd("→")], "imaging.keys.step"],
+      [[kbd("PgUp"), kbd("PgDn")], "imaging.keys.page"],
+      [[kbd("Home"), kbd("End")], "imaging.keys.ends"],
+      object.kind === "cine" ? [[h("kbd", { i18n: "imaging.keys.space" })], "imaging.keys.play"] : null,
+      object.kind === "series" ? [[kbd("1"), "–", kbd("5")], "imaging.keys.presets"] : null,
+      [[kbd("+"), kbd("−"), kbd("0")], "imaging.keys.zoom"],
+      [[kbd("Shift"), " + ", kbd("↑"), kbd("↓"), kbd("←"), kbd("→")], "imaging.keys.pan"],
+      [Object.values(TOOLS).map((tool) => kbd(tool.key.toUpperCase())), "imaging.keys.tools"],
+      [[kbd("Esc")], "imaging.keys.escape"],
+      [[kbd("Delete")], "imaging.keys.delete"],
+    ].filter(Boolean);
+    return h("details", { class: "shortcuts" },
+      h("summary", { i18n: "imaging.keys.title" }),
+      h("dl", { id }, rows.flatMap(([keys, text]) => [h("dt", {}, keys), h("dd", { i18n: text })])),
+    );
+  }
+
+  // Keyboard ------------------------------------------------------------------
+
+  onKey(event) {
+    if (!this.state || !this.image || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Form controls keep their own keys (a slider's arrows, a button's space).
+    if (event.key !== "Escape" && event.target.closest("input, select, textarea, button, summary, a")) return;
+    if (!this.presenting()) return;
+    const action = this.keyAction(event);
+    if (!action) return;
+    event.preventDefault();
+    action();
+  }
+
+  keyAction(event) {
+    const { key } = event;
+    const frame = this.latest("frame");
+    if (event.shiftKey && ARROWS[key]) {
+      const [dx, dy] = ARROWS[key];
+      return () => this.panImage(dx / 10, dy / 10);
+    }
+    const go = (to) => () => this.goTo(to);
+    switch (key) {
+      case "ArrowDown":
+      case "ArrowRight":
+        return go(frame + 1);
+      case "ArrowUp":
+      case "ArrowLeft":
+        return go(frame - 1);
+      case "PageDown":
+        return go(frame + PAGE);
+      case "PageUp":
+        return go(frame - PAGE);
+      case "Home":
+        return go(0);
+      case "End":
+        return go(this.state.frames - 1);
+      case " ":
+        return this.object.kind === "cine" ? () => this.togglePlay() : null;
+      case "+":
+      case "=":
+        return () => this.zoomBy(ZOOM_STEP);
+      case "-":
+        return () => this.zoomBy(1 / ZOOM_STEP);
+      case "0":
+        return () => this.resetView();
+      case "Escape":
+        return this.tool ? () => this.escape() : null;
+      case "Delete":
+        return () => this.clearMarks();
+      default:
+    }
+    if (this.object.kind === "series" && /^[1-5]$/.test(key)) return () => this.setPreset(PRESETS[Number(key) - 1]);
+    const tool = Object.keys(TOOLS).find((name) => TOOLS[name].key === key.toLowerCase());
+    return tool ? () => this.setTool(tool) : null;
+  }
+
+  // Presenter actions ---------------------------------------------------------
+
+  goTo(frame) {
+    const to = clamp(frame, 0, this.state.frames - 1);
+    if (to !== this.latest("frame")) this.queue({ frame: to });
+  }
+
+  setPreset(preset) {
+    // A preset replaces a window set by dragging.
+    this.queue({ preset, window: null });
+  }
+
+  togglePlay() {
+    const cine = this.latest("cine");
+    if (cine.playing) this.stopCine(); // no frame after the pause
+    this.queue({ cine: { playing: !cine.playing, fps: cine.fps } });
+  }
+
+  zoomBy(factor) {
+    const { zoom, pan } = this.latest("viewport");
+    this.queue({ viewport: { zoom: clampZoom(zoom * factor), pan } });
+  }
+
+  resetView() {
+    this.queue({ viewport: { zoom: 1, pan: { x: 0, y: 0 } } });
+  }
+
+  // Moves the image by a fraction of its size (the keyboard's Shift + arrows).
+  panImage(fx, fy) {
+    const { zoom, pan } = this.latest("viewport");
+    const k = this.cssPerPixel() * zoom;
+    if (!k) return;
+    this.queue({ viewport: { zoom, pan: this.panned(pan, fx * this.image.naturalWidth * k, fy * this.image.naturalHeight * k, zoom) } });
+  }
+
+  clearMarks() {
+    this.cancelPending();
+    if (this.latest("annotations").length) this.queue({ annotations: [] });
+  }
+
+  setTool(name) {
+    this.tool = this.tool === name ? null : name;
+    this.cancelPending();
+    this.showTool();
+  }
+
+  escape() {
+    // Esc drops the clicks of a measurement; with none, it puts the tool down.
+    if (this.pending.length) this.cancelPending();
+    else this.setTool(this.tool);
+  }
+
+  showTool() {
+    for (const [name, button] of this.toolButtons) button.setAttribute("aria-pressed", String(name === this.tool));
+    this.stage.dataset.tool = this.tool ?? "";
+    const hint = this.tool ? TOOLS[this.tool].hint : null;
+    if (hint) {
+      this.hint.dataset.i18n = hint;
+      this.hint.value = t(hint);
+    } else {
+      delete this.hint.dataset.i18n;
+      this.hint.value = "";
+    }
+  }
+
+  // Pointer: one finger or the mouse drags through the slices (Ctrl: the window; the
+  // Pan tool or Shift: the image); two fingers move and pinch-zoom the image.
+  gestures(surface) {
+    const down = new Map(); // pointer id -> where it is
+    let gesture = null;
     surface.style.touchAction = "none";
     surface.addEventListener("pointerdown", (event) => {
-      if (this.measuring || !this.presenting()) return;
-      last = { x: event.clientX, y: event.clientY, window: event.ctrlKey };
-      carried = 0;
+      if (!this.presenting() || (event.pointerType === "mouse" && event.button !== 0)) return;
+      down.set(event.pointerId, { x: event.clientX, y: event.clientY });
       surface.setPointerCapture(event.pointerId);
+      gesture = this.startGesture(event, down);
     });
     surface.addEventListener("pointermove", (event) => {
-      if (!last) return;
-      const dx = event.clientX - last.x;
-      const dy = event.clientY - last.y;
-      if (last.window) {
-        const w = this.state.window ?? { center: 40, width: 400 };
-        this.change({ window: { center: w.center + dy * 2, width: Math.max(1, w.width + dx * 4) } });
-        last = { ...last, x: event.clientX, y: event.clientY };
-        return;
-      }
-      carried += dy;
-      const steps = Math.trunc(carried / 8);
-      if (steps !== 0) {
-        carried -= steps * 8;
-        const frame = Math.min(this.state.frames - 1, Math.max(0, this.state.frame + steps));
-        if (frame !== this.state.frame) this.change({ frame });
-      }
-      last = { ...last, x: event.clientX, y: event.clientY };
+      if (this.pending.length) this.previewAt(event);
+      if (!down.has(event.pointerId)) return;
+      down.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (gesture) this.moveGesture(gesture, event, down);
     });
-    const stop = () => (last = null);
-    surface.addEventListener("pointerup", stop);
-    surface.addEventListener("pointercancel", stop);
+    const up = (event) => {
+      // lifting one finger of two ends the gesture, without a jump
+      if (down.delete(event.pointerId)) gesture = null;
+    };
+    surface.addEventListener("pointerup", up);
+    surface.addEventListener("pointercancel", up);
+  }
+
+  startGesture(event, down) {
+    const { zoom, pan } = this.latest("viewport");
+    if (down.size === 2) {
+      const [a, b] = [...down.values()];
+      return { kind: "pinch", mid: midpoint(a, b), distance: distance(a, b), zoom, pan };
+    }
+    if (down.size > 2) return null;
+    const start = { x: event.clientX, y: event.clientY };
+    if (this.tool === "pan" || event.shiftKey) return { kind: "pan", start, zoom, pan };
+    if (this.tool) return null; // measuring: clicks, not drags
+    if (event.ctrlKey) return { kind: "window", start, window: this.latest("window") ?? { center: 40, width: 400 } };
+    const frame = this.latest("frame");
+    return { kind: "scroll", start, frame, sent: frame };
+  }
+
+  moveGesture(g, event, down) {
+    // From where the gesture started, not step by step: no movement is lost while
+    // updates are on their way.
+    if (g.kind === "pinch") {
+      if (down.size !== 2) return;
+      const [a, b] = [...down.values()];
+      const zoom = clampZoom((g.zoom * distance(a, b)) / g.distance);
+      const mid = midpoint(a, b);
+      this.queue({ viewport: { zoom, pan: this.panned(g.pan, mid.x - g.mid.x, mid.y - g.mid.y, zoom) } });
+      return;
+    }
+    const dx = event.clientX - g.start.x;
+    const dy = event.clientY - g.start.y;
+    if (g.kind === "pan") {
+      this.queue({ viewport: { zoom: g.zoom, pan: this.panned(g.pan, dx, dy, g.zoom) } });
+    } else if (g.kind === "window") {
+      this.queue({ window: { center: g.window.center + dy * 2, width: Math.max(1, g.window.width + dx * 4) } });
+    } else {
+      const frame = clamp(g.frame + Math.trunc(dy / DRAG_STEP_PX), 0, this.state.frames - 1);
+      if (frame !== g.sent) {
+        g.sent = frame;
+        this.queue({ frame });
+      }
+    }
+  }
+
+  // CSS pixels per image pixel at zoom 1 (the picture as laid out).
+  cssPerPixel() {
+    return this.image?.naturalWidth ? this.image.offsetWidth / this.image.naturalWidth : 0;
+  }
+
+  // Pan is kept in image pixels, so that followers with other screen sizes see the
+  // same part of the image: a drag of d screen pixels moves it d / (zoom · css/px).
+  panned(pan, dx, dy, zoom) {
+    const k = this.cssPerPixel();
+    if (!k) return pan;
+    const w = this.image.naturalWidth / 2;
+    const hh = this.image.naturalHeight / 2;
+    return { x: clamp(pan.x + dx / (zoom * k), -w, w), y: clamp(pan.y + dy / (zoom * k), -hh, hh) };
+  }
+
+  applyView() {
+    const { zoom, pan } = this.state.viewport;
+    const k = this.cssPerPixel();
+    this.sliceWrap.style.transform = `scale(${zoom}) translate(${pan.x * k}px, ${pan.y * k}px)`;
+    Object.assign(this.sliceWrap.dataset, { zoom: String(zoom), panX: String(pan.x), panY: String(pan.y) });
+  }
+
+  // Measurements ----------------------------------------------------------------
+
+  imagePoint(event) {
+    if (!this.image.naturalWidth) return null;
+    const box = this.sliceWrap.getBoundingClientRect(); // after zoom and pan
+    const x = ((event.clientX - box.left) / box.width) * this.image.naturalWidth;
+    const y = ((event.clientY - box.top) / box.height) * this.image.naturalHeight;
+    if (x < 0 || y < 0 || x > this.image.naturalWidth || y > this.image.naturalHeight) return null;
+    return { x, y };
   }
 
   measureClick(event) {
-    if (!this.measuring || !this.presenting() || !this.image.naturalWidth) return;
-    const box = this.sliceWrap.getBoundingClientRect();
-    const point = {
-      x: ((event.clientX - box.left) / box.width) * this.image.naturalWidth,
-      y: ((event.clientY - box.top) / box.height) * this.image.naturalHeight,
-    };
-    if (!this.pending) {
-      this.pending = point;
+    const needed = TOOLS[this.tool]?.points;
+    if (!needed || !this.presenting()) return;
+    const point = this.imagePoint(event);
+    if (!point) return;
+    this.pending.push(point);
+    this.pendingFrame = this.state.frame;
+    if (this.pending.length < needed) {
+      this.drawPending(null);
       return;
     }
-    // The server computes the length in mm from the pixel spacing.
-    const line = { kind: "length", id: `m${Date.now()}`, frame: this.state.frame, start: this.pending, end: point };
-    this.pending = null;
-    this.change({ annotations: [...this.state.annotations, line] });
+    // The server computes the numbers (mm from the pixel spacing, degrees, HU).
+    const annotation = annotationOf(this.tool, this.pending, this.state.frame);
+    this.cancelPending();
+    this.queue({ annotations: [...this.latest("annotations"), annotation] });
+  }
+
+  previewAt(event) {
+    if (this.tool && TOOLS[this.tool].points) this.drawPending(this.imagePoint(event));
+  }
+
+  cancelPending() {
+    this.pending = [];
+    if (this.marks) this.drawPending(null);
+  }
+
+  drawPending(hover) {
+    const box = this.sliceWrap.getBoundingClientRect();
+    const radius = box.width ? (5 * this.image.naturalWidth) / box.width : 1;
+    drawPending(this.marks, this.tool, this.pending, hover, radius);
+  }
+
+  spacingOf(frame) {
+    const object = this.object;
+    const instance = object.kind === "series" ? object.series.instances[frame] : object.instance;
+    return instance?.pixel_spacing ?? null;
   }
 
   drawMarks() {
-    const svgNs = "http://www.w3.org/2000/svg";
-    while (this.marks.firstChild) this.marks.firstChild.remove();
-    this.sliceWrap.querySelectorAll(".mark-label").forEach((el) => el.remove());
-    const width = this.image.naturalWidth || 1;
-    const height = this.image.naturalHeight || 1;
-    for (const a of this.state.annotations ?? []) {
-      if (a.kind !== "length" || a.frame !== this.state.frame) continue;
-      const line = document.createElementNS(svgNs, "line");
-      for (const [k, v] of [["x1", a.start.x], ["y1", a.start.y], ["x2", a.end.x], ["y2", a.end.y]]) line.setAttribute(k, String(v));
-      this.marks.append(line);
-      // The label is HTML, so it keeps a readable size whatever the image's resolution.
-      const label = h("span", { class: "mark-label" }, a.length_mm === null || a.length_mm === undefined ? "?" : `${a.length_mm} mm`);
-      label.style.left = `${(((a.start.x + a.end.x) / 2) / width) * 100}%`;
-      label.style.top = `${(Math.min(a.start.y, a.end.y) / height) * 100}%`;
-      this.sliceWrap.append(label);
-    }
+    drawMarks({
+      svg: this.marks,
+      wrap: this.sliceWrap,
+      width: this.image.naturalWidth || 1,
+      height: this.image.naturalHeight || 1,
+      spacing: (frame) => this.spacingOf(frame),
+    }, this.state.annotations, this.state.frame);
   }
+
+  // Showing the state -------------------------------------------------------------
 
   frameUrl(object, frame) {
     if (object.kind === "cine" && object.instance.jpeg_frames) {
@@ -287,25 +595,63 @@ export class ImagingPanel {
       }
     }
     if (object.kind === "ecg") return;
-    this.image.src = this.frameUrl(object, state.frame);
+    const url = this.frameUrl(object, state.frame);
+    if (this.image.getAttribute("src") !== url) this.image.src = url;
     this.image.dataset.frame = String(state.frame);
-    this.sliceWrap.style.transform = `scale(${state.viewport.zoom}) translate(${state.viewport.pan.x}px, ${state.viewport.pan.y}px)`;
+    this.image.alt = `${t("imaging.slice")} ${state.frame + 1} / ${state.frames}`;
+    this.applyView();
+    if (this.pending.length && this.pendingFrame !== state.frame) this.cancelPending();
     this.drawMarks();
     this.slider.value = String(state.frame);
+    this.sliceNumber.value = `${state.frame + 1} / ${state.frames}`;
     this.preset.value = state.preset ?? "file";
-    for (const control of this.controlsEl.querySelectorAll("input, select, button")) control.disabled = !this.presenting();
-    clearInterval(this.cineTimer);
+    const presenting = this.presenting();
+    if (!presenting && this.pending.length) this.cancelPending(); // control went to someone else
+    this.stage.dataset.presenting = String(presenting);
+    for (const control of this.controlsEl.querySelectorAll("input, select, button")) control.disabled = !presenting;
+    this.clearButton.disabled = !presenting || !state.annotations.length;
     if (object.kind === "cine") {
+      const base = object.instance.frame_rate ?? 10;
+      const fps = state.cine.fps ?? base;
       this.play.textContent = t(state.cine.playing ? "imaging.pause" : "imaging.play");
-      if (state.cine.playing && this.presenting()) {
-        const fps = state.cine.fps ?? object.instance.frame_rate ?? 10;
-        this.cineTimer = setInterval(() => this.change({ frame: (this.state.frame + 1) % this.state.frames }), 1000 / fps);
-      }
+      const speed = SPEEDS.reduce((best, x) => (Math.abs(x - fps / base) < Math.abs(best - fps / base) ? x : best));
+      this.speed.value = String(speed);
+      this.rate.value = `${formatNumber(fps, 1, 0)} ${t("imaging.fps")}`;
+      this.rate.dataset.fps = String(Math.round(fps * 100) / 100);
+      // A playing loop is no slice-by-slice news for a screen reader.
+      this.sliceNumber.setAttribute("aria-live", state.cine.playing ? "off" : "polite");
+      // What the presenter asked for counts, not an answer that left before it.
+      const wanted = presenting ? this.latest("cine") : null;
+      this.runCine(wanted?.playing ? wanted.fps ?? base : null);
+    } else {
+      this.sliceNumber.setAttribute("aria-live", "polite");
     }
   }
 
-  stop() {
+  // The presenter's browser steps the loop; everyone follows the frames it sends.
+  runCine(fps) {
+    if (fps === this.cineFps) return;
+    this.stopCine();
+    if (fps === null) return;
+    this.cineFps = fps;
+    const interval = 1000 / fps;
+    this.stage.dataset.intervalMs = String(Math.round(interval));
+    let frame = this.state.frame;
+    this.cineTimer = setInterval(() => {
+      frame = (frame + 1) % this.state.frames;
+      this.queue({ frame });
+    }, interval);
+  }
+
+  stopCine() {
     clearInterval(this.cineTimer);
+    this.cineTimer = null;
+    this.cineFps = null;
+    if (this.stage) delete this.stage.dataset.intervalMs;
+  }
+
+  stop() {
+    this.stopCine();
     this.offs.forEach((off) => off());
   }
 }
