@@ -167,7 +167,16 @@ class RoomPlacement:
         live = await self.live_nodes()
         if current in live:
             return current
-        choice = min(live, key=lambda n: (live[n].get("members", 0), live[n].get("rooms", 0), n))
+        # the least loaded; on a tie this node, which spares the first joiner a hop
+        choice = min(
+            live,
+            key=lambda n: (
+                live[n].get("members", 0),
+                live[n].get("rooms", 0),
+                n != self.node_id,
+                n,
+            ),
+        )
         if current is None:
             if await self.shared.set(key, choice, ttl=PLACEMENT_TTL_S, only_if_absent=True):
                 return choice

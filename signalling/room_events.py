@@ -109,7 +109,15 @@ def register_room_events(
             return None  # refused here, with the usual message
         if claims.room is None:
             return None
+        if sid in rooms.by_sid:
+            return None  # in a room here already: refused here, as on one node
         node = await router.placement.node_for(claims.room)
+        previous = router.routes.get(sid)
+        if previous is not None and previous != node:
+            # the connection moves on to another room: its member there is gone
+            router.routes.pop(sid, None)
+            with contextlib.suppress(NodeUnreachable, RemoteError):
+                await router.rpc.call(previous, "room.disconnected", sid=sid)
         if node == router.node_id:
             router.routes.pop(sid, None)
             return None

@@ -1,0 +1,92 @@
+"""The cluster's parts against one shared state: calls between nodes, room placement."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from signalling.cluster import NodeRpc, NodeUnreachable, RemoteError, RoomPlacement
+from signalling.errors import PlatformError
+from signalling.nodes import NodeRegistry
+from signalling.shared_state import InProcessState, SharedState
+
+
+def node(shared: SharedState, name: str, members: int = 0) -> tuple[NodeRegistry, NodeRpc]:
+    registry = NodeRegistry(
+        shared, name, lambda: {"members": members, "rooms": 0}, f"http://{name}"
+    )
+    return registry, NodeRpc(shared, name)
+
+
+async def test_calls_between_nodes() -> None:
+    shared = InProcessState()
+    _, a = node(shared, "a")
+    _, b = node(shared, "b")
+
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    async def refuse() -> None:
+        raise PlatformError("not on this node")
+
+    async def crash() -> None:
+        raise KeyError("secret detail")
+
+    async def slow() -> None:
+        await asyncio.sleep(5)
+
+    for name, handler in {"add": add, "refuse": refuse, "crash": crash, "slow": slow}.items():
+        b.handle(name, handler)
+    await a.start()
+    await b.start()
+    try:
+        assert await a.call("b", "add", x=2, y=3) == 5
+        with pytest.raises(RemoteError, match="not on this node"):
+            await a.call("b", "refuse")
+        with pytest.raises(RemoteError) as crashed:
+            await a.call("b", "crash")
+        assert "secret" not in str(crashed.value) and "KeyError" in str(crashed.value)
+        with pytest.raises(RemoteError, match="no method"):
+            await a.call("b", "nothing")
+        with pytest.raises(NodeUnreachable):
+            await a.call("b", "slow", timeout=0.2)
+        # Nobody listens on a stopped node's channel: known at once, and remembered.
+        await b.stop()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(NodeUnreachable, match="gone"):
+            await a.call("b", "add", x=1, y=1)
+        assert loop.time() - start < 0.5
+        assert "b" in a.dead
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_placement_by_load_and_moving_off_a_dead_node() -> None:
+    shared = InProcessState()
+    registries: dict[str, Any] = {}
+    for name, members in [("a", 3), ("b", 1), ("c", 1)]:
+        registries[name], _ = node(shared, name, members)
+        await registries[name].beat()
+    dead: set[str] = set()
+    at_a = RoomPlacement(shared, registries["a"], dead)
+    at_c = RoomPlacement(shared, registries["c"], dead)
+
+    # the least loaded node; on a tie the asking node (c), so no hop is needed
+    assert await at_c.node_for("r1") == "c"
+    assert await at_a.node_for("r1") == "c"  # recorded: every node agrees
+    assert await at_a.node_for("r2") == "b"  # a is busier; b beats c by name
+
+    # c dies: both nodes asking at once agree on one new home
+    dead.add("c")
+    homes = await asyncio.gather(at_a.node_for("r1"), at_c.node_for("r1"))
+    assert homes[0] == homes[1] == "b"
+    assert await shared.get("room:r1:node") == "b"
+
+    await at_a.forget("r2")  # only the room's own node forgets it
+    assert await shared.get("room:r2:node") == "b"
+    await RoomPlacement(shared, registries["b"]).forget("r2")
+    assert await shared.get("room:r2:node") is None
