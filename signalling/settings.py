@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="SQLite file, blob store and generated secrets live here."
     )
+    shared_dir: Path | None = Field(
+        None,
+        description="Blob store (DICOM, attachments) here instead of the data dir; "
+        "on a cluster, a directory every node mounts.",
+    )
     database_url: str | None = Field(
         None,
         description="SQLAlchemy async URL; default a SQLite file in the data dir. "
@@ -218,7 +223,7 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
+        return (self.shared_dir or self.data_dir) / "blobs"
 
 
 def _describe(loc: tuple[int | str, ...]) -> str:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import pytest
 import socketio
@@ -167,6 +168,7 @@ async def cluster(
         "TELEHEALTH_SIGNING_KEY": KEY,
         "TELEHEALTH_AUTO_MIGRATE": "false",
         "TELEHEALTH_LOG_LEVEL": "WARNING",
+        "TELEHEALTH_SHARED_DIR": str(tmp_path / "shared"),
     }
     async with open_platform(settings, migrate=True) as platform:
         await build_network(platform)
@@ -219,7 +221,7 @@ async def test_a_room_spans_nodes_and_survives_its_node(
 ) -> None:
     async with cluster(tmp_path, redis_server.url, postgres_url, "abc") as (platform, nodes, ids):
         a, b, c = nodes["a"], nodes["b"], nodes["c"]
-        cid = await accepted_consultation(platform, a.url, REQUEST)
+        cid = await accepted_consultation(platform, a.url, REQUEST, with_patient=True)
         doc_token, doc_api = await api_token(platform, a.url, "mc.doc")
         spec_token, spec_api = await api_token(platform, b.url, "bm.cardio")
         # The doctor's socket lands on A (A first in its balancer's list), the specialist's on B.
@@ -228,6 +230,19 @@ async def test_a_room_spans_nodes_and_survives_its_node(
         status, body = await doc_api.call("GET", f"/api/consultations/{cid}")
         assert status == 200, body
         placement = f"room:{body['consultation']['room']}:node"
+        # What one node keeps, another serves (the shared directory).
+        _, case = await doc_api.call("GET", f"/api/consultations/{cid}/case-file")
+        form = aiohttp.FormData()
+        form.add_field("files", b"Troponin I: 2.3 ng/mL\n", filename="lab.txt")
+        async with doc_api.http.post(
+            f"{a.url}api/case-files/{case['id']}/attachments", data=form
+        ) as response:
+            assert response.status == 201, await response.text()
+            attachment = (await response.json())["results"][0]["id"]
+        async with doc_api.http.get(
+            f"{c.url}api/case-files/{case['id']}/attachments/{attachment}"
+        ) as response:
+            assert response.status == 200 and await response.read() == b"Troponin I: 2.3 ng/mL\n"
         clients = [doc, spec]
         try:
             await doc.start()
