@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -126,8 +127,25 @@ class Imaging:
         sha, frame = frames[region.frame]
         try:
             return self.service.region_stats(
-                sha, frame, region.shape, region.corner_a.pair(), region.corner_b.pair()
+                sha,
+                frame,
+                region.shape,
+                region.corner_a.pair(),
+                region.corner_b.pair(),
+                _pixel_spacing(self.service.dataset(sha)),
             )
+        except ValueError as exc:  # a colour image has no single pixel value: area only
+            log.debug("no region statistics: %s", exc)
+            return None
         except Exception:
             log.exception("region measurement failed")
             return None
+
+
+def _pixel_spacing(ds: Any) -> tuple[float, float] | None:
+    """(row, column) spacing in mm, if the image says; the area needs it."""
+    try:
+        row, column = (float(v) for v in ds.PixelSpacing)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return (row, column) if row > 0 and column > 0 else None
