@@ -30,12 +30,22 @@ from media_server.errors import MediaError, UnknownPeer, UnknownRoom
 from media_server.events import MediaEvent, PeerClosed, SubscribeOffer
 from media_server.permissions import Permissions, TrackSource
 
-from .cluster import Handler, NodeRpc, RemoteError, RoomRouter
+from .cluster import Handler, NodeRpc, NodeUnreachable, RemoteError, RoomRouter
+from .errors import PlatformError
 from .rooms import Member, Room, Rooms
 
 log = logging.getLogger(__name__)
 
 PIPE = "pipe"  # the pipe's peer id at the edge; at the origin it is "pipe:<edge node>"
+# An edge's media room has its own id: the room itself may come to live here later.
+EDGE = "edge:"
+# Inner calls give up before the origin's call to us (10 s) does.
+JOIN_TIMEOUT_S = 7.0
+PIPE_TIMEOUT_S = 4.0
+
+
+def _edge_room(room: str) -> str:
+    return f"{EDGE}{room}"
 
 
 def _pipe_peer(edge_node: str) -> str:
@@ -45,23 +55,29 @@ def _pipe_peer(edge_node: str) -> str:
 class EdgeMedia:
     """One member's media calls, made on the edge node that serves it."""
 
-    def __init__(self, rpc: NodeRpc, node: str, origin: str, sid: str) -> None:
-        self.rpc, self.node, self.origin, self.sid = rpc, node, origin, sid
+    def __init__(self, rpc: NodeRpc, node: str, origin: str) -> None:
+        self.rpc, self.node, self.origin = rpc, node, origin
 
-    async def _call(self, method: str, **args: Any) -> Any:
-        return await self.rpc.call(self.node, f"edge.{method}", **args)
+    async def _call(self, method: str, timeout: float = 10.0, **args: Any) -> Any:
+        return await self.rpc.call(self.node, f"edge.{method}", timeout=timeout, **args)
 
     async def join(
         self, room_id: str, peer_id: str, permissions: Permissions, auto_subscribe: bool = True
     ) -> None:
-        await self._call(
-            "join",
-            room=room_id,
-            peer=peer_id,
-            permissions=dataclasses.asdict(permissions),
-            origin=self.origin,
-            sid=self.sid,
-        )
+        try:
+            await self._call(
+                "join",
+                timeout=JOIN_TIMEOUT_S,
+                room=room_id,
+                peer=peer_id,
+                permissions=dataclasses.asdict(permissions),
+                origin=self.origin,
+            )
+        except NodeUnreachable:
+            # it may still finish there: undo, since the origin serves the member now
+            with contextlib.suppress(PlatformError):
+                await self.leave(room_id, peer_id)
+            raise
 
     async def leave(self, room_id: str, peer_id: str) -> None:
         await self._call("leave", room=room_id, peer=peer_id)
@@ -109,7 +125,7 @@ class Edge:
     """A room of another node, served here to this node's watchers."""
 
     origin: str
-    watchers: dict[str, str] = field(default_factory=dict)  # peer id -> sid
+    watchers: set[str] = field(default_factory=set)  # peer ids
     piped: bool = False
 
 
@@ -139,6 +155,7 @@ class Cascade:
             "edge.pause": self._edge_pause,
             "edge.resume": self._edge_resume,
             "edge.close": self._edge_close,
+            "edge.event": self._edge_event,
             "pipe.open": self._pipe_open,
             "pipe.close": self._pipe_close,
             "pipe.offer": self._pipe_offer,
@@ -157,7 +174,7 @@ class Cascade:
         node = self.router.remote_sids.get(member.sid or "")
         if not watcher or node is None or node in self.rpc.dead:
             return None
-        return EdgeMedia(self.rpc, node, self.router.node_id, member.sid or "")
+        return EdgeMedia(self.rpc, node, self.router.node_id)
 
     async def _pipe_open(self, room: str, edge: str) -> None:
         """An edge wants this room's tracks: a subscribe-only peer that takes them all."""
@@ -198,50 +215,65 @@ class Cascade:
     # At an edge ----------------------------------------------------------------------
 
     async def _edge_join(
-        self, room: str, peer: str, permissions: dict[str, bool], origin: str, sid: str
+        self, room: str, peer: str, permissions: dict[str, bool], origin: str
     ) -> None:
+        media_room = _edge_room(room)
         async with self._lock:
             edge = self.edges.get(room)
             if edge is None or edge.origin != origin:
                 if edge is not None:
                     await self._close_edge(room)
                 with contextlib.suppress(MediaError):
-                    await self.media.create_room(room)
+                    await self.media.create_room(media_room)
                 edge = self.edges[room] = Edge(origin)
             if not edge.piped:
-                # the pipe's peer must exist before the origin's first offer lands
-                await self._media(
-                    self.media.join(
-                        room,
-                        PIPE,
-                        Permissions(
-                            may_publish_audio=True,
-                            may_publish_video=True,
-                            may_publish_screen=True,
-                            may_subscribe=False,
+                try:
+                    # the pipe's peer must exist before the origin's first offer lands
+                    await self._media(
+                        self.media.join(
+                            media_room,
+                            PIPE,
+                            Permissions(
+                                may_publish_audio=True,
+                                may_publish_video=True,
+                                may_publish_screen=True,
+                                may_subscribe=False,
+                            ),
                         ),
-                    ),
-                    tolerate=True,
-                )
-                await self.rpc.call(origin, "pipe.open", room=room, edge=self.router.node_id)
+                        tolerate=True,
+                    )
+                    await self.rpc.call(
+                        origin,
+                        "pipe.open",
+                        timeout=PIPE_TIMEOUT_S,
+                        room=room,
+                        edge=self.router.node_id,
+                    )
+                except PlatformError:
+                    await self._close_edge(room)
+                    raise
                 edge.piped = True
-        with contextlib.suppress(UnknownPeer):
-            await self.media.leave(room, peer)  # a restart: new connections
-        await self._media(self.media.join(room, peer, Permissions(**permissions)))
-        edge.watchers[peer] = sid
+            with contextlib.suppress(UnknownPeer):
+                await self.media.leave(media_room, peer)  # a restart: new connections
+            await self._media(self.media.join(media_room, peer, Permissions(**permissions)))
+            edge.watchers.add(peer)
 
     async def _edge_leave(self, room: str, peer: str) -> None:
-        edge = self.edges.get(room)
-        if edge is None or edge.watchers.pop(peer, None) is None:
-            return
-        with contextlib.suppress(UnknownPeer, UnknownRoom):
-            await self.media.leave(room, peer)
-        if not edge.watchers:
-            await self._close_edge(room)
-            await self._tell(edge.origin, "pipe.close", room=room, edge=self.router.node_id)
+        async with self._lock:
+            edge = self.edges.get(room)
+            if edge is None or peer not in edge.watchers:
+                return
+            edge.watchers.discard(peer)
+            with contextlib.suppress(UnknownPeer, UnknownRoom):
+                await self.media.leave(_edge_room(room), peer)
+            if not edge.watchers:
+                await self._close_edge(room, tell_watchers=False)
+                self._spawn(
+                    self._tell(edge.origin, "pipe.close", room=room, edge=self.router.node_id)
+                )
 
     async def _edge_subscribe_answer(self, room: str, peer: str, sdp: str) -> None:
-        await self._media(self.media.subscribe_answer(room, self._watcher(room, peer), sdp))
+        await self._media(self.media.subscribe_answer(self._watcher(room, peer), peer, sdp))
 
     async def _edge_ice(
         self,
@@ -254,44 +286,76 @@ class Cascade:
     ) -> None:
         await self._media(
             self.media.add_ice_candidate(
-                room, self._watcher(room, peer), connection, candidate, sdp_mid, sdp_mline_index
+                self._watcher(room, peer), peer, connection, candidate, sdp_mid, sdp_mline_index
             )
         )
 
     async def _edge_pause(self, room: str, peer: str, producer: str) -> None:
-        await self._media(self.media.pause_consumer(room, self._watcher(room, peer), producer))
+        await self._media(self.media.pause_consumer(self._watcher(room, peer), peer, producer))
 
     async def _edge_resume(self, room: str, peer: str, producer: str) -> None:
-        await self._media(self.media.resume_consumer(room, self._watcher(room, peer), producer))
+        await self._media(self.media.resume_consumer(self._watcher(room, peer), peer, producer))
 
     async def _edge_close(self, room: str) -> None:
-        await self._close_edge(room)
+        async with self._lock:
+            await self._close_edge(room)
 
     async def _pipe_offer(self, room: str, sdp: str, sources: dict[str, str]) -> str:
         if room not in self.edges:
             raise RemoteError(f"room {room} is not served by node {self.router.node_id}")
         kinds = {p: TrackSource(s) for p, s in sources.items() if s in set(TrackSource)}
-        answer: str = await self._media(self.media.pipe_offer(room, PIPE, sdp, kinds))
+        answer: str = await self._media(self.media.pipe_offer(_edge_room(room), PIPE, sdp, kinds))
         return answer
 
     def _watcher(self, room: str, peer: str) -> str:
+        """The edge's media room of a watcher served here."""
         edge = self.edges.get(room)
         if edge is None or peer not in edge.watchers:
             raise RemoteError("not served by this node")
-        return peer
+        return _edge_room(room)
 
-    async def _close_edge(self, room: str) -> None:
+    async def _close_edge(self, room: str, *, tell_watchers: bool = True) -> None:
         edge = self.edges.pop(room, None)
         if edge is None:
             return
         with contextlib.suppress(UnknownRoom):
-            await self.media.close_room(room)
+            await self.media.close_room(_edge_room(room))
+        if tell_watchers:
+            # they start their media over, and the origin places them again
+            for peer in edge.watchers:
+                self._spawn(
+                    self._tell(
+                        edge.origin,
+                        "edge.event",
+                        room=room,
+                        peer=peer,
+                        reason=PeerClosed.CONNECTION_CLOSED,
+                    )
+                )
+
+    async def _edge_event(
+        self, room: str, peer: str, sdp: str | None = None, reason: str | None = None
+    ) -> None:
+        """At the origin: an edge's offer or loss for one of our members, sent to
+        the member's socket of now (it may have reconnected since it joined)."""
+        here = self.rooms.rooms.get(room)
+        member = here.members.get(peer) if here else None
+        if member is None or member.sid is None:
+            return
+        if sdp is not None:
+            await self.sio.emit("media.subscribe_offer", {"sdp": sdp}, to=member.sid)
+        elif reason is not None:
+            if here is not None:
+                here.in_media.discard(peer)
+            member.media = None
+            await self.sio.emit("media.closed", {"reason": reason}, to=member.sid)
 
     async def _nodes_changed(self, live: Collection[str]) -> None:
         # An origin that died takes its edges with it (its rooms come back elsewhere).
-        for room, edge in list(self.edges.items()):
-            if edge.origin not in live:
-                await self._close_edge(room)
+        async with self._lock:
+            for room, edge in list(self.edges.items()):
+                if edge.origin not in live:
+                    await self._close_edge(room, tell_watchers=False)
         for room, fed in list(self.pipes.items()):
             for node in fed - set(live):
                 await self._pipe_close(room, node)
@@ -299,24 +363,32 @@ class Cascade:
     # Events ------------------------------------------------------------------------
 
     async def on_media_event(self, event: MediaEvent) -> None:
-        edge = self.edges.get(event.room_id)
-        if edge is not None:
-            # Producers and speakers are announced by the origin; a watcher gets its offers.
-            peer = getattr(event, "peer_id", None)
-            sid = edge.watchers.get(peer or "")
-            if sid is None:
+        if event.room_id.startswith(EDGE):
+            # Producers and speakers are announced by the origin; a watcher's offers and
+            # losses go to the origin, which knows the member's socket of now.
+            room = event.room_id.removeprefix(EDGE)
+            edge = self.edges.get(room)
+            peer = getattr(event, "peer_id", None) or ""
+            if edge is None or peer not in edge.watchers:
                 return
             if isinstance(event, SubscribeOffer):
-                await self.sio.emit("media.subscribe_offer", {"sdp": event.sdp}, to=sid)
+                await self._tell(edge.origin, "edge.event", room=room, peer=peer, sdp=event.sdp)
             elif isinstance(event, PeerClosed) and event.reason != PeerClosed.LEFT:
-                await self.sio.emit("media.closed", {"reason": event.reason}, to=sid)
+                edge.watchers.discard(peer)
+                await self._tell(
+                    edge.origin, "edge.event", room=room, peer=peer, reason=event.reason
+                )
             return
         peer = getattr(event, "peer_id", "") or ""
         if peer.startswith(f"{PIPE}:"):
             if isinstance(event, SubscribeOffer):
                 self._spawn(self._answer_pipe(event.room_id, peer, event.sdp))
             elif isinstance(event, PeerClosed):
-                self.pipes.get(event.room_id, set()).discard(peer.removeprefix(f"{PIPE}:"))
+                edge_node = peer.removeprefix(f"{PIPE}:")
+                self.pipes.get(event.room_id, set()).discard(edge_node)
+                if event.reason != PeerClosed.LEFT:
+                    # the pipe broke: the edge closes, its watchers start over
+                    self._spawn(self._tell(edge_node, "edge.close", room=event.room_id))
             return
         await self.rooms.on_media_event(event)
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
@@ -44,6 +45,8 @@ WATCH_S = 1.0
 class NodeUnreachable(PlatformError):
     """The other node did not answer (stopped, or cut off from Redis)."""
 
+    status = 503
+
 
 class RemoteError(PlatformError):
     """The other node refused the call; the message is its own."""
@@ -63,8 +66,9 @@ class NodeRpc:
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
-        # Nodes found gone before their heartbeat expired (node ids are never reused).
-        self.dead: set[str] = set()
+        # Nodes found gone before their heartbeat expired -> when (wall clock). Only a
+        # hint: a heartbeat sent after that brings the node back (a Redis blip).
+        self.dead: dict[str, float] = {}
 
     def handle(self, method: str, handler: Handler) -> None:
         self.handlers[method] = handler
@@ -93,11 +97,12 @@ class NodeRpc:
         try:
             if not await self.shared.publish(_channel(node_id), json.dumps(message)):
                 # Nobody listens: the node's Redis connection closed with the process.
-                self.dead.add(node_id)
-                raise NodeUnreachable(f"node {node_id} is gone")
+                self.dead[node_id] = time.time()
+                raise NodeUnreachable("another server of the platform is gone")
             return await asyncio.wait_for(future, timeout)
         except (TimeoutError, SharedStateUnavailable) as exc:
-            raise NodeUnreachable(f"node {node_id} did not answer {method}") from exc
+            log.warning("node %s did not answer %s", node_id, method)
+            raise NodeUnreachable("another server of the platform did not answer") from exc
         finally:
             self._waiting.pop(call_id, None)
 
@@ -140,22 +145,23 @@ class RoomPlacement:
     """Which node a room lives on."""
 
     def __init__(
-        self, shared: SharedState, registry: NodeRegistry, dead: Collection[str] = ()
+        self, shared: SharedState, registry: NodeRegistry, dead: dict[str, float] | None = None
     ) -> None:
         self.shared = shared
         self.registry = registry
-        self.dead = dead
+        self.dead = dead if dead is not None else {}
 
     @property
     def node_id(self) -> str:
         return self.registry.node_id
 
     async def live_nodes(self) -> dict[str, dict[str, Any]]:
-        live = {
-            node: info
-            for node, info in (await self.registry.live_nodes()).items()
-            if node not in self.dead
-        }
+        live = {}
+        for node, info in (await self.registry.live_nodes()).items():
+            if float(info.get("at", 0)) <= self.dead.get(node, 0.0):
+                continue
+            self.dead.pop(node, None)  # it came back
+            live[node] = info
         if self.node_id not in live:
             # before our first heartbeat landed, or while Redis is briefly away
             live[self.node_id] = {"address": self.registry.address, **self.registry.load()}
@@ -166,6 +172,7 @@ class RoomPlacement:
         current = await self.shared.get(key)
         live = await self.live_nodes()
         if current in live:
+            await self.shared.set(key, current, ttl=PLACEMENT_TTL_S)  # still in use
             return current
         # the least loaded; on a tie this node, which spares the first joiner a hop
         choice = min(
@@ -191,6 +198,10 @@ class RoomPlacement:
             if winner is not None:
                 return winner
         return await self.shared.get(key) or choice
+
+    async def owner(self, room_id: str) -> str | None:
+        """The node the shared state says the room lives on, if any."""
+        return await self.shared.get(f"room:{room_id}:node")
 
     async def forget(self, room_id: str) -> None:
         """The room closed here: its next join may be placed anywhere."""

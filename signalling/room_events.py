@@ -134,6 +134,13 @@ def register_room_events(
             answer = await router.rpc.call(
                 node, "room.event", event=event, sid=sid, data=data, via=router.node_id
             )
+        except RemoteError as exc:
+            # the other node could not run it at all (say, an older version mid-upgrade)
+            if event == "room.join":
+                router.routes.pop(sid, None)
+                if previous is not None:
+                    router.routes[sid] = previous
+            return {"error": str(exc)}, False
         except NodeUnreachable:
             if event == "room.join" and node in router.rpc.dead:
                 router.routes.pop(sid, None)
@@ -199,6 +206,8 @@ def register_room_events(
                 raise RemoteError(f"unknown event {event[:40]!r}")
             router.remote_sids[sid] = via
             ack, refused = await run(event, sid, data)
+            if sid not in rooms.by_sid:
+                router.remote_sids.pop(sid, None)  # left, refused, or the room ended
             return {"ack": ack, "refused": refused}
 
         async def served_disconnect(sid: str) -> None:
@@ -211,8 +220,20 @@ def register_room_events(
                 if node not in live:
                     await served_disconnect(sid)
 
+        async def fence(live: Collection[str]) -> None:
+            # A room placed elsewhere meanwhile (this node was thought dead): its
+            # members go to the room's new home rather than stay split from it.
+            for room_id in list(rooms.rooms):
+                owner = await router.placement.owner(room_id)
+                if owner is not None and owner != router.node_id:
+                    log.warning(
+                        "room %s now lives on %s; sending its members there", room_id, owner
+                    )
+                    await rooms.evacuate(room_id)
+
         router.rpc.handle("room.event", served_event)
         router.rpc.handle("room.disconnected", served_disconnect)
         router.on_nodes.append(orphaned)
+        router.on_nodes.append(fence)
 
     return forget

@@ -470,6 +470,16 @@ class Rooms:
         if not room.members:
             await self._close(room)
 
+    async def evacuate(self, room_id: str) -> None:
+        """The room lives on another node now: its members join it there."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        for member in room.members.values():
+            if member.sid is not None:
+                await self.sio.emit("room.moved", {}, to=member.sid)
+        await self._close(room)
+
     async def _close(self, room: Room) -> None:
         self.rooms.pop(room.id, None)
         for hook in self.on_room_closed:
@@ -835,6 +845,9 @@ class Rooms:
             if member is not None and member.sid is not None and event.reason != PeerClosed.LEFT:
                 # The client restarts its media (media.restart) when told.
                 await self.sio.emit("media.closed", {"reason": event.reason}, to=member.sid)
+            elif member is not None and member.subject.startswith("http:"):
+                # a WHIP or WHEP member has nothing but its connection: gone with it
+                await self._drop(room, member, reason="disconnected")
 
     async def close(self) -> None:
         for room in list(self.rooms.values()):

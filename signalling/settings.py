@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     dispatch_urgent_seconds: int = Field(15 * 60, ge=1, le=7 * 24 * 3600)
     dispatch_routine_seconds: int = Field(24 * 3600, ge=1, le=30 * 24 * 3600)
 
-    @field_validator("data_dir", "tls_cert", "tls_key")
+    @field_validator("data_dir", "shared_dir", "tls_cert", "tls_key")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -19,7 +19,7 @@ from media_server.permissions import Permissions
 
 from ..audit import Actor
 from ..auth.tokens import Audience, Grant, InvalidToken, TokenClaims
-from ..db.models import Consultation, ConsultKind, ConsultStatus
+from ..db.models import Consultation, ConsultKind, ConsultStatus, User
 from ..errors import Forbidden, NotFound, PlatformError, Unauthorized
 from .keys import ROOMS, platform_of
 from .room_node import redirect_unless_here
@@ -45,6 +45,24 @@ async def _viewer(request: web.Request) -> tuple[TokenClaims, Consultation]:
     return claims, c
 
 
+async def _may_enter(request: web.Request, claims: TokenClaims, room_id: str) -> None:
+    """What a socket's join checks: the account still active, not removed, not locked out."""
+    member_key = claims.subject
+    if claims.subject.startswith("user:"):
+        async with platform_of(request).db() as db:
+            user = await db.get(User, int(claims.subject.removeprefix("user:")))
+        if user is None or not user.is_active:
+            raise Forbidden("the account behind this token is disabled")
+        member_key = f"u{user.id}"
+    room = request.app[ROOMS].rooms.get(room_id)
+    if room is None:
+        return
+    if member_key in room.banned:
+        raise Forbidden("you were removed from this training")
+    if room.locked and Grant.MODERATE not in claims.grants:
+        raise Forbidden("the training is locked")
+
+
 def _member_id(claims: TokenClaims, resource: str) -> str:
     return f"{claims.subject.replace(':', '')}-whep-{resource}"[:48]
 
@@ -57,6 +75,7 @@ async def whep_play(request: web.Request) -> web.Response:
         raise web.HTTPUnsupportedMediaType(text="send the offer as application/sdp")
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
         raise PlatformError(f"this training is {c.status.value}")
+    await _may_enter(request, claims, c.room)
     offer = (await request.read()).decode("utf-8", "replace")
     member_id = _member_id(claims, uuid.uuid4().hex[:12])
     name = f"{claims.name or claims.subject} (WHEP)"

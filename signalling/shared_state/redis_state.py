@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -112,7 +113,15 @@ class RedisState(SharedState):
     async def set_add(self, key: str, member: str, *, ttl: float) -> None:
         # A sorted set scored by deadline: members expire one by one.
         deadline = time.time() + ttl
-        await self._call(lambda: self._redis.zadd(PREFIX + key, {member: deadline}))
+
+        async def run() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(PREFIX + key, {member: deadline})
+                # the key goes too once nobody refreshes it (callers use one ttl per key)
+                pipe.expire(PREFIX + key, max(1, math.ceil(ttl)))
+                await pipe.execute()
+
+        await self._call(run)
 
     async def set_remove(self, key: str, member: str) -> None:
         await self._call(lambda: self._redis.zrem(PREFIX + key, member))

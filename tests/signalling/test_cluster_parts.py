@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from signalling.cluster import NodeRpc, NodeUnreachable, RemoteError, RoomPlacem
 from signalling.errors import PlatformError
 from signalling.nodes import NodeRegistry
 from signalling.shared_state import InProcessState, SharedState
+from tests.signalling.test_rooms import Consult, consult
+
+__all__ = ["consult"]  # the fixture
 
 
 def node(shared: SharedState, name: str, members: int = 0) -> tuple[NodeRegistry, NodeRpc]:
@@ -71,7 +75,7 @@ async def test_placement_by_load_and_moving_off_a_dead_node() -> None:
     for name, members in [("a", 3), ("b", 1), ("c", 1)]:
         registries[name], _ = node(shared, name, members)
         await registries[name].beat()
-    dead: set[str] = set()
+    dead: dict[str, float] = {}
     at_a = RoomPlacement(shared, registries["a"], dead)
     at_c = RoomPlacement(shared, registries["c"], dead)
 
@@ -80,13 +84,34 @@ async def test_placement_by_load_and_moving_off_a_dead_node() -> None:
     assert await at_a.node_for("r1") == "c"  # recorded: every node agrees
     assert await at_a.node_for("r2") == "b"  # a is busier; b beats c by name
 
-    # c dies: both nodes asking at once agree on one new home
-    dead.add("c")
+    # c is found gone: both nodes asking at once agree on one new home
+    dead["c"] = time.time()
     homes = await asyncio.gather(at_a.node_for("r1"), at_c.node_for("r1"))
     assert homes[0] == homes[1] == "b"
     assert await shared.get("room:r1:node") == "b"
+    assert "c" not in await at_a.live_nodes()
+    # ... but it was a blip: a heartbeat sent after that brings it back
+    await asyncio.sleep(0.01)
+    await registries["c"].beat()
+    assert "c" in await at_a.live_nodes() and "c" not in dead
+    assert await at_a.node_for("r1") == "b"  # the room stays where it went
 
     await at_a.forget("r2")  # only the room's own node forgets it
     assert await shared.get("room:r2:node") == "b"
     await RoomPlacement(shared, registries["b"]).forget("r2")
     assert await shared.get("room:r2:node") is None
+
+
+async def test_a_room_placed_elsewhere_sends_its_members_there(consult: Consult) -> None:
+    """A node that was thought dead finds its room placed on another node: it closes
+    its copy and tells the members, who join again where the room now is."""
+    first = await consult.enter(consult.doc)
+    key = f"room:{consult.room}:node"
+    here = await consult.platform.shared.get(key)
+    assert here is not None
+    await consult.platform.shared.set(key, "a-node-that-took-it-over")
+    assert await consult.doc.next("room.moved", timeout=5) == {}
+    # that node is not live either: joining again places the room here once more
+    again = await consult.enter(consult.doc)
+    assert again["resumed"] is False and again["participant_id"] == first["participant_id"]
+    assert await consult.platform.shared.get(key) == here

@@ -12,7 +12,9 @@ import av
 import yarl
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from sqlalchemy import select
 
+from signalling.db.models import User
 from tests.media_server.sfu_clients import NumberedVideoTrack, read_number, requires_network
 from tests.signalling.conftest import make_settings
 from tests.signalling.network import member, served
@@ -169,6 +171,18 @@ async def test_whip_in_whep_out(tmp_path: Path) -> None:
                     assert response.status == 200
                 async with http.delete(location, headers=auth) as response:
                     assert response.status == 404
+                # a disabled account's viewer token no longer plays
+                async with platform.db() as db:
+                    user = await db.scalar(select(User).where(User.username == "mc.doc"))
+                    assert user is not None
+                    user.is_active = False
+                    await db.commit()
+                async with http.post(
+                    f"{url.rstrip('/')}/whep/trainings/{tid}",
+                    data="v=0",
+                    headers={"Content-Type": "application/sdp", **auth},
+                ) as response:
+                    assert response.status == 403
         finally:
             await publisher.close()
             if player is not None:
