@@ -1,23 +1,53 @@
 """HTTP offers (WHIP, WHEP) are answered by the node their room lives on.
 
-Elsewhere the request is redirected there with 307, which keeps the method
-and the body, as WHIP and WHEP (RFC 9725, section 4.5) expect clients to follow.
+A request that lands elsewhere is passed on to that node and its answer
+passed back, so that a broadcaster or player never sees another address:
+a redirect would do, but clients drop the bearer token when redirected to
+another origin. The answer's SDP names the room node's media address.
 """
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
-from ..errors import PlatformError
+from ..cluster import NodeUnreachable
 from .keys import PLACEMENT
 
+FORWARDED = "X-Telehealth-Forwarded"
+PASSED_ON = ("Authorization", "Content-Type")
+PASSED_BACK = ("Content-Type", "Location", "ETag")
+MAX_BODY = 256 * 1024  # an SDP offer is a few kilobytes
+TIMEOUT = aiohttp.ClientTimeout(total=15)
 
-async def redirect_unless_here(request: web.Request, room_id: str) -> None:
+
+async def from_room_node(request: web.Request, room_id: str) -> web.Response | None:
+    """None when the room lives here; else the room node's answer to this request."""
     placement = request.app[PLACEMENT]
+    live = await placement.live_nodes()
+    if request.headers.get(FORWARDED) in live:
+        return None  # passed on by a node already: placements disagree for a moment
     node = await placement.node_for(room_id)
     if node == placement.node_id:
-        return
-    address = (await placement.live_nodes()).get(node, {}).get("address")
+        return None
+    address = live.get(node, {}).get("address")
     if not address:
-        raise PlatformError("the room's node is not answering; try again")
-    raise web.HTTPTemporaryRedirect(str(address).rstrip("/") + request.path_qs)
+        raise NodeUnreachable("the room's server is not answering; try again")
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
+    headers = {name: request.headers[name] for name in PASSED_ON if name in request.headers}
+    headers[FORWARDED] = placement.node_id
+    url = str(address).rstrip("/") + request.path_qs
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            async with http.request(
+                request.method, url, data=body, headers=headers, allow_redirects=False
+            ) as answer:
+                return web.Response(
+                    status=answer.status,
+                    body=await answer.read(),
+                    headers={n: answer.headers[n] for n in PASSED_BACK if n in answer.headers},
+                )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise NodeUnreachable("the room's server is not answering; try again") from exc

@@ -5,7 +5,7 @@ room token POST /api/trainings/<id>/token gives, as a bearer token): 201
 Created with the answer, carrying the presenter's camera and microphone
 (then screen), and a Location; DELETE that location stops watching; PATCH
 there takes trickled candidates. The player is listed in the room like any
-trainee and, like one, sends no media.
+trainee and, like one, sends no media. Any node answers: see room_node.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..auth.tokens import Audience, Grant, InvalidToken, TokenClaims
 from ..db.models import Consultation, ConsultKind, ConsultStatus, User
 from ..errors import Forbidden, NotFound, PlatformError, Unauthorized
 from .keys import ROOMS, platform_of
-from .room_node import redirect_unless_here
+from .room_node import from_room_node
 from .whip_routes import SDP, apply_trickle
 
 routes = web.RouteTableDef()
@@ -70,7 +70,8 @@ def _member_id(claims: TokenClaims, resource: str) -> str:
 @routes.post("/whep/trainings/{id}")
 async def whep_play(request: web.Request) -> web.Response:
     claims, c = await _viewer(request)
-    await redirect_unless_here(request, c.room)
+    if (passed_on := await from_room_node(request, c.room)) is not None:
+        return passed_on
     if request.content_type != SDP:
         raise web.HTTPUnsupportedMediaType(text="send the offer as application/sdp")
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
@@ -101,13 +102,14 @@ async def _resource(request: web.Request) -> tuple[str, str]:
     member_id = request.match_info["member"]
     if not member_id.startswith(_member_id(claims, "")):
         raise NotFound("no such WHEP resource")
-    await redirect_unless_here(request, c.room)
     return c.room, member_id
 
 
 @routes.delete("/whep/trainings/{id}/{member}")
 async def whep_stop(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
+    if (passed_on := await from_room_node(request, room_id)) is not None:
+        return passed_on
     if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
         raise NotFound("no such WHEP resource")
     return web.Response(status=200)
@@ -116,5 +118,7 @@ async def whep_stop(request: web.Request) -> web.Response:
 @routes.patch("/whep/trainings/{id}/{member}")
 async def whep_trickle(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
+    if (passed_on := await from_room_node(request, room_id)) is not None:
+        return passed_on
     await apply_trickle(request, room_id, member_id, "subscribe")
     return web.Response(status=204)

@@ -20,7 +20,7 @@ from ..db.models import Consultation, ConsultKind, ConsultStatus
 from ..errors import Forbidden, NotFound, PlatformError
 from .identity import actor_of, require_user
 from .keys import ROOMS, platform_of
-from .room_node import redirect_unless_here
+from .room_node import from_room_node
 
 routes = web.RouteTableDef()
 SDP = "application/sdp"
@@ -37,7 +37,8 @@ async def whip_publish(request: web.Request) -> web.Response:
         raise NotFound("no such training")
     if c.requester_id != user.id:
         raise Forbidden("only the training's trainer broadcasts into it")
-    await redirect_unless_here(request, c.room)
+    if (passed_on := await from_room_node(request, c.room)) is not None:
+        return passed_on
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
         raise PlatformError(f"this training is {c.status.value}")
     offer = (await request.read()).decode("utf-8", "replace")
@@ -73,13 +74,14 @@ async def _resource(request: web.Request) -> tuple[str, str]:
         c = await db.get(Consultation, request.match_info["id"])
     if c is None:
         raise NotFound("no such training")
-    await redirect_unless_here(request, c.room)
     return c.room, member_id
 
 
 @routes.delete("/whip/trainings/{id}/{member}")
 async def whip_end(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
+    if (passed_on := await from_room_node(request, room_id)) is not None:
+        return passed_on
     if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
         raise NotFound("no such WHIP resource")
     return web.Response(status=200)
@@ -88,6 +90,8 @@ async def whip_end(request: web.Request) -> web.Response:
 @routes.patch("/whip/trainings/{id}/{member}")
 async def whip_trickle(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
+    if (passed_on := await from_room_node(request, room_id)) is not None:
+        return passed_on
     await apply_trickle(request, room_id, member_id, "publish")
     return web.Response(status=204)
 

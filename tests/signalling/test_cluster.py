@@ -281,11 +281,17 @@ async def test_a_room_spans_nodes_and_survives_its_node(
             live = await NodeRegistry(platform.shared, "observer", dict, "").live_nodes()
             assert live[ids[edge]]["edge_watchers"] == 1, live
             assert live[origin]["edge_watchers"] == 0, live
-            # A WHEP player asking the other node is sent (307) to the training's node.
+            # A WHEP player asking the other node is answered by the training's node.
             player, location, played = await whep_play(nodes[edge].url, body["token"], tid)
             try:
                 await wait_for(lambda: len(played) >= 10, 20, f"WHEP played {played}")
-                assert location.startswith(live[origin]["address"]), (location, live)
+                assert location.startswith(nodes[edge].url), location
+                async with aiohttp.ClientSession() as http:
+                    auth = {"Authorization": f"Bearer {body['token']}"}
+                    async with http.delete(location, headers=auth) as response:
+                        assert response.status == 200  # ended on the training's node
+                    async with http.delete(location, headers=auth) as response:
+                        assert response.status == 404
             finally:
                 await player.close()
             await trainer.close()
