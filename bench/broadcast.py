@@ -14,8 +14,9 @@ checkers that decode everything; see bench/sfu_fanout.py).
    an edge node over a server-to-server WebRTC leg (the pipe of
    signalling/cascade.py: a subscribe-only peer at the origin whose offers
    the edge answers with MediaServer.pipe_offer); N trainees on each node,
-   the load per node of step 1 (the cost per stream grows with the load). Each node's capacity is worked out the same way (the origin's
-   ingest includes sending the pipe; the edge's ingest is receiving it), and
+   the load per node of step 1 (the cost per stream grows with the load).
+   Each node's capacity is worked out the same way (the origin's ingest
+   includes sending the pipe; the edge's ingest is receiving it), and
    viewers_2nodes is their sum.
 
 This machine has 2 cores for the nodes and the load processes together,

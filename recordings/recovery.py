@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,18 @@ from .sidecar import TrackInfo
 logger = logging.getLogger(__name__)
 
 
-def recover(directory: Path) -> list[TrackInfo]:
+def recover(directory: Path, idle_s: float = 0.0) -> list[TrackInfo]:
     """Finish every recording under `directory` whose sidecar still says "recording".
 
-    Call before recording starts (a running recording also says so). Each
+    Call before recording starts (a running recording also says so), or,
+    where several nodes share `directory`, with `idle_s`: then only files
+    nobody wrote for that long are taken (a live track writes every 2 s at
+    most, and a publisher silent for the media timeout is dropped). Each
     file is remuxed to a complete one (duration and cues written); the
     truncated tail a crash leaves is dropped.
     """
     recovered = []
+    now = time.time()
     for path in sorted(directory.rglob("*" + sidecar.SUFFIX)):
         try:
             info = sidecar.read(path)
@@ -31,6 +36,8 @@ def recover(directory: Path) -> list[TrackInfo]:
         if info.state != "recording":
             continue
         media = path.parent / info.media
+        if idle_s and now - _last_written(path, media) < idle_s:
+            continue  # being written, maybe by another node
         if media.exists() and media.stat().st_size > 0 and _remux(media):
             facts = facts_of(media)
             info.sha256, info.duration = facts.sha256, facts.duration
@@ -43,6 +50,16 @@ def recover(directory: Path) -> list[TrackInfo]:
         sidecar.write(path, info)
         recovered.append(info)
     return recovered
+
+
+def _last_written(*paths: Path) -> float:
+    times = [0.0]
+    for path in paths:
+        try:
+            times.append(path.stat().st_mtime)
+        except FileNotFoundError:
+            pass
+    return max(times)
 
 
 def _remux(media: Path) -> bool:

@@ -61,6 +61,10 @@ from .training import TrainingEvents
 from .view_events import ViewEvents
 
 log = logging.getLogger(__name__)
+
+# A recording no node wrote for this long is finished as interrupted (a live
+# track writes every 2 s at most; a silent publisher is dropped after 15 s).
+RECOVERY_IDLE_S = 60.0
 RECEIVER = web.AppKey("receiver", Receiver)
 
 
@@ -157,7 +161,7 @@ def build_app(platform: Platform) -> web.Application:
     media = MediaServer(config=media_config(settings))
     rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
     views = ViewEvents(rooms, imaging)
-    recordings_dir = settings.data_dir / "recordings"
+    recordings_dir = settings.recordings_dir
     recorder = Recorder(media, recordings_dir)
     desk = RecordingDesk(rooms, recorder, recordings_dir)
     app[RECORDINGS] = desk
@@ -202,10 +206,33 @@ def build_app(platform: Platform) -> web.Application:
     async def recover_recordings(app: web.Application) -> None:
         # Recordings a crash left open are closed and marked interrupted first.
         recordings_dir.mkdir(parents=True, exist_ok=True)
-        interrupted = await asyncio.to_thread(recover, recordings_dir)
+        # On a shared directory, only what nobody is writing any more.
+        idle = RECOVERY_IDLE_S if settings.shared_dir else 0.0
+        interrupted = await asyncio.to_thread(recover, recordings_dir, idle)
         if interrupted:
             log.warning("closed %d interrupted recording tracks", len(interrupted))
 
+    async def recover_forever(app: web.Application) -> AsyncIterator[None]:
+        # Shared by nodes: a node that died is not restarted to recover its files.
+        task = None
+        if settings.shared_dir:
+
+            async def sweep() -> None:
+                while True:
+                    await asyncio.sleep(RECOVERY_IDLE_S)
+                    try:
+                        await recover_recordings(app)
+                    except Exception:
+                        log.exception("recording recovery failed")
+
+            task = asyncio.create_task(sweep())
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(recover_forever)
     app.on_startup.append(recover_recordings)
     app[ROOMS] = rooms
 

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     )
     shared_dir: Path | None = Field(
         None,
-        description="Blob store (DICOM, attachments) here instead of the data dir; "
-        "on a cluster, a directory every node mounts.",
+        description="Blob store (DICOM, attachments) and recordings here instead of the "
+        "data dir; on a cluster, a directory every node mounts.",
     )
     database_url: str | None = Field(
         None,
@@ -224,6 +224,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return (self.shared_dir or self.data_dir) / "blobs"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return (self.shared_dir or self.data_dir) / "recordings"
 
 
 def _describe(loc: tuple[int | str, ...]) -> str:

@@ -106,7 +106,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     if f is None or c is None:
         raise NotFound("no such recording file")
     await _allowed(request, user, c)
-    path = platform.settings.data_dir / "recordings" / f.path
+    path = platform.settings.recordings_dir / f.path
     if not path.is_file():
         raise NotFound("the file is no longer kept (retention)")
     await platform.audit.record(
@@ -138,7 +138,7 @@ async def purge_expired(platform: Any, actor: Actor) -> int:
             )
         )
         for f, _recording in old:
-            path = platform.settings.data_dir / "recordings" / f.path
+            path = platform.settings.recordings_dir / f.path
             path.unlink(missing_ok=True)
             path.with_suffix(sidecar.SUFFIX).unlink(missing_ok=True)
             await db.delete(f)

@@ -67,6 +67,9 @@ def test_sigkill_loses_at_most_two_seconds_and_recovery_finishes(tmp_path: Path)
     assert numbers[-1] >= sent[0] - 1 - 2 * VIDEO_FPS  # frame numbers count from 0
     assert len(audio_frames) >= sent[1] - 2 * AUDIO_FPS
 
+    # where nodes share the directory, files written a moment ago are left to their writer
+    assert recover(tmp_path, idle_s=3600) == []
+    assert all(sidecar.read(path).state == "recording" for path, _ in infos.values())
     recovered = recover(tmp_path)
     assert sorted(i.kind for i in recovered) == ["audio", "video"]
     for path, _ in infos.values():
