@@ -182,7 +182,9 @@ class Cascade:
             raise RemoteError(f"room {room} is not on node {self.router.node_id}")
         fed = self.pipes.setdefault(room, set())
         if edge in fed:
-            return
+            # the edge started over (its earlier pipe may not be known dead here yet)
+            with contextlib.suppress(UnknownPeer):
+                await self.media.leave(room, _pipe_peer(edge))
         await self._media(self.media.join(room, _pipe_peer(edge), Permissions(may_subscribe=True)))
         fed.add(edge)
 
@@ -369,6 +371,10 @@ class Cascade:
             room = event.room_id.removeprefix(EDGE)
             edge = self.edges.get(room)
             peer = getattr(event, "peer_id", None) or ""
+            if edge is not None and peer == PIPE and isinstance(event, PeerClosed):
+                if event.reason != PeerClosed.LEFT:  # the origin's leg broke
+                    self._spawn(self._edge_close(room))
+                return
             if edge is None or peer not in edge.watchers:
                 return
             if isinstance(event, SubscribeOffer):
@@ -383,12 +389,12 @@ class Cascade:
         if peer.startswith(f"{PIPE}:"):
             if isinstance(event, SubscribeOffer):
                 self._spawn(self._answer_pipe(event.room_id, peer, event.sdp))
-            elif isinstance(event, PeerClosed):
+            elif isinstance(event, PeerClosed) and event.reason != PeerClosed.LEFT:
+                # the pipe broke (a leave is ours, and already counted): the edge
+                # closes, its watchers start over
                 edge_node = peer.removeprefix(f"{PIPE}:")
                 self.pipes.get(event.room_id, set()).discard(edge_node)
-                if event.reason != PeerClosed.LEFT:
-                    # the pipe broke: the edge closes, its watchers start over
-                    self._spawn(self._tell(edge_node, "edge.close", room=event.room_id))
+                self._spawn(self._tell(edge_node, "edge.close", room=event.room_id))
             return
         await self.rooms.on_media_event(event)
 

@@ -102,13 +102,14 @@ class NumberedVideoTrack(VideoStreamTrack):
 
 
 class ToneTrack(MediaStreamTrack):
-    """20 ms audio frames: a 440 Hz tone, or silence."""
+    """20 ms audio frames: a tone (440 Hz unless told), or silence."""
 
     kind = "audio"
 
-    def __init__(self, loud: bool) -> None:
+    def __init__(self, loud: bool, frequency: float = 440.0) -> None:
         super().__init__()
         self.loud = loud
+        self.frequency = frequency
         self._pts = 0
         self._start: float | None = None
 
@@ -123,7 +124,7 @@ class ToneTrack(MediaStreamTrack):
                 await asyncio.sleep(wait)
         t = (np.arange(samples) + self._pts) / 48000
         amplitude = 8000 if self.loud else 0
-        pcm = (amplitude * np.sin(2 * math.pi * 440 * t)).astype(np.int16)
+        pcm = (amplitude * np.sin(2 * math.pi * self.frequency * t)).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = 48000
         frame.pts = self._pts

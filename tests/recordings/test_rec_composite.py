@@ -33,6 +33,7 @@ async def test_composite_has_both_participants(harness: Harness, tmp_path: Path)
         assert container.streams.audio[0].codec_context.name == "opus"
         pictures = list(container.decode(video=0))
     with av.open(str(out)) as container:
+        container_rate = container.streams.audio[0].codec_context.sample_rate
         pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     assert pictures[0].width == 2 * CELL_WIDTH and pictures[0].height == CELL_HEIGHT
 
@@ -51,7 +52,12 @@ async def test_composite_has_both_participants(harness: Harness, tmp_path: Path)
     low, high = sorted(bases)
     assert abs(low) <= 8 and high >= 20, bases
     assert all(n > 0 for n in counters)
-    # the tones are there, mixed
-    assert float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) > 0.05 * (
-        1.0 if pcm.dtype.kind == "f" else 32768
-    )
+    # the tones are there, mixed: alice's 440 Hz and bob's 660 Hz
+    signal = pcm.astype(np.float64) / (1.0 if pcm.dtype.kind == "f" else 32768)
+    assert float(np.sqrt(np.mean(signal**2))) > 0.05
+    spectrum = np.abs(np.fft.rfft(signal))
+    hz = np.fft.rfftfreq(len(signal), 1 / container_rate)
+    noise = float(np.median(spectrum))
+    for tone in (440.0, 660.0):
+        near = spectrum[(hz > tone - 5) & (hz < tone + 5)]
+        assert float(near.max()) > 100 * noise, (tone, float(near.max()), noise)

@@ -35,7 +35,8 @@ async def record_two_party(harness: Harness, directory: Path) -> tuple[Recorder,
     alice = await harness.join("r", "alice")
     bob = await harness.join("r", "bob")
     await alice.publish(ToneTrack(loud=True), NumberedVideoTrack(base=0))
-    await bob.publish(ToneTrack(loud=True), NumberedVideoTrack(base=60))
+    # another pitch: two equal tones can cancel out in the mix, by their phases
+    await bob.publish(ToneTrack(loud=True, frequency=660.0), NumberedVideoTrack(base=60))
 
     def flowing() -> bool:
         return all(any(len(r.numbers) >= 5 for r in c.received.values()) for c in (alice, bob))
