@@ -171,7 +171,10 @@ def register_room_events(
                 try:
                     node = await room_node(event, sid, data)
                 except SharedStateUnavailable:
-                    return {"error": "the cluster's shared state is unavailable; try again"}
+                    # Redis is away: a consultation must still start, so serve it here;
+                    # once Redis is back, a room placed elsewhere sends its members there.
+                    log.warning("shared state unavailable: room served on this node")
+                    node = None
             if node is None:
                 ack, refused = await run(event, sid, data)
             else:
