@@ -278,8 +278,13 @@ async def test_a_room_spans_nodes_and_survives_its_node(
             )
             numbers = trainee.frames[trainer.participant_id]
             assert numbers == sorted(numbers)
-            live = await NodeRegistry(platform.shared, "observer", dict, "").live_nodes()
-            assert live[ids[edge]]["edge_watchers"] == 1, live
+            # served by the edge: its next heartbeat (every second) counts the watcher
+            observer = NodeRegistry(platform.shared, "observer", dict, "")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while (live := await observer.live_nodes())[ids[edge]]["edge_watchers"] != 1:
+                assert loop.time() < deadline, f"not served by the edge: {live}"
+                await asyncio.sleep(0.2)
             assert live[origin]["edge_watchers"] == 0, live
             # A WHEP player asking the other node is answered by the training's node.
             player, location, played = await whep_play(nodes[edge].url, body["token"], tid)
