@@ -478,10 +478,14 @@ class Rooms:
         for member in room.members.values():
             if member.sid is not None:
                 await self.sio.emit("room.moved", {}, to=member.sid)
-        await self._close(room)
+        await self._close(room, moving=True)
 
-    async def _close(self, room: Room) -> None:
+    async def _close(self, room: Room, *, moving: bool = False) -> None:
         self.rooms.pop(room.id, None)
+        if not moving:
+            # over (not moving to another node): the next visit starts in the lobby
+            with contextlib.suppress(SharedStateUnavailable):
+                await self.platform.shared.delete(f"room:{room.id}:admitted")
         for hook in self.on_room_closed:
             hook(room.id)
         for member in room.members.values():
@@ -850,8 +854,9 @@ class Rooms:
                 await self._drop(room, member, reason="disconnected")
 
     async def close(self) -> None:
-        for room in list(self.rooms.values()):
-            await self._close(room)
+        """This node stops: its rooms go on elsewhere (on a cluster), with who was let in."""
+        for room_id in list(self.rooms):
+            await self.evacuate(room_id)
 
 
 def _chat_json(message: ChatMessage) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from signalling.cluster import NodeRpc, NodeUnreachable, RemoteError, RoomPlacem
 from signalling.errors import PlatformError
 from signalling.nodes import NodeRegistry
 from signalling.shared_state import InProcessState, SharedState
-from tests.signalling.test_rooms import Consult, consult
+from tests.signalling.test_rooms import Consult, Patient, consult, emit
 
 __all__ = ["consult"]  # the fixture
 
@@ -115,3 +115,27 @@ async def test_a_room_placed_elsewhere_sends_its_members_there(consult: Consult)
     again = await consult.enter(consult.doc)
     assert again["resumed"] is False and again["participant_id"] == first["participant_id"]
     assert await consult.platform.shared.get(key) == here
+
+
+async def test_who_was_let_in_comes_back_in_while_the_room_lives(consult: Consult) -> None:
+    await consult.enter(consult.doc)
+    patient = Patient(consult.url)
+    await patient.connect()
+    try:
+        ack = await patient.emit("room.join", {"token": await consult.patient_link()})
+        assert ack["state"] == "lobby"
+        session = ack["session_token"]
+        await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]})
+        await patient.next("room.admitted")
+
+        # The room moves to another node: the patient comes back into the room.
+        key = f"room:{consult.room}:node"
+        await consult.platform.shared.set(key, "a-node-that-took-it-over")
+        await patient.next("room.moved", timeout=5)
+        assert (await patient.emit("room.join", {"token": session}))["state"] == "joined"
+
+        # Everyone leaves: the room is over; coming back starts in the lobby again.
+        assert (await patient.emit("room.leave"))["ok"]
+        assert (await patient.emit("room.join", {"token": session}))["state"] == "lobby"
+    finally:
+        await patient.sio.disconnect()
