@@ -24,12 +24,12 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 async def from_room_node(request: web.Request, room_id: str) -> web.Response | None:
     """None when the room lives here; else the room node's answer to this request."""
     placement = request.app[PLACEMENT]
-    live = await placement.live_nodes()
-    if request.headers.get(FORWARDED) in live:
-        return None  # passed on by a node already: placements disagree for a moment
     node = await placement.node_for(room_id)
     if node == placement.node_id:
         return None
+    live = await placement.live_nodes()
+    if request.headers.get(FORWARDED) in live:
+        return None  # passed on by a node already: placements disagree for a moment
     address = live.get(node, {}).get("address")
     if not address:
         raise NodeUnreachable("the room's server is not answering; try again")

@@ -23,7 +23,7 @@ from ..db.models import Consultation, ConsultKind, ConsultStatus, User
 from ..errors import Forbidden, NotFound, PlatformError, Unauthorized
 from .keys import ROOMS, platform_of
 from .room_node import from_room_node
-from .whip_routes import SDP, apply_trickle
+from .whip_routes import SDP, end_resource, trickle_resource
 
 routes = web.RouteTableDef()
 
@@ -108,17 +108,10 @@ async def _resource(request: web.Request) -> tuple[str, str]:
 @routes.delete("/whep/trainings/{id}/{member}")
 async def whep_stop(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
-    if (passed_on := await from_room_node(request, room_id)) is not None:
-        return passed_on
-    if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
-        raise NotFound("no such WHEP resource")
-    return web.Response(status=200)
+    return await end_resource(request, room_id, member_id, "WHEP")
 
 
 @routes.patch("/whep/trainings/{id}/{member}")
 async def whep_trickle(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
-    if (passed_on := await from_room_node(request, room_id)) is not None:
-        return passed_on
-    await apply_trickle(request, room_id, member_id, "subscribe")
-    return web.Response(status=204)
+    return await trickle_resource(request, room_id, member_id, "subscribe")

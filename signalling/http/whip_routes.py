@@ -80,19 +80,36 @@ async def _resource(request: web.Request) -> tuple[str, str]:
 @routes.delete("/whip/trainings/{id}/{member}")
 async def whip_end(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
-    if (passed_on := await from_room_node(request, room_id)) is not None:
-        return passed_on
-    if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
-        raise NotFound("no such WHIP resource")
-    return web.Response(status=200)
+    return await end_resource(request, room_id, member_id, "WHIP")
 
 
 @routes.patch("/whip/trainings/{id}/{member}")
 async def whip_trickle(request: web.Request) -> web.Response:
     room_id, member_id = await _resource(request)
+    return await trickle_resource(request, room_id, member_id, "publish")
+
+
+# The resource verbs WHIP and WHEP share, once the caller owns the resource.
+
+
+async def end_resource(
+    request: web.Request, room_id: str, member_id: str, protocol: str
+) -> web.Response:
+    """DELETE: the socket-less member leaves the room."""
     if (passed_on := await from_room_node(request, room_id)) is not None:
         return passed_on
-    await apply_trickle(request, room_id, member_id, "publish")
+    if not await request.app[ROOMS].remove_broadcaster(room_id, member_id):
+        raise NotFound(f"no such {protocol} resource")
+    return web.Response(status=200)
+
+
+async def trickle_resource(
+    request: web.Request, room_id: str, member_id: str, leg: str
+) -> web.Response:
+    """PATCH: trickled candidates for the member's `leg` connection."""
+    if (passed_on := await from_room_node(request, room_id)) is not None:
+        return passed_on
+    await apply_trickle(request, room_id, member_id, leg)
     return web.Response(status=204)
 
 
