@@ -36,11 +36,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sfu_fanout import (
     CHECKERS,
-    FPS,
+    DEFAULT_CLIP,
     Child,
     Conn,
-    make_clip,
+    ensure_clip,
     pipe_messages,
     publisher_main,
+    stop_children,
     subscriber_main,
 )
 from media_server.api import MediaConfig, MediaServer
@@ -108,12 +109,7 @@ def spawn(ctx: Any, target: Any, *args: Any) -> Child:
 
 
 def perms(p: Permissions) -> dict[str, bool]:
-    return {
-        "may_publish_audio": p.may_publish_audio,
-        "may_publish_video": p.may_publish_video,
-        "may_publish_screen": p.may_publish_screen,
-        "may_subscribe": p.may_subscribe,
-    }
+    return dataclasses.asdict(p)  # pickled to the node, as signalling.cascade sends it
 
 
 class Broadcast:
@@ -221,15 +217,7 @@ class Broadcast:
         await asyncio.sleep(2.5)  # past the next keyframe
 
     async def stop(self) -> None:
-        for child in self.children:
-            try:
-                child.conn.send({"cmd": "exit"})
-            except OSError:
-                pass
-        for child in self.children:
-            child.process.join(timeout=10)
-            if child.process.is_alive():
-                child.process.kill()
+        stop_children(self.children)
 
 
 def capacity(idle: float, loaded: float, streams: int) -> int:
@@ -290,14 +278,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=24, help="trainees per node")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--processes", type=int, default=2, help="trainee processes")
-    parser.add_argument(
-        "--clip", default=str(Path(tempfile.gettempdir()) / "sfu_fanout_720p30.ivf")
-    )
+    parser.add_argument("--clip", default=str(DEFAULT_CLIP))
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     clip = Path(args.clip)
-    if not clip.exists():
-        make_clip(clip, frames=10 * FPS)
+    ensure_clip(clip)
     print(json.dumps(asyncio.run(run(args, clip))))
 
 

@@ -41,13 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sfu_fanout import (
-    FPS,
+    DEFAULT_CLIP,
     Child,
     Conn,
     LoopedClipTrack,
+    ensure_clip,
     load_clip,
-    make_clip,
     pipe_messages,
+    stop_children,
     subscriber_main,
 )
 
@@ -260,15 +261,7 @@ async def run(args: argparse.Namespace, clip: Path, out_dir: Path) -> dict[str, 
         closing = True
         await recorder.close()
         await server.close()
-        for child in children:
-            try:
-                child.conn.send({"cmd": "exit"})
-            except OSError:
-                pass
-        for child in children:
-            child.process.join(timeout=10)
-            if child.process.is_alive():
-                child.process.kill()
+        stop_children(children)
 
 
 def main() -> None:
@@ -277,14 +270,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="windows of each kind")
     parser.add_argument("--subscribers", type=int, default=10)
     parser.add_argument("--processes", type=int, default=1, help="subscriber processes")
-    parser.add_argument(
-        "--clip", default=str(Path(tempfile.gettempdir()) / "sfu_fanout_720p30.ivf")
-    )
+    parser.add_argument("--clip", default=str(DEFAULT_CLIP))
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     clip = Path(args.clip)
-    if not clip.exists():
-        make_clip(clip, frames=10 * FPS)
+    ensure_clip(clip)
     with tempfile.TemporaryDirectory(prefix="bench-rec-") as out_dir:
         summary = asyncio.run(run(args, clip, Path(out_dir)))
     print(json.dumps(summary))

@@ -92,6 +92,24 @@ def make_clip(path: Path, frames: int) -> None:
     container.close()
 
 
+# The clip the media benchmarks share, made once per machine.
+DEFAULT_CLIP = Path(tempfile.gettempdir()) / "sfu_fanout_720p30.ivf"
+
+
+def ensure_clip(path: Path) -> None:
+    """Make the 10 s clip at `path` unless it is there."""
+    if path.exists():
+        return
+    t0 = time.monotonic()
+    make_clip(path, frames=10 * FPS)
+    size = path.stat().st_size
+    print(
+        f"clip: {path} {WIDTH}x{HEIGHT} {FPS} fps, {8 * size / 10 / 1e6:.2f} Mb/s, "
+        f"encoded in {time.monotonic() - t0:.1f} s",
+        flush=True,
+    )
+
+
 def load_clip(path: Path) -> list[bytes]:
     container = av.open(str(path))
     data = [bytes(packet) for packet in container.demux(video=0) if packet.size]
@@ -376,6 +394,19 @@ class Child:
                 return answer
 
 
+def stop_children(children: list[Child]) -> None:
+    """Ask every child to exit, then make sure it did."""
+    for child in children:
+        try:
+            child.conn.send({"cmd": "exit"})
+        except OSError:
+            pass
+    for child in children:
+        child.process.join(timeout=10)
+        if child.process.is_alive():
+            child.process.kill()
+
+
 @dataclass
 class Result:
     n: int
@@ -421,15 +452,7 @@ class Bench:
             await child.start()
 
     async def stop(self) -> None:
-        for child in self.all_children:
-            try:
-                child.conn.send({"cmd": "exit"})
-            except OSError:
-                pass
-        for child in self.all_children:
-            child.process.join(timeout=10)
-            if child.process.is_alive():
-                child.process.kill()
+        stop_children(self.all_children)
 
     def owner(self, index: int) -> Child:
         return self.subscriber_procs[index % len(self.subscriber_procs)]
@@ -694,21 +717,10 @@ def main() -> None:
         help="non-decoding subscribers keep aiortc's NACK/report handling (costlier load)",
     )
     parser.add_argument("--processes", type=int, default=2, help="subscriber processes")
-    parser.add_argument(
-        "--clip", default=str(Path(tempfile.gettempdir()) / "sfu_fanout_720p30.ivf")
-    )
+    parser.add_argument("--clip", default=str(DEFAULT_CLIP))
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    clip = Path(args.clip)
-    if not clip.exists():
-        t0 = time.monotonic()
-        make_clip(clip, frames=10 * FPS)
-        size = clip.stat().st_size
-        print(
-            f"clip: {clip} {WIDTH}x{HEIGHT} {FPS} fps, {8 * size / 10 / 1e6:.2f} Mb/s, "
-            f"encoded in {time.monotonic() - t0:.1f} s",
-            flush=True,
-        )
+    ensure_clip(Path(args.clip))
     summary = asyncio.run(run(args))
     print(json.dumps(summary))
 
