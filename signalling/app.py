@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 
 from media_server.api import MediaConfig, MediaServer
 from media_server.reachability import IceServer, TurnRest
+from media_server.tasks import TaskSet
 from recordings.recorder import Recorder
 from recordings.recovery import recover
 
+from .background import every, running
 from .cascade import Cascade
-from .cluster import NodeRpc, RoomPlacement, RoomRouter, running
+from .cluster import NodeRpc, RoomPlacement, RoomRouter, serving
 from .dispatch import Deadlines, Dispatcher
 from .http import (
     admin_routes,
@@ -72,28 +72,8 @@ async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Escalates requests whose deadline passed; safe on every node at once."""
     dispatcher = app[consult_routes.DISPATCHER]
 
-    async def sweep() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await dispatcher.escalate_due()
-            except Exception:
-                log.exception("escalation sweep failed; retrying")
-
-    task = asyncio.create_task(sweep())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coro: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    async with running(every(1.0, dispatcher.escalate_due, "escalation sweep")):
+        yield
 
 
 def media_config(settings: Settings) -> MediaConfig:
@@ -188,9 +168,10 @@ def build_app(platform: Platform) -> web.Application:
         await sio.emit("room.moved", {}, to=sid)
 
     router = RoomRouter(placement, rpc, moved)
+    background_tasks = TaskSet()
     app[PLACEMENT] = placement
     cascade = Cascade(rooms, media, sio, rpc, router)
-    rooms.on_room_closed.append(lambda room_id: _spawn(placement.forget(room_id)))
+    rooms.on_room_closed.append(lambda room_id: background_tasks.spawn(placement.forget(room_id)))
     connections.on_close.append(
         register_room_events(
             sio, rooms, {**views.handlers(), **desk.handlers(), **training.handlers()}, router
@@ -198,7 +179,7 @@ def build_app(platform: Platform) -> web.Application:
     )
 
     async def node_heartbeat(app: web.Application) -> AsyncIterator[None]:
-        async with heartbeat(registry), running(rpc, router):
+        async with heartbeat(registry), serving(rpc, router):
             yield
 
     app.cleanup_ctx.append(node_heartbeat)
@@ -214,23 +195,13 @@ def build_app(platform: Platform) -> web.Application:
 
     async def recover_forever(app: web.Application) -> AsyncIterator[None]:
         # Shared by nodes: a node that died is not restarted to recover its files.
-        task = None
-        if settings.shared_dir:
-
-            async def sweep() -> None:
-                while True:
-                    await asyncio.sleep(RECOVERY_IDLE_S)
-                    try:
-                        await recover_recordings(app)
-                    except Exception:
-                        log.exception("recording recovery failed")
-
-            task = asyncio.create_task(sweep())
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if not settings.shared_dir:
+            yield
+            return
+        async with running(
+            every(RECOVERY_IDLE_S, lambda: recover_recordings(app), "recording recovery")
+        ):
+            yield
 
     app.cleanup_ctx.append(recover_forever)
     app.on_startup.append(recover_recordings)

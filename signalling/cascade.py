@@ -29,6 +29,7 @@ from media_server.api import MediaServer
 from media_server.errors import MediaError, UnknownPeer, UnknownRoom
 from media_server.events import MediaEvent, PeerClosed, SubscribeOffer
 from media_server.permissions import Permissions, TrackSource
+from media_server.tasks import TaskSet
 
 from .cluster import Handler, NodeRpc, NodeUnreachable, RemoteError, RoomRouter
 from .errors import PlatformError
@@ -141,7 +142,7 @@ class Cascade:
         self.rooms, self.media, self.sio, self.rpc, self.router = rooms, media, sio, rpc, router
         self.edges: dict[str, Edge] = {}  # rooms served here for another node
         self.pipes: dict[str, set[str]] = {}  # rooms here -> edge nodes fed
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._lock = asyncio.Lock()
         rooms.media_placement = self.place
         media.set_listener(self.on_media_event)
@@ -208,7 +209,7 @@ class Cascade:
 
     def _origin_closed(self, room: str) -> None:
         for edge in self.pipes.pop(room, set()):
-            self._spawn(self._tell(edge, "edge.close", room=room))
+            self._tasks.spawn(self._tell(edge, "edge.close", room=room))
 
     async def _tell(self, node: str, method: str, **args: Any) -> None:
         with contextlib.suppress(Exception):
@@ -270,7 +271,7 @@ class Cascade:
                 await self.media.leave(_edge_room(room), peer)
             if not edge.watchers:
                 await self._close_edge(room, tell_watchers=False)
-                self._spawn(
+                self._tasks.spawn(
                     self._tell(edge.origin, "pipe.close", room=room, edge=self.router.node_id)
                 )
 
@@ -325,7 +326,7 @@ class Cascade:
         if tell_watchers:
             # they start their media over, and the origin places them again
             for peer in edge.watchers:
-                self._spawn(
+                self._tasks.spawn(
                     self._tell(
                         edge.origin,
                         "edge.event",
@@ -373,7 +374,7 @@ class Cascade:
             peer = getattr(event, "peer_id", None) or ""
             if edge is not None and peer == PIPE and isinstance(event, PeerClosed):
                 if event.reason != PeerClosed.LEFT:  # the origin's leg broke
-                    self._spawn(self._edge_close(room))
+                    self._tasks.spawn(self._edge_close(room))
                 return
             if edge is None or peer not in edge.watchers:
                 return
@@ -388,13 +389,13 @@ class Cascade:
         peer = getattr(event, "peer_id", "") or ""
         if peer.startswith(f"{PIPE}:"):
             if isinstance(event, SubscribeOffer):
-                self._spawn(self._answer_pipe(event.room_id, peer, event.sdp))
+                self._tasks.spawn(self._answer_pipe(event.room_id, peer, event.sdp))
             elif isinstance(event, PeerClosed) and event.reason != PeerClosed.LEFT:
                 # the pipe broke (a leave is ours, and already counted): the edge
                 # closes, its watchers start over
                 edge_node = peer.removeprefix(f"{PIPE}:")
                 self.pipes.get(event.room_id, set()).discard(edge_node)
-                self._spawn(self._tell(edge_node, "edge.close", room=event.room_id))
+                self._tasks.spawn(self._tell(edge_node, "edge.close", room=event.room_id))
             return
         await self.rooms.on_media_event(event)
 
@@ -408,8 +409,3 @@ class Cascade:
             if tolerate:
                 return None
             raise RemoteError(str(exc)) from None
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -28,6 +28,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
+from media_server.tasks import TaskSet
+
+from . import background
 from .errors import PlatformError
 from .nodes import NodeRegistry
 from .shared_state import SharedState, SharedStateUnavailable
@@ -64,8 +67,7 @@ class NodeRpc:
         self.node_id = node_id
         self.handlers: dict[str, Handler] = {}
         self._waiting: dict[str, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._listener: asyncio.Task[None] | None = None
+        self._tasks = TaskSet()  # the listener and the calls it serves
         # Nodes found gone before their heartbeat expired -> when (wall clock). Only a
         # hint: a heartbeat sent after that brings the node back (a Redis blip).
         self.dead: dict[str, float] = {}
@@ -75,15 +77,10 @@ class NodeRpc:
 
     async def start(self) -> None:
         subscription = await self.shared.subscribe(_channel(self.node_id))
-        self._listener = asyncio.create_task(self._listen(subscription))
+        self._tasks.spawn(self._listen(subscription))
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel_all()
         for future in self._waiting.values():
             future.cancel()
 
@@ -114,9 +111,7 @@ class NodeRpc:
                 except ValueError:
                     continue
                 if "method" in message:
-                    task = asyncio.create_task(self._serve(message))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._tasks.spawn(self._serve(message))
                 else:
                     future = self._waiting.get(message.get("id", ""))
                     if future is not None and not future.done():
@@ -253,13 +248,10 @@ class RoomRouter:
 
 
 @contextlib.asynccontextmanager
-async def running(rpc: NodeRpc, router: RoomRouter) -> AsyncIterator[None]:
+async def serving(rpc: NodeRpc, router: RoomRouter) -> AsyncIterator[None]:
     await rpc.start()
-    watcher = asyncio.create_task(router.watch())
     try:
-        yield
+        async with background.running(router.watch()):
+            yield
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
         await rpc.stop()

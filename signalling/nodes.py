@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .background import running
 from .shared_state import SharedState, SharedStateUnavailable
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,8 @@ class NodeRegistry:
 
 @contextlib.asynccontextmanager
 async def heartbeat(registry: NodeRegistry) -> AsyncIterator[None]:
-    task = asyncio.create_task(registry.run())
     try:
-        yield
+        async with running(registry.run()):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await registry.leave()

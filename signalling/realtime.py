@@ -8,7 +8,6 @@ is counted in the presence set while it lasts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ import socketio
 from aiohttp import web
 
 from .auth.login_sessions import COOKIE_NAME
+from .background import running
 from .errors import Unauthorized
 from .http.identity import user_from_bearer, user_from_cookie
 from .http.metrics import Metrics
@@ -131,17 +131,7 @@ def create_socketio(
     return sio
 
 
-@contextlib.asynccontextmanager
-async def _background(task: asyncio.Task[None]) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def presence_heartbeat(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context: keeps this node's connections in the presence set."""
-    async with _background(asyncio.create_task(app[CONNECTIONS].refresh_forever())):
+    async with running(app[CONNECTIONS].refresh_forever()):
         yield
