@@ -17,6 +17,7 @@ import socketio
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from media_server.tasks import TaskSet
 from signalling.nodes import NodeRegistry
 from signalling.platform import Platform, open_platform
 from tests.conftest import RedisServer
@@ -47,7 +48,8 @@ class RoomClient:
         self.participant_id = ""
         self.sio: socketio.AsyncClient | None = None
         self.pcs: list[RTCPeerConnection] = []
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.subscribe_pc: RTCPeerConnection | None = None  # one per join
+        self.tasks = TaskSet()
         self._rejoining = asyncio.Lock()
         self._closing = False
 
@@ -59,8 +61,8 @@ class RoomClient:
             url = self.urls[attempt % len(self.urls)]
             sio = socketio.AsyncClient(reconnection=False)
             sio.on("media.subscribe_offer", self._on_offer)
-            sio.on("room.moved", lambda data=None: self._spawn(self._rejoin()))
-            sio.on("disconnect", lambda *a: self._spawn(self._reconnect()))
+            sio.on("room.moved", lambda data=None: self.tasks.spawn(self._rejoin()))
+            sio.on("disconnect", lambda *a: self.tasks.spawn(self._reconnect()))
             try:
                 await sio.connect(
                     url, auth={"token": self.api_token}, transports=["websocket"], wait_timeout=3
@@ -94,13 +96,11 @@ class RoomClient:
         await pc.setRemoteDescription(RTCSessionDescription(ack["sdp"], "answer"))
 
     async def _on_offer(self, data: dict[str, Any]) -> None:
-        # one subscribe connection per join: a new room means new connections
-        pc = getattr(self, "_subscribe_pc", None)
-        if pc is None or getattr(self, "_subscribe_for", None) != len(self.joins):
-            pc = RTCPeerConnection()
-            pc.on("track", lambda track: self._spawn(self._read(track)))
+        pc = self.subscribe_pc
+        if pc is None:
+            pc = self.subscribe_pc = RTCPeerConnection()
+            pc.on("track", lambda track: self.tasks.spawn(self._read(track)))
             self.pcs.append(pc)
-            self._subscribe_pc, self._subscribe_for = pc, len(self.joins)
         await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         assert self.sio is not None
@@ -121,7 +121,7 @@ class RoomClient:
         for pc in self.pcs:
             await pc.close()
         self.pcs.clear()
-        self._subscribe_pc = None
+        self.subscribe_pc = None
 
     async def _rejoin(self) -> None:
         async with self._rejoining:
@@ -136,19 +136,12 @@ class RoomClient:
             await self._close_media()
             await self._connect()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
     def seen_from(self, other: RoomClient) -> int:
         return len(self.frames.get(other.participant_id, []))
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tasks.cancel_all()
         await self._close_media()
         if self.sio is not None:
             await self.sio.disconnect()
