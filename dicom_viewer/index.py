@@ -52,6 +52,13 @@ class StudyRecord:
     study_date: str | None
     description: str | None
     series: dict[str, SeriesRecord] = field(default_factory=dict)
+    # identity from the first instance of the study, like patient_name
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
+    patient_age: str | None = None
+    institution_name: str | None = None
+    study_time: str | None = None
+    accession_number: str | None = None
 
 
 class IndexConflict(ValueError):
@@ -97,6 +104,12 @@ class ImagingIndex:
                 info.patient_id,
                 info.study_date,
                 info.study_description,
+                patient_birth_date=info.patient_birth_date,
+                patient_sex=info.patient_sex,
+                patient_age=info.patient_age,
+                institution_name=info.institution_name,
+                study_time=info.study_time,
+                accession_number=info.accession_number,
             ),
         )
         series = study.series.setdefault(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -32,7 +32,14 @@ class InstanceInfo:
     modality: str | None = None
     patient_name: str | None = None
     patient_id: str | None = None
+    # identity shown in the image corners and compared with the case file
+    patient_birth_date: str | None = None  # DA, YYYYMMDD as in the file
+    patient_sex: str | None = None  # M, F or O
+    patient_age: str | None = None  # AS, e.g. "045Y"
+    institution_name: str | None = None
     study_date: str | None = None
+    study_time: str | None = None  # TM as in the file
+    accession_number: str | None = None
     study_description: str | None = None
     series_number: int | None = None
     series_description: str | None = None
@@ -62,9 +69,14 @@ class InstanceInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InstanceInfo:
-        """The inverse of :meth:`to_json` (lists become tuples again)."""
+        """The inverse of :meth:`to_json` (lists become tuples again).
+
+        Rows stored before a field existed lack its key: it reads as the
+        field's default. Keys no longer known are dropped.
+        """
+        known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known
         }
         values["kind"] = Kind(values["kind"])
         return cls(**values)

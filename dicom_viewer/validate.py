@@ -186,7 +186,13 @@ def _inspect(ds: FileDataset, limits: IngestLimits) -> InstanceInfo:
         modality=get_str(ds, "Modality"),
         patient_name=get_str(ds, "PatientName"),
         patient_id=get_str(ds, "PatientID"),
+        patient_birth_date=get_str(ds, "PatientBirthDate"),
+        patient_sex=_patient_sex(ds),
+        patient_age=get_str(ds, "PatientAge"),
+        institution_name=get_str(ds, "InstitutionName"),
         study_date=get_str(ds, "StudyDate"),
+        study_time=get_str(ds, "StudyTime"),
+        accession_number=get_str(ds, "AccessionNumber"),
         study_description=get_str(ds, "StudyDescription"),
         series_number=get_int(ds, "SeriesNumber"),
         series_description=get_str(ds, "SeriesDescription"),
@@ -230,6 +236,13 @@ def _inspect(ds: FileDataset, limits: IngestLimits) -> InstanceInfo:
         is_encapsulated=ts.is_encapsulated,
         is_jpeg_baseline=ts == uid.JPEGBaseline8Bit,
     )
+
+
+def _patient_sex(ds: Dataset) -> str | None:
+    """M, F or O (PS3.3 C.7.1.1); any other value is not an answer."""
+    value = get_str(ds, "PatientSex")
+    value = None if value is None else value.upper()
+    return value if value in ("M", "F", "O") else None
 
 
 def _pair(v: tuple[float, ...] | None) -> tuple[float, float] | None:

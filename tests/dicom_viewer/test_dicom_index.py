@@ -93,3 +93,24 @@ def test_same_uid_again_replaces_and_contradictions_are_refused(
     assert isinstance(conflict, Refused)
     assert "belongs to another study" in conflict.reason
     assert len(store) == 2  # the contradicting object was not stored
+
+
+def test_study_record_carries_the_first_instance_identity(testdata: Paths) -> None:
+    result = validate(testdata("waveform_ecg.dcm"))
+    assert isinstance(result, Accepted)
+    index = ImagingIndex()
+    index.add(result.info, "0" * 64, len(result.data))
+    study = index.studies[result.info.study_instance_uid]
+    assert (study.patient_name, study.patient_id) == ("Anonymous", "642341")
+    assert study.patient_birth_date == "19710123"
+    assert study.patient_sex == "F"
+    assert study.patient_age == "042Y"
+    assert study.institution_name == "E. O. Ospedali Galliera"
+    assert study.study_time == "105919"
+    assert study.accession_number == "03028041970546"
+    # a later instance of the same study does not rewrite it
+    later = replace(result.info, sop_instance_uid=result.info.sop_instance_uid + ".1",
+                    institution_name="ELSEWHERE", patient_sex="M")  # fmt: skip
+    index.add(later, "1" * 64, 1)
+    assert study.institution_name == "E. O. Ospedali Galliera"
+    assert study.patient_sex == "F"

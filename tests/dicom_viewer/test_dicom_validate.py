@@ -12,7 +12,7 @@ from pydicom import uid
 from pydicom.dataset import FileDataset
 from pydicom.encaps import encapsulate, get_frame
 
-from dicom_viewer.instance import Kind
+from dicom_viewer.instance import InstanceInfo, Kind
 from dicom_viewer.limits import IngestLimits
 from dicom_viewer.validate import Accepted, Refused, validate
 
@@ -234,3 +234,56 @@ def test_transfer_syntax_without_a_decoder_is_refused(
     result = validate(to_bytes(ds))
     assert isinstance(result, Refused)
     assert "no decoder is installed" in result.reason
+
+
+def test_patient_identity_is_read_for_images_and_ecgs(testdata: Paths) -> None:
+    ct = validate(testdata("CT_small.dcm"))
+    assert isinstance(ct, Accepted)
+    assert (ct.info.patient_name, ct.info.patient_id) == ("CompressedSamples^CT1", "1CT1")
+    assert ct.info.patient_sex == "O"
+    assert ct.info.patient_age == "000Y"
+    assert ct.info.institution_name == "JFK IMAGING CENTER"
+    assert ct.info.study_time == "072730"
+    # present but empty in the file: not an answer
+    assert ct.info.patient_birth_date is None
+    assert ct.info.accession_number is None
+    ecg = validate(testdata("waveform_ecg.dcm"))
+    assert isinstance(ecg, Accepted)
+    assert ecg.info.patient_birth_date == "19710123"
+    assert ecg.info.patient_sex == "F"
+    assert ecg.info.patient_age == "042Y"
+    assert ecg.info.institution_name == "E. O. Ospedali Galliera"
+    assert ecg.info.study_time == "105919"
+    assert ecg.info.accession_number == "03028041970546"
+
+
+def test_patient_sex_outside_m_f_o_reads_as_unknown(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    ds = read_testdata("CT_small.dcm")
+    ds.PatientSex = "X"
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Accepted)
+    assert result.info.patient_sex is None
+    ds.PatientSex = "f"
+    lower = validate(to_bytes(ds))
+    assert isinstance(lower, Accepted) and lower.info.patient_sex == "F"
+
+
+def test_rows_stored_before_the_identity_fields_still_load(testdata: Paths) -> None:
+    result = validate(testdata("CT_small.dcm"))
+    assert isinstance(result, Accepted)
+    old_row = result.info.to_json()
+    for key in (
+        "patient_birth_date",
+        "patient_sex",
+        "patient_age",
+        "institution_name",
+        "study_time",
+        "accession_number",
+    ):
+        del old_row[key]
+    loaded = InstanceInfo.from_json(json.loads(json.dumps(old_row)))
+    assert loaded.patient_sex is None and loaded.institution_name is None
+    assert loaded.sop_instance_uid == result.info.sop_instance_uid
+    assert InstanceInfo.from_json(json.loads(json.dumps(result.info.to_json()))) == result.info
