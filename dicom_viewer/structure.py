@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments, parse_basic_offsets
 from pydicom.tag import Tag
 
-from .attributes import get_float, get_int
+from .attributes import get_float, get_int, get_str
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
@@ -127,6 +127,10 @@ def encapsulated_pixel_problem(data: bytes, frames: int) -> str | None:
     return None
 
 
+# WaveformBitsAllocated -> the linear WaveformSampleInterpretation values
+_LINEAR_SAMPLES = {8: ("SB", "UB"), 16: ("SS", "US"), 32: ("SL", "UL")}
+
+
 def waveform_problem(ds: Dataset, max_samples: int) -> str | None:
     """Check each waveform group's declared size against its data (PS3.3
     C.10.9) so that reading the samples later cannot fail or overrun."""
@@ -143,6 +147,14 @@ def waveform_problem(ds: Dataset, max_samples: int) -> str | None:
             return f"waveform group {number} does not declare its channels and samples"
         if bits not in (8, 16, 32):
             return f"waveform group {number} has WaveformBitsAllocated {bits}"
+        interpretation = get_str(group, "WaveformSampleInterpretation")
+        if interpretation not in _LINEAR_SAMPLES[bits]:
+            # mu-law and A-law (MB, AB) samples are companded: read as plain
+            # integers they would be drawn at the wrong amplitude
+            return (
+                f"waveform group {number} has {bits}-bit samples of interpretation"
+                f" {interpretation}, which the viewer cannot read as linear values"
+            )
         if rate is None or rate <= 0:
             return f"waveform group {number} has no valid SamplingFrequency"
         definitions = group.get("ChannelDefinitionSequence")

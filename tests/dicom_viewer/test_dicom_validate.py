@@ -287,3 +287,14 @@ def test_rows_stored_before_the_identity_fields_still_load(testdata: Paths) -> N
     assert loaded.patient_sex is None and loaded.institution_name is None
     assert loaded.sop_instance_uid == result.info.sop_instance_uid
     assert InstanceInfo.from_json(json.loads(json.dumps(result.info.to_json()))) == result.info
+
+
+@pytest.mark.parametrize("interpretation", ["MB", "AB", "SB"])
+def test_companded_or_mismatched_waveform_samples_are_refused(
+    read_testdata: Reader, to_bytes: Encoder, interpretation: str
+) -> None:
+    ds = read_testdata("waveform_ecg.dcm")  # 16-bit SS samples
+    ds.WaveformSequence[0].WaveformSampleInterpretation = interpretation
+    result = validate(to_bytes(ds))
+    assert isinstance(result, Refused)
+    assert f"interpretation {interpretation}" in result.reason
