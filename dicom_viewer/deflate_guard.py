@@ -1,8 +1,10 @@
 """Bound the inflated size of deflated files before pydicom inflates them.
 
 With Deflated Explicit VR Little Endian, pydicom inflates the whole data
-set in memory as it reads. A few megabytes of zeros can inflate to
-gigabytes, so the inflated size is measured first, in bounded chunks.
+set in memory as it reads: 0.5 MB of deflated zeros becomes 500 MB. So the
+data set is inflated here first, in bounded steps (64 KiB of input, at most
+1 MiB of output at a time), and refused as soon as it passes its allowance:
+a bomb costs the allowance, never its inflated size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ _META_START = 132  # 128-byte preamble + "DICM"
 # explicit VR elements whose length field is 4 bytes after 2 reserved ones
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
              b"UT", b"UV"}  # fmt: skip
-_CHUNK = 1 << 20
+_INPUT_STEP = 1 << 16
+_OUTPUT_STEP = 1 << 20
+
+
+class InflateProblem(ValueError):
+    """The deflated data set must be refused; the message says why."""
 
 
 def file_meta_end(data: bytes) -> tuple[int, str | None]:
@@ -44,22 +51,36 @@ def file_meta_end(data: bytes) -> tuple[int, str | None]:
     return offset, transfer_syntax
 
 
-def inflated_size_exceeds(data: bytes, limit: int) -> bool:
-    """True if ``data`` is a deflated file whose data set inflates to more
-    than ``limit`` bytes (or is not valid deflate data)."""
-    start, transfer_syntax = file_meta_end(data)
-    if transfer_syntax != uid.DeflatedExplicitVRLittleEndian:
-        return False
+def is_deflated(transfer_syntax: str | None) -> bool:
+    return transfer_syntax == uid.DeflatedExplicitVRLittleEndian
+
+
+def inflate_bounded(data: bytes, start: int, limit: int) -> bytearray:
+    """The data set deflated in ``data[start:]``, inflated; raise
+    :class:`InflateProblem` once it passes ``limit`` bytes, or if the
+    stream is corrupt or cut short. Memory: the output so far (at most
+    ``limit``) plus one step."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    total = 0
-    pending = data[start:]
+    out = bytearray()
+    view = memoryview(data)
     try:
-        while pending and not inflater.eof:
-            total += len(inflater.decompress(pending, _CHUNK))
-            if total > limit:
-                return True
-            pending = inflater.unconsumed_tail
-        total += len(inflater.flush())
-    except zlib.error:
-        return False  # pydicom will fail on it and the file is refused then
-    return total > limit
+        for offset in range(start, len(data), _INPUT_STEP):
+            pending: bytes | memoryview = view[offset : offset + _INPUT_STEP]
+            while pending and not inflater.eof:
+                out += inflater.decompress(pending, _OUTPUT_STEP)
+                if len(out) > limit:
+                    raise InflateProblem(f"the deflated file would inflate to over {limit} bytes")
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+        out += inflater.flush()
+    except zlib.error as exc:
+        raise InflateProblem(f"the deflated data set is corrupt ({exc})") from exc
+    if len(out) > limit:
+        raise InflateProblem(f"the deflated file would inflate to over {limit} bytes")
+    if not inflater.eof:
+        raise InflateProblem("the file is truncated: its deflated data set is cut short")
+    return out
+
+
+__all__ = ["InflateProblem", "file_meta_end", "inflate_bounded", "is_deflated"]

@@ -11,7 +11,6 @@ before any pixel is decoded.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 from dataclasses import dataclass, replace
 from io import BytesIO
@@ -25,7 +24,8 @@ from pydicom.pixels.decoders.base import get_decoder
 
 from . import cine
 from .attributes import frame_attribute_source, get_float, get_floats, get_int, get_str, get_vector
-from .deflate_guard import inflated_size_exceeds
+from .deflate_guard import InflateProblem, file_meta_end, inflate_bounded, is_deflated
+from .element_scan import ScanProblem, scan_elements
 from .instance import InstanceInfo, Kind
 from .limits import IngestLimits
 from .render import decode_frame
@@ -81,25 +81,33 @@ class _Refusal(Exception):
 
 Source = bytes | str | PathLike[str]
 logger = logging.getLogger(__name__)
-_WARNINGS_LOCK = threading.Lock()
+# pydicom warns about every oddity of untrusted input (and logs it too, on
+# the "pydicom" logger). Shown through the warnings machinery, each distinct
+# text would stay in a registry for the life of the process, a slow leak an
+# uploader controls; so they are ignored there, once, at import (never
+# swapped per call, which is what is not thread-safe).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
 
 
 def validate(source: Source, limits: IngestLimits | None = None) -> ValidationResult:
-    """Check one uploaded object. Never raises for bad input."""
+    """Check one uploaded object. Never raises for bad input.
+
+    Safe to call from many threads at once, and takes no lock: damage that
+    pydicom reports only as a warning (a file ending inside an element) is
+    found by :func:`scan_elements` instead, so no process-wide warnings
+    filter is swapped per call (``warnings.catch_warnings`` is not thread-
+    safe, and the lock it needed made every upload wait for the slowest).
+    """
     limits = limits or IngestLimits()
-    # pydicom reports some damage only as warnings, and the warnings
-    # machinery is process-wide, hence the lock (the SCP runs threads)
-    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            data = _read_capped(source, limits)
-            dataset = _parse(data, limits, caught)
-            info = _inspect(dataset, limits)
-        except _Refusal as refusal:
-            return Refused(refusal.reason)
-        except Exception as exc:  # any other failure on untrusted input is a refusal too
-            logger.warning("unexpected error while validating", exc_info=True)
-            return Refused(f"the file could not be interpreted ({exc})")
+    try:
+        data = _read_capped(source, limits)
+        dataset = _parse(data, limits)
+        info = _inspect(dataset, limits)
+    except _Refusal as refusal:
+        return Refused(refusal.reason)
+    except Exception as exc:  # any other failure on untrusted input is a refusal too
+        logger.warning("unexpected error while validating", exc_info=True)
+        return Refused(f"the file could not be interpreted ({exc})")
     return Accepted(info=info, data=data, dataset=dataset)
 
 
@@ -127,24 +135,50 @@ def _read_capped(source: Source, limits: IngestLimits) -> bytes:
         raise _Refusal(f"the file could not be read ({exc.strerror})") from exc
 
 
-def _parse(data: bytes, limits: IngestLimits, caught: list[warnings.WarningMessage]) -> FileDataset:
+def _parse(data: bytes, limits: IngestLimits) -> FileDataset:
     if data[:2] == _GZIP_MAGIC:
         raise _Refusal("this is a gzip archive, not a DICOM file: unpack it first")
     if len(data) < _PREAMBLE_LENGTH + 4 or data[_PREAMBLE_LENGTH : _PREAMBLE_LENGTH + 4] != b"DICM":
         raise _Refusal("this is not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
-    if inflated_size_exceeds(data, limits.max_file_bytes):
-        raise _Refusal(f"the deflated file would inflate to over {limits.max_file_bytes} bytes")
+    _check_structure(data, limits)
     try:
         dataset = dcmread(BytesIO(data), force=False)
     except InvalidDicomError as exc:
         raise _Refusal(f"this is not a valid DICOM file ({exc})") from exc
     except Exception as exc:  # pydicom raises many types on corrupt input
         raise _Refusal(f"the DICOM file could not be read ({exc})") from exc
-    for warning in caught:
-        text = str(warning.message)
-        if "End of file" in text or "truncat" in text.lower():
-            raise _Refusal("the file is truncated: it ends in the middle of an element")
     return dataset
+
+
+def _check_structure(data: bytes, limits: IngestLimits) -> None:
+    """Bound what pydicom will build, before it builds it: the inflated
+    size of a deflated file, and the element count, nesting and integrity
+    of the data set (see :mod:`.element_scan`)."""
+    start, transfer_syntax = file_meta_end(data)
+    if transfer_syntax is None:
+        return  # refused by _inspect, with its own reason
+    ts = uid.UID(transfer_syntax)
+    if not ts.is_transfer_syntax:
+        return  # likewise
+    stream: bytes | bytearray = data
+    if is_deflated(transfer_syntax):
+        try:
+            stream = inflate_bounded(data, start, limits.inflated_allowance(len(data)))
+        except InflateProblem as exc:
+            raise _Refusal(str(exc)) from exc
+        start = 0
+    try:
+        scan_elements(
+            stream,
+            start,
+            implicit_vr=ts.is_implicit_VR,
+            little_endian=ts.is_little_endian,
+            max_elements=limits.max_elements,
+            max_items=limits.max_sequence_items,
+            max_depth=limits.max_sequence_depth,
+        )
+    except ScanProblem as exc:
+        raise _Refusal(str(exc)) from exc
 
 
 def _inspect(ds: FileDataset, limits: IngestLimits) -> InstanceInfo:

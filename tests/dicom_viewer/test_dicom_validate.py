@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hostile_dicom import deflate_bomb, many_items, nested_sequences
 from pydicom import uid
 from pydicom.dataset import FileDataset
 from pydicom.encaps import encapsulate, get_frame
@@ -186,22 +193,120 @@ def test_file_size_cap_is_checked_before_reading(testdata: Paths, tmp_path: Path
     assert isinstance(missing, Refused)
 
 
-def test_deflate_bomb_is_refused_before_inflating(read_testdata: Reader, to_bytes: Encoder) -> None:
-    ds = read_testdata("image_dfl.dcm")  # a real deflated file
-    ds.private_block(0x0009, "TELEHEALTH TEST", create=True).add_new(0x10, "OB", bytes(30_000_000))
-    data = to_bytes(ds)
-    assert len(data) < 1_000_000  # 30 MB of zeros deflate to almost nothing
+def test_deflate_bomb_is_refused_within_its_allowance() -> None:
+    data = deflate_bomb(500 << 20)  # ~0.5 MB that inflates to 500 MB
+    assert len(data) < 1_000_000
     tracemalloc.start()
+    started = time.perf_counter()
     try:
-        result = validate(data, IngestLimits(max_file_bytes=5_000_000))
+        result = validate(data, IngestLimits(max_file_bytes=512 << 20))  # the platform's cap
+        seconds = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert isinstance(result, Refused)
-    assert "would inflate to over 5000000 bytes" in result.reason
-    assert peak < 10_000_000
-    # the same file is fine when the limit allows it
-    assert isinstance(validate(data, IngestLimits(max_file_bytes=50_000_000)), Accepted)
+    # 20 x 0.5 MB is under the 16 MiB below which the ratio is not applied
+    assert result.reason == "the deflated file would inflate to over 16777216 bytes"
+    assert peak < 40 << 20  # the allowance and one step, never the 500 MB
+    assert seconds < 5  # a guard only: ~0.05 s here
+
+
+def test_deflate_bomb_costs_little_memory_in_a_fresh_process() -> None:
+    helper = Path(__file__).with_name("hostile_dicom.py")
+    run = subprocess.run(
+        [sys.executable, str(helper), str(500 << 20)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    measured = json.loads(run.stdout)
+    assert measured["refused"] is not None and "would inflate" in measured["refused"]
+    assert measured["rss_growth_kib"] < 100 * 1024
+    assert measured["seconds"] < 5
+
+
+def test_inflated_size_is_capped_by_ratio_and_absolute_bound(
+    read_testdata: Reader, to_bytes: Encoder
+) -> None:
+    ten_mb = deflate_bomb(10 << 20)  # ~1000:1, but only 10 MB: harmless
+    assert isinstance(validate(ten_mb), Accepted)
+    no_exemption = IngestLimits(inflate_ratio_exempt_bytes=0)
+    by_ratio = validate(ten_mb, no_exemption)
+    assert isinstance(by_ratio, Refused)
+    assert f"over {len(ten_mb) * 20} bytes" in by_ratio.reason
+    absolute = validate(ten_mb, IngestLimits(max_inflated_bytes=5 << 20))
+    assert isinstance(absolute, Refused) and f"over {5 << 20} bytes" in absolute.reason
+    # pydicom's own deflated image inflates 57:1 from 4.6 KB
+    image = to_bytes(read_testdata("image_dfl.dcm"))
+    assert isinstance(validate(image), Accepted)
+    assert isinstance(validate(image, no_exemption), Refused)
+    assert isinstance(validate(image, replace(no_exemption, max_inflate_ratio=100)), Accepted)
+
+
+def test_a_deflated_stream_cut_short_is_refused(read_testdata: Reader, to_bytes: Encoder) -> None:
+    data = to_bytes(read_testdata("image_dfl.dcm"))
+    result = validate(data[: len(data) - 100])
+    assert isinstance(result, Refused)
+    assert "truncated" in result.reason
+
+
+def test_too_many_sequence_items_are_refused_before_pydicom_builds_them() -> None:
+    data = many_items(5_000_000)  # 40 MB of empty items: ~3.5 GB and minutes in pydicom
+    started = time.perf_counter()
+    result = validate(data)
+    seconds = time.perf_counter() - started
+    assert isinstance(result, Refused)
+    assert result.reason == "the file holds over 65536 sequence items, the limit"
+    assert seconds < 5  # ~0.05 s
+    assert isinstance(validate(many_items(1_000)), Accepted)
+
+
+def test_deeply_nested_sequences_are_refused() -> None:
+    result = validate(nested_sequences(10_000))
+    assert isinstance(result, Refused)
+    assert result.reason == "sequences are nested over 32 deep, the limit"
+    assert isinstance(validate(nested_sequences(8)), Accepted)
+
+
+def test_an_element_cut_inside_a_sequence_item_is_refused(testdata: Paths) -> None:
+    # this DICOMDIR's last item declares 248 bytes with 224 left: pydicom
+    # reads it without a word
+    path = testdata("dicomdirtests/DICOMDIR-nooffset")
+    result = validate(path)
+    assert isinstance(result, Refused)
+    assert "an item of DirectoryRecordSequence is shorter than its declared length" in (
+        result.reason
+    )
+
+
+def test_a_fragment_that_spells_the_delimiter_does_not_end_pixel_data(testdata: Paths) -> None:
+    # the file's JPEG 2000 stream itself does not decode: check structure only
+    path = testdata("JPEG2000-embedded-sequence-delimiter.dcm")
+    result = validate(path, IngestLimits(trial_decode=False))
+    assert isinstance(result, Accepted), result
+
+
+def test_validations_run_side_by_side_without_a_shared_lock(testdata: Paths) -> None:
+    slow_data = many_items(60_000)  # a real ~1 s of pydicom work
+    fast_path = testdata("CT_small.dcm")
+    started = time.perf_counter()
+    assert isinstance(validate(slow_data), Accepted)
+    slow_alone = time.perf_counter() - started
+    results: list[object] = []
+    slow = threading.Thread(target=lambda: results.append(validate(slow_data)))
+    slow.start()
+    time.sleep(min(0.1, slow_alone / 5))  # the slow one is well under way
+    started = time.perf_counter()
+    fast = validate(fast_path)
+    fast_seconds = time.perf_counter() - started
+    still_running = slow.is_alive()
+    slow.join()
+    assert isinstance(fast, Accepted) and isinstance(results[0], Accepted)
+    # with a process-wide lock the fast one waited for the slow one to end
+    assert still_running
+    assert fast_seconds < slow_alone / 2
 
 
 def test_corrupt_compressed_stream_is_refused(read_testdata: Reader, to_bytes: Encoder) -> None:
