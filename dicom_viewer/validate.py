@@ -19,11 +19,13 @@ from pathlib import Path
 
 from pydicom import dcmread, uid
 from pydicom.dataset import Dataset, FileDataset
+from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 
 from . import cine
 from .attributes import frame_attribute_source, get_float, get_floats, get_int, get_str, get_vector
+from .codestream import frame_size, has_size_header
 from .deflate_guard import InflateProblem, file_meta_end, inflate_bounded, is_deflated
 from .element_scan import ScanProblem, scan_elements
 from .instance import InstanceInfo, Kind
@@ -241,6 +243,7 @@ def _inspect(ds: FileDataset, limits: IngestLimits) -> InstanceInfo:
 
     geometry, photometric = _image_geometry(ds, limits)
     _check_pixel_data(ds, ts, geometry)
+    _check_frame_headers(ds, ts, geometry)
     if ts.is_encapsulated and limits.trial_decode:
         _trial_decode(ds, geometry.frames)
     frame_ds = _first_frame_attributes(ds)
@@ -366,6 +369,27 @@ def _check_pixel_data(ds: Dataset, ts: uid.UID, geometry: ImageGeometry) -> None
         problem = native_pixel_problem(data, geometry)
     if problem is not None:
         raise _Refusal(problem)
+
+
+def _check_frame_headers(ds: Dataset, ts: uid.UID, geometry: ImageGeometry) -> None:
+    """Every compressed frame must declare the image the file declares:
+    decoders allocate what the frame's own header says (see codestream)."""
+    if not has_size_header(ts):
+        return
+    pixel_data = raw_pixel_data(ds)
+    assert pixel_data is not None  # checked by _check_pixel_data
+    expected = (geometry.rows, geometry.columns, geometry.samples_per_pixel)
+    frames = generate_frames(pixel_data[0], number_of_frames=geometry.frames)
+    for number, frame in enumerate(frames, start=1):
+        size = frame_size(ts, frame)
+        if size is None:
+            raise _Refusal(f"frame {number} does not begin with a {ts.name} header")
+        if (size.rows, size.columns, size.components) != expected:
+            raise _Refusal(
+                f"frame {number} declares a {size.rows}x{size.columns} image with "
+                f"{size.components} component(s); the file's attributes say "
+                f"{expected[0]}x{expected[1]} with {expected[2]}"
+            )
 
 
 def _decodable(ts: uid.UID) -> bool:

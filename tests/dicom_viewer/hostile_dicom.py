@@ -13,10 +13,13 @@ import struct
 import sys
 import time
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 from pydicom import dcmread, uid
 from pydicom.data import get_testdata_file
+from pydicom.dataset import FileDataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
@@ -84,6 +87,37 @@ def nested_sequences(depth: int) -> bytes:
     )
     close_one = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
     return _with_private_sequence(open_one * depth + close_one * depth)
+
+
+def _frames(name: str) -> tuple[FileDataset, list[bytearray]]:
+    ds = dcmread(_path(name))
+    count = int(ds.get("NumberOfFrames", 1))
+    return ds, [bytearray(f) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+
+
+def _encoded(ds: FileDataset, frames: list[bytearray]) -> bytes:
+    ds.PixelData = encapsulate([bytes(f) for f in frames])
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def j2k_declaring(rows: int, columns: int) -> bytes:
+    """The 512x512 JPEG 2000 CT whose frame's SIZ marker declares
+    ``rows`` x ``columns`` in one tile (a decompression bomb for openjpeg)."""
+    ds, frames = _frames("693_J2KR.dcm")
+    siz = frames[0].find(b"\xff\x51")
+    struct.pack_into(">II", frames[0], siz + 6, columns, rows)  # Xsiz, Ysiz
+    struct.pack_into(">II", frames[0], siz + 22, columns, rows)  # XTsiz, YTsiz
+    return _encoded(ds, frames)
+
+
+def jpeg_frame_declaring(frame: int, rows: int, columns: int) -> bytes:
+    """The 30-frame JPEG ultrasound loop with one frame's SOF0 changed."""
+    ds, frames = _frames("examples_ybr_color.dcm")
+    sof = frames[frame].find(b"\xff\xc0")
+    struct.pack_into(">HH", frames[frame], sof + 5, rows, columns)
+    return _encoded(ds, frames)
 
 
 def _measure_bomb() -> None:

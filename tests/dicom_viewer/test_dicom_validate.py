@@ -14,7 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hostile_dicom import deflate_bomb, many_items, nested_sequences
+from hostile_dicom import (
+    deflate_bomb,
+    j2k_declaring,
+    jpeg_frame_declaring,
+    many_items,
+    nested_sequences,
+)
 from pydicom import uid
 from pydicom.dataset import FileDataset
 from pydicom.encaps import encapsulate, get_frame
@@ -286,6 +292,32 @@ def test_a_fragment_that_spells_the_delimiter_does_not_end_pixel_data(testdata: 
     path = testdata("JPEG2000-embedded-sequence-delimiter.dcm")
     result = validate(path, IngestLimits(trial_decode=False))
     assert isinstance(result, Accepted), result
+
+
+def test_a_compressed_frame_declaring_a_huge_image_is_refused_before_decoding() -> None:
+    data = j2k_declaring(20_000, 20_000)  # before: 3.5 s and 1.5 GB in openjpeg
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        result = validate(data)
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(result, Refused)
+    assert result.reason == (
+        "frame 1 declares a 20000x20000 image with 1 component(s); "
+        "the file's attributes say 512x512 with 1"
+    )
+    assert seconds < 5 and peak < 50 << 20
+
+
+def test_every_frame_header_is_checked_not_only_the_decoded_ones() -> None:
+    # the trial decode reads frames 1 and 30; frame 15 is only ever decoded
+    # when a viewer plays the loop
+    result = validate(jpeg_frame_declaring(14, 4800, 6400))
+    assert isinstance(result, Refused)
+    assert result.reason.startswith("frame 15 declares a 4800x6400 image with 3 component(s)")
 
 
 def test_validations_run_side_by_side_without_a_shared_lock(testdata: Paths) -> None:
