@@ -23,13 +23,15 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .db.models import AuditEvent
+from .db.models import AuditEvent, User
 from .db.types import utcnow
 
 GENESIS = "0" * 64
 # Any constant: appenders on several nodes take turns extending the chain.
 _PG_LOCK_ID = 0x7E1EA0D1
 _ATTEMPTS = 50
+# The columns are 32-bit integers (as patients.id and facilities.id are).
+_ID_MAX = 2**31 - 1
 
 
 class Outcome(enum.StrEnum):
@@ -45,6 +47,13 @@ class Actor:
     id: str
     role: str = ""
     ip: str = ""
+    # The facility the actor acts for (a staff member's own), if any.
+    facility_id: int | None = None
+
+
+def user_actor(user: User, ip: str) -> Actor:
+    """A staff member as the audit log names them: id, role, address and facility."""
+    return Actor(f"user:{user.id}", user.role.value, ip, user.facility_id)
 
 
 CLI = Actor("cli", "operator")
@@ -56,7 +65,7 @@ def _canonical(row: Mapping[str, Any]) -> bytes:
 
 
 def _fields(event: AuditEvent) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "id": event.id,
         "at": event.at.isoformat(timespec="microseconds"),
         "actor": event.actor,
@@ -68,6 +77,17 @@ def _fields(event: AuditEvent) -> dict[str, Any]:
         "outcome": event.outcome,
         "detail": event.detail,
     }
+    # Added in migration 0009: hashed only when set, so that rows written
+    # before it (where both are NULL) hash exactly as they did.
+    if event.patient_id is not None:
+        fields["patient_id"] = event.patient_id
+    if event.facility_id is not None:
+        fields["facility_id"] = event.facility_id
+    return fields
+
+
+def _subject_id(value: int | None) -> int | None:
+    return value if value is not None and 0 < value <= _ID_MAX else None
 
 
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
@@ -90,12 +110,25 @@ class AuditLog:
         object_type: str = "",
         object_id: str = "",
         detail: Mapping[str, Any] | None = None,
+        patient_id: int | None = None,
     ) -> AuditEvent:
+        """Append one row; `patient_id` names whose data it was, when it was a patient's."""
+        details = dict(detail or {})
+        if patient_id is not None and _subject_id(patient_id) is None:
+            # A refused request may name a patient id that cannot exist; keep
+            # what was asked for rather than fail the audit write.
+            details.setdefault("patient_id_asked", str(patient_id)[:40])
         async with self._lock:
             for attempt in range(_ATTEMPTS):
                 try:
                     return await self._append(
-                        actor, action, outcome, object_type, object_id, detail or {}
+                        actor,
+                        action,
+                        outcome,
+                        object_type,
+                        object_id,
+                        details,
+                        _subject_id(patient_id),
                     )
                 except (IntegrityError, OperationalError):
                     # Another process appended the same row number first (the
@@ -113,6 +146,7 @@ class AuditLog:
         object_type: str,
         object_id: str,
         detail: Mapping[str, Any],
+        patient_id: int | None,
     ) -> AuditEvent:
         async with self._sessions() as db, db.begin():
             if db.get_bind().dialect.name == "postgresql":
@@ -129,6 +163,8 @@ class AuditLog:
                 object_id=str(object_id)[:128],
                 outcome=outcome.value,
                 detail=json.dumps(dict(detail), sort_keys=True, ensure_ascii=False),
+                patient_id=patient_id,
+                facility_id=_subject_id(actor.facility_id),
                 prev_hash=last.hash if last else GENESIS,
             )
             event.hash = chain_hash(event.prev_hash, event)

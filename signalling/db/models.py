@@ -180,7 +180,7 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(80))  # user:12, patient:<invite>, cli, system
+    actor: Mapped[str] = mapped_column(String(80), index=True)  # user:12, patient:<invite>, cli
     actor_role: Mapped[str] = mapped_column(String(24), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     action: Mapped[str] = mapped_column(String(64), index=True)
@@ -190,6 +190,12 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Whose data it was and the actor's facility, for "who touched patient X"
+    # and "what did facility F do". Plain integers, not foreign keys: a row
+    # must outlive the patient or facility it names, and must never be
+    # rewritten by an ON DELETE (the hash covers these fields when set).
+    patient_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    facility_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class Sex(enum.StrEnum):
