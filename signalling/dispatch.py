@@ -9,7 +9,12 @@ there at all, the request moves to the next ring. Offers accumulate: a
 specialist asked in ring 1 can still accept after it escalated.
 
 The first accept wins by a conditional UPDATE, so two specialists pressing
-"accept" together, even on two nodes, cannot both get it.
+"accept" together, even on two nodes, cannot both get it. Once taken, the
+request is no longer an offer: only its participants and its requesting
+facility's staff read it.
+
+Every change is audited here with the caller's actor (address included);
+the routes audit what they read and what they refuse.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .audit import Actor
+from .audit import SYSTEM, Actor
 from .db.models import (
     Consultation,
     ConsultationEvent,
@@ -45,6 +50,7 @@ from .db.types import utcnow
 from .errors import Conflict, Forbidden, NotFound, PlatformError
 from .platform import Platform
 from .presence import Presence
+from .training_policy import TRAINING_ENDPOINT
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +162,7 @@ class Dispatcher:
     async def open_request(
         self,
         requester: User,
+        actor: Actor,
         *,
         kind: ConsultKind,
         specialty: str,
@@ -163,6 +170,11 @@ class Dispatcher:
         question: str,
         patient_id: int | None,
     ) -> Consultation:
+        if kind is ConsultKind.TRAINING:
+            # A training is a room any staff member may watch: never a request, never a patient.
+            raise PlatformError(
+                f"kind: a training is not a consultation request: hold one with {TRAINING_ENDPOINT}"
+            )
         if requester.role not in (Role.DOCTOR, Role.NURSE, Role.SPECIALIST, Role.TRAINER):
             raise Forbidden("only clinical staff open consultation requests")
         if requester.facility_id is None:
@@ -190,7 +202,7 @@ class Dispatcher:
             db.add(_event(c, "requested", requester))
             await db.commit()
         await self.platform.audit.record(
-            Actor(f"user:{requester.id}", requester.role.value),
+            actor,
             "consultation.request",
             object_type="consultation",
             object_id=c.id,
@@ -232,6 +244,19 @@ class Dispatcher:
             db.add(_event(c, action, None, ring=target, reason=reason, offered=[u.id for u in new]))
             await db.commit()
             await db.refresh(c)
+        # Who was shown the request (its question) is a disclosure: audited.
+        await self.platform.audit.record(
+            SYSTEM,
+            "consultation.offer" if from_ring == 0 else "consultation.escalate",
+            object_type="consultation",
+            object_id=c.id,
+            detail={
+                "ring": target,
+                "reason": reason,
+                "offered": [u.id for u in new],
+                "patient_id": c.patient_id,
+            },
+        )
         info = summary(c)
         for user in new:
             await self.notifier.to_user(user.id, "consult.offer", info)
@@ -288,8 +313,21 @@ class Dispatcher:
         facilities = await self._ring_facilities(db, c, max(c.ring, 1))
         return user.facility_id in facilities
 
+    async def may_read(self, db: AsyncSession, c: Consultation, user: User) -> bool:
+        """Participants and the requesting facility's staff; the rings only while it is open."""
+        if user.role is Role.ADMIN or user.facility_id == c.facility_id:
+            return True
+        if await db.get(Participant, (c.id, user.id)) is not None:
+            return True
+        return c.status is ConsultStatus.REQUESTED and await self.offered_to(db, c, user)
+
     async def accept(
-        self, user: User, consultation_id: str, *, scheduled_for: datetime | None = None
+        self,
+        user: User,
+        actor: Actor,
+        consultation_id: str,
+        *,
+        scheduled_for: datetime | None = None,
     ) -> Consultation:
         async with self.platform.db() as db:
             c = await self._load(db, consultation_id)
@@ -322,10 +360,14 @@ class Dispatcher:
             await db.refresh(c)
             others = [u.id for u in await self.candidates(db, c, LAST_RING) if u.id != user.id]
         await self.platform.audit.record(
-            Actor(f"user:{user.id}", user.role.value),
+            actor,
             "consultation.accept",
             object_type="consultation",
             object_id=c.id,
+            detail={
+                "patient_id": c.patient_id,
+                "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
+            },
         )
         info = {
             **summary(c),
@@ -337,7 +379,7 @@ class Dispatcher:
             await self.notifier.to_user(other, "consult.taken", info)
         return c
 
-    async def decline(self, user: User, consultation_id: str, reason: str) -> None:
+    async def decline(self, user: User, actor: Actor, consultation_id: str, reason: str) -> None:
         reason = reason.strip()
         if not reason:
             raise PlatformError("reason: say why you decline")
@@ -354,11 +396,11 @@ class Dispatcher:
             ring = c.ring
             remaining = await self.candidates(db, c, ring)
         await self.platform.audit.record(
-            Actor(f"user:{user.id}", user.role.value),
+            actor,
             "consultation.decline",
             object_type="consultation",
             object_id=c.id,
-            detail={"reason": reason},
+            detail={"reason": reason, "patient_id": c.patient_id},
         )
         await self.notifier.to_user(
             c.requester_id,
@@ -373,9 +415,11 @@ class Dispatcher:
             if ring < LAST_RING:
                 await self._route(c.id, from_ring=ring, reason="declined by everyone asked")
 
-    async def cancel(self, user: User, consultation_id: str) -> None:
+    async def cancel(self, user: User, actor: Actor, consultation_id: str) -> None:
         async with self.platform.db() as db:
             c = await self._load(db, consultation_id)
+            if not await self.may_read(db, c, user):
+                raise NotFound("no such consultation")
             if c.requester_id != user.id and user.role is not Role.ADMIN:
                 raise Forbidden("only the requester cancels a request")
             done = await db.execute(
@@ -392,6 +436,13 @@ class Dispatcher:
             await db.commit()
             await db.refresh(c)
             asked = [u.id for u in await self.candidates(db, c, LAST_RING)]
+        await self.platform.audit.record(
+            actor,
+            "consultation.cancel",
+            object_type="consultation",
+            object_id=c.id,
+            detail={"patient_id": c.patient_id},
+        )
         for uid in asked:
             await self.notifier.to_user(uid, "consult.taken", summary(c))
 

@@ -1,4 +1,8 @@
-"""Patient links: a room token bound to one invite, valid for a short time, used once."""
+"""Patient links: a room token bound to one invite, valid for a short time, used once.
+
+Never into a training: its room is open to every staff member, so a patient
+brought there would be seen by all of them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .auth.tokens import PATIENT_GRANTS, Audience, InvalidToken, TokenClaims, TokenSigner
 from .db.models import Invite
 from .db.types import utcnow
-from .errors import PlatformError
+from .errors import Conflict, PlatformError
+from .free_text import check_text
+from .training_policy import training_in_room
 
 # A patient may open the link a little before the appointment.
 EARLY_ENTRY = timedelta(minutes=15)
@@ -46,6 +52,9 @@ async def create_invite(
     issued_by_id: int | None = None,
 ) -> IssuedInvite:
     room = _check_room(room)
+    check_text(patient_name, "patient name")
+    if await training_in_room(db, room) is not None:
+        raise Conflict("a training has no patient: patient links are for consultations")
     now = utcnow()
     not_before = max(now, (starts_at or now) - EARLY_ENTRY)
     invite_id = str(uuid.uuid4())

@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .db.models import Patient, Role, Sex, User
 from .db.rows import add_unique
 from .errors import Forbidden, NotFound
+from .free_text import check_text
+
+# patients.id is an INTEGER: a larger id names nobody (and would overflow the driver).
+MAX_PATIENT_ID = 2**31 - 1
 
 
 def can_see(user: User, patient: Patient) -> bool:
@@ -30,6 +34,8 @@ async def add_patient(
 ) -> Patient:
     if by.facility_id is None:
         raise Forbidden("only staff of a facility register its patients")
+    for value, what in ((full_name, "full_name"), (identifier, "identifier"), (phone, "phone")):
+        check_text(value, what)
     patient = Patient(
         full_name=full_name.strip(),
         date_of_birth=date_of_birth,
@@ -45,7 +51,7 @@ async def add_patient(
 
 
 async def get_patient(db: AsyncSession, user: User, patient_id: int) -> Patient:
-    patient = await db.get(Patient, patient_id)
+    patient = await db.get(Patient, patient_id) if 1 <= patient_id <= MAX_PATIENT_ID else None
     # Someone else's patient looks the same as no patient: no probing by id.
     if patient is None or not can_see(user, patient):
         raise NotFound("no such patient")
@@ -53,6 +59,7 @@ async def get_patient(db: AsyncSession, user: User, patient_id: int) -> Patient:
 
 
 async def find_patients(db: AsyncSession, user: User, identifier: str) -> list[Patient]:
+    check_text(identifier, "identifier")
     query = select(Patient).where(Patient.identifier == identifier.strip())
     if user.role is not Role.ADMIN:
         query = query.where(Patient.home_facility_id == user.facility_id)

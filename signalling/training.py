@@ -5,6 +5,11 @@ so a broadcast costs the server no upstream media from them. A trainer
 promotes a trainee (who raised a hand) to speaker: the member's grants grow
 and their media peer is joined again with the new permissions, after which
 their page publishes; demotion reverses it.
+
+These events belong to trainings only (a consultation's room has a patient
+in it, and no questions board), and what a moderator does here the
+training's trainer does, checked again at each event: a role taken away
+during a session takes the trainer's powers with it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .audit import Outcome
 from .auth.tokens import Grant
-from .db.models import User
+from .db.models import Consultation, User
 from .db.training_models import Attendance, TrainingQuestion, TrainingVote
 from .db.types import utcnow
+from .errors import Forbidden
 from .room_events import Handler
 from .room_protocol import Promote, QuestionAsk, QuestionRef
 from .rooms import Member, Room, RoomError, Rooms, sio_room
+from .training_policy import is_trainer, training_in_room
 
 SPEAKER_GRANTS = frozenset({Grant.PUBLISH_AUDIO, Grant.PUBLISH_VIDEO, Grant.PUBLISH_SCREEN})
 
@@ -40,6 +48,39 @@ class TrainingEvents:
             "qa.dismiss": self.dismiss,
             "participant.promote": self.promote,
         }
+
+    # Which room, whose -------------------------------------------------------
+
+    async def _training(self, room: Room) -> Consultation:
+        async with self.rooms.platform.db() as db:
+            training = await training_in_room(db, room.id)
+        if training is None:
+            raise RoomError("questions and speakers are for trainings")
+        return training
+
+    async def _trainee(self, sid: str) -> tuple[Room, Member]:
+        room, member = self.rooms._admitted(sid)
+        await self._training(room)
+        return room, member
+
+    async def _trainer(self, sid: str) -> tuple[Room, Member]:
+        room, member = self.rooms._moderator(sid)
+        training = await self._training(room)
+        user = None
+        if member.subject.startswith("user:"):
+            async with self.rooms.platform.db() as db:
+                user = await db.get(User, int(member.subject.removeprefix("user:")))
+        if user is None or not is_trainer(training, user):
+            await self.rooms.platform.audit.record(
+                member.actor,
+                "room.moderate",
+                outcome=Outcome.DENIED,
+                object_type="room",
+                object_id=room.id,
+                detail={"reason": "not the training's trainer"},
+            )
+            raise Forbidden("only the training's trainer does that")
+        return room, member
 
     # Questions ---------------------------------------------------------------
 
@@ -70,7 +111,7 @@ class TrainingEvents:
         )
 
     async def ask(self, sid: str, payload: QuestionAsk) -> dict[str, Any]:
-        room, member = self.rooms._admitted(sid)
+        room, member = await self._trainee(sid)
         question = TrainingQuestion(
             room=room.id, author=member.id, author_name=member.name, text=payload.text
         )
@@ -81,7 +122,7 @@ class TrainingEvents:
         return {"id": question.id}
 
     async def upvote(self, sid: str, payload: QuestionRef) -> dict[str, Any]:
-        room, member = self.rooms._admitted(sid)
+        room, member = await self._trainee(sid)
         await self._question(room, payload.question_id)
         async with self.rooms.platform.db() as db:
             db.add(TrainingVote(question_id=payload.question_id, voter=member.id))
@@ -101,7 +142,7 @@ class TrainingEvents:
         return question
 
     async def _close(self, sid: str, payload: QuestionRef, status: str) -> dict[str, Any]:
-        room, _ = self.rooms._moderator(sid)
+        room, _ = await self._trainer(sid)
         await self._question(room, payload.question_id)
         async with self.rooms.platform.db() as db:
             await db.execute(
@@ -122,7 +163,7 @@ class TrainingEvents:
     # Speakers ----------------------------------------------------------------
 
     async def promote(self, sid: str, payload: Promote) -> dict[str, Any]:
-        room, moderator = self.rooms._moderator(sid)
+        room, moderator = await self._trainer(sid)
         target = self.rooms._target(room, payload.participant_id)
         if not target.admitted:
             raise RoomError("admit them first")
@@ -148,6 +189,8 @@ class TrainingEvents:
 
     async def _entered(self, room: Room, member: Member) -> None:
         async with self.rooms.platform.db() as db:
+            if await training_in_room(db, room.id) is None:
+                return  # a consultation keeps no register (its patient is not a trainee)
             open_stay = await db.scalar(
                 select(Attendance.id).where(
                     Attendance.room == room.id,

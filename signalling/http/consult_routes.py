@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, field_validator
-from sqlalchemy import or_, select
+from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
+from sqlalchemy import select
 
 from ..auth.tokens import Audience, Grant
 from ..calendar import invitation
@@ -25,8 +27,12 @@ from ..db.models import (
 )
 from ..dispatch import Dispatcher, summary
 from ..errors import Conflict, Forbidden, NotFound
+from ..free_text import TEXT, MultiLine
 from ..invites import create_invite
-from .errors import NOT_BLANK, RequestBody, parse_json
+from ..patients import MAX_PATIENT_ID
+from ..training_policy import TRAINING_ENDPOINT, is_training
+from .audited import audited
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -35,12 +41,35 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 ROOM_TOKEN_TTL = timedelta(minutes=15)
 
 
+REQUEST_KINDS = [k.value for k in ConsultKind if k is not ConsultKind.TRAINING]
+
+
+def _not_training(value: Any) -> Any:
+    if value == ConsultKind.TRAINING:
+        raise PydanticCustomError(
+            "training_kind",
+            "a training is not a consultation request: hold one with {endpoint}",
+            {"endpoint": TRAINING_ENDPOINT},
+        )
+    return value
+
+
+# Every kind but training: the schema says so, and the message names the right endpoint.
+RequestKind = Annotated[
+    ConsultKind,
+    BeforeValidator(_not_training),
+    WithJsonSchema({"type": "string", "enum": REQUEST_KINDS, "title": "Kind"}),
+]
+
+
 class OpenRequest(RequestBody):
-    kind: ConsultKind
+    kind: RequestKind
     specialty: Specialty
     urgency: Urgency
-    question: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK)
-    patient_id: int | None = Field(None, ge=1)
+    question: MultiLine = Field(min_length=1, max_length=4000, pattern=TEXT)
+    patient_id: int | None = Field(
+        None, ge=1, le=MAX_PATIENT_ID
+    )  # a 400, not the driver's overflow
 
 
 class Accept(RequestBody):
@@ -55,7 +84,7 @@ class Accept(RequestBody):
 
 
 class Decline(RequestBody):
-    reason: str = Field(min_length=1, max_length=500, pattern=NOT_BLANK)
+    reason: MultiLine = Field(min_length=1, max_length=500, pattern=TEXT)
 
 
 class OnCall(RequestBody):
@@ -63,11 +92,13 @@ class OnCall(RequestBody):
 
 
 @routes.post("/api/consultations")
+@audited("consultation.request", "consultation")
 async def open_request(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, OpenRequest)
     c = await request.app[DISPATCHER].open_request(
         user,
+        actor_of(user, request),
         kind=body.kind,
         specialty=body.specialty.value,
         urgency=body.urgency,
@@ -80,97 +111,150 @@ async def open_request(request: web.Request) -> web.Response:
     return web.json_response({"consultation": summary(fresh)}, status=201)
 
 
+def _listed(consultations: list[Consultation]) -> dict[str, Any]:
+    """What a list read puts in its audit row: which consultations (and patients) were shown."""
+    return {
+        "consultations": [c.id for c in consultations],
+        "patients": sorted({c.patient_id for c in consultations if c.patient_id is not None}),
+    }
+
+
 @routes.get("/api/consultations")
+@audited("consultation.list", "consultation")
 async def mine(request: web.Request) -> web.Response:
     user = require_user(request)
-    async with platform_of(request).db() as db:
-        rows = await db.scalars(
-            select(Consultation)
-            .join(Participant, Participant.consultation_id == Consultation.id)
-            .where(or_(Participant.user_id == user.id, Consultation.requester_id == user.id))
-            .order_by(Consultation.created_at.desc())
-            .limit(100)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        taking_part = select(Participant.consultation_id).where(Participant.user_id == user.id)
+        rows = list(
+            await db.scalars(
+                select(Consultation)
+                .where(Consultation.id.in_(taking_part))
+                .order_by(Consultation.created_at.desc())
+                .limit(100)
+            )
         )
-        return web.json_response({"consultations": [summary(c) for c in rows]})
+    await platform.audit.record(
+        actor_of(user, request),
+        "consultation.list",
+        object_type="consultation",
+        detail=_listed(rows),
+    )
+    return web.json_response({"consultations": [summary(c) for c in rows]})
 
 
 @routes.get("/api/consultations/queue")
+@audited("consultation.queue", "consultation")
 async def queue(request: web.Request) -> web.Response:
     user = require_user(request)
-    offered = await request.app[DISPATCHER].queue(user)
+    offered = list(await request.app[DISPATCHER].queue(user))
+    await platform_of(request).audit.record(
+        actor_of(user, request),
+        "consultation.queue",
+        object_type="consultation",
+        detail=_listed(offered),
+    )
     return web.json_response({"consultations": [summary(c) for c in offered]})
 
 
 @routes.get("/api/consultations/{id}")
+@audited("consultation.read", "consultation")
 async def detail(request: web.Request) -> web.Response:
     user = require_user(request)
     dispatcher = request.app[DISPATCHER]
-    async with platform_of(request).db() as db:
+    platform = platform_of(request)
+    async with platform.db() as db:
         c = await db.get(Consultation, request.match_info["id"])
-        if c is None:
+        # Not readable looks the same as not there: no probing by id.
+        if c is None or not await dispatcher.may_read(db, c, user):
             raise NotFound("no such consultation")
-        part = await db.get(Participant, (c.id, user.id))
-        if part is None and user.role is not Role.ADMIN:
-            if not await dispatcher.offered_to(db, c, user):
-                raise NotFound("no such consultation")
-        events = await db.scalars(
-            select(ConsultationEvent)
-            .where(ConsultationEvent.consultation_id == c.id)
-            .order_by(ConsultationEvent.id)
+        events = list(
+            await db.scalars(
+                select(ConsultationEvent)
+                .where(ConsultationEvent.consultation_id == c.id)
+                .order_by(ConsultationEvent.id)
+            )
         )
-        names = {u.id: u.username for u in await db.scalars(select(User))}
-        return web.json_response(
-            {
-                "consultation": summary(c),
-                "events": [
-                    {
-                        "at": e.at.isoformat(),
-                        "action": e.action,
-                        "by": names.get(e.actor_id) if e.actor_id else None,
-                        "detail": json.loads(e.detail),
-                    }
-                    for e in events
-                ],
-            }
-        )
+        actors = {e.actor_id for e in events if e.actor_id is not None}
+        names: dict[int, str] = {
+            uid: name
+            for uid, name in await db.execute(
+                select(User.id, User.username).where(User.id.in_(actors))
+            )
+        }
+    await platform.audit.record(
+        actor_of(user, request),
+        "consultation.read",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"patient_id": c.patient_id},
+    )
+    return web.json_response(
+        {
+            "consultation": summary(c),
+            "events": [
+                {
+                    "at": e.at.isoformat(),
+                    "action": e.action,
+                    "by": names.get(e.actor_id) if e.actor_id else None,
+                    "detail": json.loads(e.detail),
+                }
+                for e in events
+            ],
+        }
+    )
 
 
 @routes.post("/api/consultations/{id}/accept")
+@audited("consultation.accept", "consultation")
 async def accept(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, Accept)
     c = await request.app[DISPATCHER].accept(
-        user, request.match_info["id"], scheduled_for=body.scheduled_for
+        user, actor_of(user, request), request.match_info["id"], scheduled_for=body.scheduled_for
     )
     return web.json_response({"consultation": summary(c)})
 
 
 @routes.post("/api/consultations/{id}/decline")
+@audited("consultation.decline", "consultation")
 async def decline(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, Decline)
-    await request.app[DISPATCHER].decline(user, request.match_info["id"], body.reason)
+    await request.app[DISPATCHER].decline(
+        user, actor_of(user, request), request.match_info["id"], body.reason
+    )
     return web.json_response({"ok": True})
 
 
 @routes.post("/api/consultations/{id}/cancel")
+@audited("consultation.cancel", "consultation")
 async def cancel(request: web.Request) -> web.Response:
     user = require_user(request)
-    await request.app[DISPATCHER].cancel(user, request.match_info["id"])
+    await request.app[DISPATCHER].cancel(user, actor_of(user, request), request.match_info["id"])
     return web.json_response({"ok": True})
 
 
 @routes.put("/api/me/on-call")
+@audited("user.on_call", "user")
 async def set_on_call(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, OnCall)
-    async with platform_of(request).db() as db:
+    platform = platform_of(request)
+    async with platform.db() as db:
         row = await db.get(User, user.id)
         assert row is not None
         if row.role is not Role.SPECIALIST:
             raise NotFound("only specialists go on call")
         row.on_call = body.on_call
         await db.commit()
+    await platform.audit.record(
+        actor_of(user, request),
+        "user.on_call",
+        object_type="user",
+        object_id=str(user.id),
+        detail={"on_call": body.on_call},
+    )
     return web.json_response({"on_call": body.on_call})
 
 
@@ -197,12 +281,17 @@ async def _participation(request: web.Request, user: User) -> tuple[Consultation
         part = await db.get(Participant, (c.id, user.id)) if c else None
     if c is None or part is None:
         raise NotFound("no such consultation")
+    if is_training(c):
+        # A training's room is open to all staff and its tokens carry no case
+        # file; it has its own routes, which check the trainer.
+        raise Conflict(f"this is a training: join it with POST /api/trainings/{c.id}/token")
     if c.status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED, ConsultStatus.REQUESTED):
         raise Conflict(f"this consultation is {c.status.value}")
     return c, part
 
 
 @routes.post("/api/consultations/{id}/token")
+@audited("token.issue", "consultation")
 async def room_token(request: web.Request) -> web.Response:
     """A room token for a participant: what the web client joins the room with."""
     user = require_user(request)
@@ -220,7 +309,12 @@ async def room_token(request: web.Request) -> web.Response:
         "token.issue",
         object_type="room",
         object_id=c.room,
-        detail={"token_id": claims.token_id, "grants": sorted(claims.grants)},
+        detail={
+            "consultation": c.id,
+            "patient_id": c.patient_id,
+            "token_id": claims.token_id,
+            "grants": sorted(claims.grants),
+        },
     )
     return web.json_response(
         {"token": token, "room": c.room, "expires_at": claims.expires_at.isoformat()}
@@ -232,6 +326,7 @@ class PatientLink(RequestBody):
 
 
 @routes.post("/api/consultations/{id}/patient-link")
+@audited("invite.create", "consultation")
 async def patient_link(request: web.Request) -> web.Response:
     """A one-time link that brings the consultation's patient into the lobby."""
     user = require_user(request)
@@ -258,7 +353,7 @@ async def patient_link(request: web.Request) -> web.Response:
         "invite.create",
         object_type="room",
         object_id=c.room,
-        detail={"invite_id": issued.invite_id, "patient_id": c.patient_id},
+        detail={"consultation": c.id, "invite_id": issued.invite_id, "patient_id": c.patient_id},
     )
     return web.json_response(
         {"url": issued.url, "token": issued.token, "expires_at": issued.expires_at.isoformat()},
@@ -276,6 +371,7 @@ async def _member_of(request: web.Request, user: User) -> Consultation:
 
 
 @routes.get("/api/consultations/{id}/calendar.ics")
+@audited("consultation.calendar", "consultation")
 async def calendar(request: web.Request) -> web.Response:
     """The iCalendar invitation of a scheduled consultation, for the participants."""
     user = require_user(request)
@@ -298,6 +394,13 @@ async def calendar(request: web.Request) -> web.Response:
         f"{platform.settings.effective_public_url}/#/consultations/{c.id}",
         datetime.now(UTC),
     )
+    await platform.audit.record(
+        actor_of(user, request),
+        "consultation.calendar",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"patient_id": c.patient_id},
+    )
     return web.Response(
         body=body,
         content_type="text/calendar",
@@ -311,6 +414,7 @@ class Invite(RequestBody):
 
 
 @routes.post("/api/consultations/{id}/participants")
+@audited("consultation.invite", "consultation")
 async def invite_colleague(request: web.Request) -> web.Response:
     """Bring another specialist or a site's clinician into the consultation."""
     user = require_user(request)
@@ -344,7 +448,7 @@ async def invite_colleague(request: web.Request) -> web.Response:
         "consultation.invite",
         object_type="consultation",
         object_id=c.id,
-        detail={"user_id": guest.id},
+        detail={"user_id": guest.id, "patient_id": c.patient_id},
     )
     await request.app[DISPATCHER].notifier.to_user(
         guest.id,

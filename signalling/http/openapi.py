@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from ..free_text import LINE
 from . import (
     admin_routes,
     auth_routes,
@@ -133,7 +134,7 @@ OPERATIONS: tuple[Operation, ...] = (
             Param(
                 "identifier",
                 "query",
-                {"type": "string", "minLength": 1, "maxLength": 64},
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": LINE},
                 required=True,
             ),
         ),

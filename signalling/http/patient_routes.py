@@ -1,4 +1,4 @@
-"""Patient records over HTTP; every read and write is audited."""
+"""Patient records over HTTP; every read, write and refusal is audited."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field, Strict
 
-from ..audit import Outcome
 from ..db.models import Sex
-from ..errors import NotFound
+from ..free_text import LINE, OneLine
 from ..patients import add_patient, find_patients, get_patient, patient_json
-from .errors import NOT_BLANK, RequestBody, parse_json
+from .audited import audited
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -20,16 +20,17 @@ routes = web.RouteTableDef()
 
 
 class NewPatient(RequestBody):
-    # Stripped before the checks: the pattern asks for something besides blanks.
-    full_name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    # Control characters refused as sent; then stripped, and something besides blanks.
+    full_name: OneLine = Field(min_length=1, max_length=200, pattern=LINE)
     # Strict: a number is not a date (lax parsing would read 0 as 1970-01-01).
     date_of_birth: Annotated[date, Strict()] | None = None
     sex: Sex
-    identifier: str = Field(min_length=1, max_length=64, pattern=NOT_BLANK)
+    identifier: OneLine = Field(min_length=1, max_length=64, pattern=LINE)
     phone: str = Field("", max_length=32, pattern=r"^[0-9+() -]*$")
 
 
 @routes.post("/api/patients")
+@audited("patient.create", "patient")
 async def create(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, NewPatient)
@@ -44,22 +45,13 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/patients/{id:\\d{1,15}}")
+@audited("patient.read", "patient")
 async def read(request: web.Request) -> web.Response:
     user = require_user(request)
     platform = platform_of(request)
     patient_id = request.match_info["id"]
-    try:
-        async with platform.db() as db:
-            patient = await get_patient(db, user, int(patient_id))
-    except NotFound:
-        await platform.audit.record(
-            actor_of(user, request),
-            "patient.read",
-            outcome=Outcome.DENIED,
-            object_type="patient",
-            object_id=patient_id,
-        )
-        raise
+    async with platform.db() as db:
+        patient = await get_patient(db, user, int(patient_id))
     await platform.audit.record(
         actor_of(user, request), "patient.read", object_type="patient", object_id=patient_id
     )
@@ -67,6 +59,7 @@ async def read(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/patients")
+@audited("patient.search", "patient")
 async def search(request: web.Request) -> web.Response:
     user = require_user(request)
     identifier = request.query.get("identifier", "").strip()

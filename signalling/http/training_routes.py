@@ -1,4 +1,9 @@
-"""Training sessions over HTTP: create, list, join as trainer or trainee, attendance."""
+"""Training sessions over HTTP: create, list, join as trainer or trainee, attendance.
+
+A training is only ever made here, by a trainer or specialist, and never
+names a patient (signalling.training_policy); every other staff member may
+watch it, so only rows that are trainings by that rule are listed or joined.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,11 @@ from ..db.models import (
 from ..db.training_models import Attendance
 from ..dispatch import summary
 from ..errors import Forbidden, NotFound, PlatformError
-from .errors import NOT_BLANK, RequestBody, parse_json
+from ..free_text import LINE, OneLine
+from ..training_policy import is_trainer, may_hold_trainings
+from ..training_policy import training as find_training
+from .audited import audited
+from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -33,15 +42,16 @@ TOKEN_TTL = timedelta(minutes=15)
 
 
 class NewTraining(RequestBody):
-    title: str = Field(min_length=1, max_length=300, pattern=NOT_BLANK)
+    title: OneLine = Field(min_length=1, max_length=300, pattern=LINE)
     scheduled_for: AwareDatetime | None = None
 
 
 @routes.post("/api/trainings")
+@audited("training.create", "training")
 async def create(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, NewTraining)
-    if user.role not in (Role.TRAINER, Role.SPECIALIST) or user.facility_id is None:
+    if not may_hold_trainings(user) or user.facility_id is None:
         raise Forbidden("trainers and specialists of a facility hold trainings")
     later = body.scheduled_for is not None and body.scheduled_for > datetime.now(UTC)
     training = Consultation(
@@ -72,37 +82,50 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/trainings")
+@audited("training.list", "training")
 async def trainings(request: web.Request) -> web.Response:
-    require_user(request)
-    async with platform_of(request).db() as db:
-        rows = await db.scalars(
-            select(Consultation)
-            .where(
-                Consultation.kind == ConsultKind.TRAINING,
-                Consultation.status.in_([ConsultStatus.LIVE, ConsultStatus.SCHEDULED]),
+    user = require_user(request)
+    platform = platform_of(request)
+    async with platform.db() as db:
+        rows = list(
+            await db.scalars(
+                select(Consultation)
+                .where(
+                    Consultation.kind == ConsultKind.TRAINING,
+                    Consultation.patient_id.is_(None),
+                    Consultation.status.in_([ConsultStatus.LIVE, ConsultStatus.SCHEDULED]),
+                )
+                .order_by(Consultation.created_at.desc())
+                .limit(100)
             )
-            .order_by(Consultation.created_at.desc())
-            .limit(100)
         )
-        return web.json_response({"trainings": [summary(c) for c in rows]})
+    await platform.audit.record(
+        actor_of(user, request),
+        "training.list",
+        object_type="training",
+        detail={"trainings": [c.id for c in rows]},
+    )
+    return web.json_response({"trainings": [summary(c) for c in rows]})
 
 
 async def _training(request: web.Request) -> Consultation:
     async with platform_of(request).db() as db:
-        c = await db.get(Consultation, request.match_info["id"])
-    if c is None or c.kind is not ConsultKind.TRAINING:
+        c = await find_training(db, request.match_info["id"])
+    if c is None:
         raise NotFound("no such training")
     return c
 
 
 @routes.post("/api/trainings/{id}/token")
+@audited("token.issue", "training")
 async def token(request: web.Request) -> web.Response:
     """The trainer runs the room; every other staff member joins to watch and ask."""
     user = require_user(request)
     c = await _training(request)
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
         raise PlatformError(f"this training is {c.status.value}")
-    grants = frozenset(Grant) if user.id == c.requester_id else TRAINEE_GRANTS
+    # The trainer, while still allowed to hold trainings, runs it; everyone else watches.
+    grants = frozenset(Grant) if is_trainer(c, user) else TRAINEE_GRANTS
     platform = platform_of(request)
     issued, claims = platform.signer.issue(
         subject=f"user:{user.id}",
@@ -116,7 +139,7 @@ async def token(request: web.Request) -> web.Response:
         "token.issue",
         object_type="room",
         object_id=c.room,
-        detail={"grants": sorted(grants)},
+        detail={"training": c.id, "token_id": claims.token_id, "grants": sorted(grants)},
     )
     return web.json_response(
         {"token": issued, "room": c.room, "expires_at": claims.expires_at.isoformat()}
@@ -124,11 +147,12 @@ async def token(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/trainings/{id}/attendance")
+@audited("training.attendance", "training")
 async def attendance(request: web.Request) -> web.Response:
     """Who attended, from which facility, for how long (trainer and administrators)."""
     user = require_user(request)
     c = await _training(request)
-    if user.id != c.requester_id and user.role is not Role.ADMIN:
+    if not is_trainer(c, user) and user.role is not Role.ADMIN:
         raise Forbidden("the trainer and administrators read the register")
     now = datetime.now(UTC)
     async with platform_of(request).db() as db:
