@@ -23,16 +23,18 @@ from pydicom.encaps import get_frame
 from dicom_viewer import qido
 from dicom_viewer.cine import number_of_frames
 from dicom_viewer.index import ImagingIndex, InstanceRecord
+from dicom_viewer.instance import InstanceInfo
 from dicom_viewer.lut import Window
 from dicom_viewer.render import ImageFormat, WindowChoice, decode_frame
-from dicom_viewer.validate import Accepted, Refused
+from dicom_viewer.validate import Refused
 
-from ..audit import Actor
+from ..audit import Actor, Outcome
 from ..db.models import User
 from ..errors import NotFound
-from ..imaging.access import consultation_for, visible_studies
+from ..imaging.access import Claimant, consultation_for, visible_studies
 from ..imaging.catalog import load_index
-from ..imaging.desk import MB, Filed
+from ..imaging.desk import MB, Declined, Filed, Held
+from ..imaging.spool import spooled
 from .identity import actor_of, require_user
 from .imaging_routes import BadRequest, Interrupted, Unsupported, imaging_of, in_thread
 from .keys import platform_of
@@ -43,6 +45,14 @@ ROOTS = ("/dicomweb", "/dicomweb/consultations/{cid}")
 PROCESSING_FAILURE = 0x0110
 CANNOT_UNDERSTAND = 0xC000
 UID_MISMATCH = 0xA900
+# PS3.7 C.4.2.1.x: an instance already held under this UID; not authorised
+DUPLICATE_SOP = 0x0111
+NOT_AUTHORIZED = 0x0124
+FAILURE_OF = {
+    "duplicate": DUPLICATE_SOP,
+    "uid_conflict": NOT_AUTHORIZED,
+    "uid_mismatch": UID_MISMATCH,
+}
 _BULK_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}
 _COMPRESSED_TYPES = {
     "1.2.840.10008.1.2.4.50": "image/jpeg",
@@ -108,6 +118,7 @@ async def stow(request: web.Request) -> web.Response:
     user = require_user(request)
     platform = platform_of(request)
     imaging = imaging_of(request)
+    actor = actor_of(user, request)
     cid = _scope(request) or request.query.get("consultation")
     if not cid:
         raise BadRequest(
@@ -115,12 +126,27 @@ async def stow(request: web.Request) -> web.Response:
             "or POST /dicomweb/consultations/<id>/studies"
         )
     async with platform.db() as db:
-        c = await consultation_for(db, user, cid[:64], to_add=True)
+        try:
+            c = await consultation_for(db, user, cid[:64], to_add=True)
+        except NotFound:
+            await platform.audit.record(
+                actor,
+                "imaging.store",
+                outcome=Outcome.DENIED,
+                object_type="consultation",
+                object_id=cid[:64],
+                detail={"path": request.path[:200]},
+            )
+            raise
     content_type = request.headers.get("Content-Type", "").lower()
     if request.content_type != "multipart/related" or "application/dicom" not in content_type:
         raise Unsupported('send multipart/related; type="application/dicom"')
+    # PS3.18 leaves confirmation to the origin server: a sender that knows it
+    # files another patient's identity says so explicitly
+    confirm = request.query.get("confirm_patient", "").lower() in {"yes", "true", "1"}
     wanted_study = request.match_info.get("study")
     cap = platform.settings.max_upload_mb * MB
+    claimant = Claimant(user, c)
     stored: list[Filed] = []
     failed: list[dict[str, Any]] = []
     try:
@@ -128,31 +154,34 @@ async def stow(request: web.Request) -> web.Response:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not accepted")
-            data = bytearray()
-            while chunk := await part.read_chunk(256 * 1024):
-                data += chunk
-                if len(data) > cap:
-                    break
-            if len(data) > cap:
-                await part.release()
-                failed.append(_failed(None, PROCESSING_FAILURE, f"larger than {cap // MB} MB"))
-                continue
-            checked = await imaging.validate(bytes(data))
+            async with spooled(part, platform.blobs.tmp_dir, cap) as path:
+                if path is None:
+                    failed.append(_failed(None, PROCESSING_FAILURE, f"larger than {cap // MB} MB"))
+                    continue
+                checked = await imaging.validate(path)
             if isinstance(checked, Refused):
                 failed.append(_failed(None, CANNOT_UNDERSTAND, checked.reason))
                 continue
             if wanted_study and checked.info.study_instance_uid != wanted_study:
                 # refused before anything is kept
-                failed.append(_failed(checked, UID_MISMATCH, "not of the study in the URL"))
+                failed.append(_failed(checked.info, UID_MISMATCH, "not of the study in the URL"))
                 continue
             # filed into the case file at once: viewers see a slice as soon as it is kept
             result = await imaging.file(
-                checked, consultation_id=c.id, source_kind="stow", user_id=user.id
+                checked, claimant=claimant, actor=actor, source_kind="stow", confirm_patient=confirm
             )
-            if isinstance(result, Refused):
-                failed.append(_failed(checked, PROCESSING_FAILURE, result.reason))
-            else:
+            del checked  # the part's bytes and data set go before the next part arrives
+            if isinstance(result, Filed):
                 stored.append(result)
+            elif isinstance(result, Held):
+                failed.append(
+                    _failed(result.info, CANNOT_UNDERSTAND, _held_text(result.mismatch.reason))
+                )
+            elif isinstance(result, Declined):
+                code = FAILURE_OF.get(result.code, PROCESSING_FAILURE)
+                failed.append(_failed(result.info, code, result.reason))
+            else:
+                failed.append(_failed(None, CANNOT_UNDERSTAND, result.reason))
     except (AssertionError, ValueError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     except ConnectionResetError:
@@ -163,11 +192,18 @@ async def stow(request: web.Request) -> web.Response:
     return _stow_answer(request, stored, failed)
 
 
-def _failed(filed: Filed | Accepted | None, reason: int, text: str) -> dict[str, Any]:
+def _held_text(reason: str) -> str:
+    return (
+        f"patient identity differs from the case file's ({reason}); "
+        "send again with ?confirm_patient=yes if this is the patient"
+    )
+
+
+def _failed(info: InstanceInfo | None, reason: int, text: str) -> dict[str, Any]:
     item: dict[str, Any] = {"00081197": _element("US", reason), "0040A160": _element("UT", text)}
-    if filed is not None:
-        item["00081150"] = _element("UI", filed.info.sop_class_uid)
-        item["00081155"] = _element("UI", filed.info.sop_instance_uid)
+    if info is not None:
+        item["00081150"] = _element("UI", info.sop_class_uid)
+        item["00081155"] = _element("UI", info.sop_instance_uid)
     return item
 
 

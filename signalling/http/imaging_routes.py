@@ -25,9 +25,10 @@ from dicom_viewer.validate import Refused
 from ..audit import Outcome
 from ..db.models import User
 from ..errors import NotFound, PlatformError
-from ..imaging.access import consultation_for, instance_for, series_for
+from ..imaging.access import Claimant, consultation_for, instance_for, series_for
 from ..imaging.catalog import consultation_studies, info_of, load_index
-from ..imaging.desk import MB, Filed, Imaging
+from ..imaging.desk import MB, Declined, FileResult, Held, Imaging
+from ..imaging.spool import spooled
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -68,26 +69,31 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # Upload -------------------------------------------------------------------
 
 
-async def _read_part(part: BodyPartReader, cap: int) -> bytes | None:
-    """The part's bytes, or None (drained) once it passes ``cap``."""
-    data = bytearray()
-    while chunk := await part.read_chunk(256 * 1024):
-        data += chunk
-        if len(data) > cap:
-            await part.release()
-            return None
-    return bytes(data)
+CONFIRM_FIELD = "confirm_patient"
 
 
 @routes.post("/api/consultations/{id}/imaging")
 async def upload(request: web.Request) -> web.Response:
     """Several DICOM files in one multipart/form-data body; each gets its own
-    verdict and a refused file does not stop the rest."""
+    verdict and a refused file does not stop the rest. A form field
+    ``confirm_patient=yes`` before the files files those of another patient
+    identity (``held`` otherwise) as the uploader's confirmed decision."""
     user = require_user(request)
     platform = platform_of(request)
     imaging = imaging_of(request)
+    actor = actor_of(user, request)
     async with platform.db() as db:
-        c = await consultation_for(db, user, request.match_info["id"], to_add=True)
+        try:
+            c = await consultation_for(db, user, request.match_info["id"], to_add=True)
+        except NotFound:
+            await platform.audit.record(
+                actor,
+                "imaging.upload",
+                outcome=Outcome.DENIED,
+                object_type="consultation",
+                object_id=request.match_info["id"][:64],
+            )
+            raise
     if request.content_type != "multipart/form-data":
         raise Unsupported("send the files as multipart/form-data")
     try:
@@ -95,6 +101,8 @@ async def upload(request: web.Request) -> web.Response:
     except (AssertionError, ValueError):
         raise BadRequest("the multipart body has no boundary") from None
     cap = platform.settings.max_upload_mb * MB
+    claimant = Claimant(user, c)
+    confirm = False
     results: list[dict[str, Any]] = []
     try:
         while (part := await reader.next()) is not None:
@@ -102,14 +110,21 @@ async def upload(request: web.Request) -> web.Response:
                 raise BadRequest(f"at most {MAX_FILES} files per upload")
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not accepted")
-            name = (part.filename or part.name or "")[:200]
-            data = await _read_part(part, cap)
-            if data is None:
-                results.append(_refused(name, f"larger than {cap // MB} MB"))
+            if part.filename is None and part.name == CONFIRM_FIELD:
+                confirm = (await part.text()).strip().lower() in {"yes", "true", "1"}
                 continue
-            result = await imaging.accept(
-                data, consultation_id=c.id, source_kind="upload", user_id=user.id
-            )
+            name = (part.filename or part.name or "")[:200]
+            async with spooled(part, platform.blobs.tmp_dir, cap) as path:
+                if path is None:
+                    results.append(_refused(name, f"larger than {cap // MB} MB", "too_large"))
+                    continue
+                result = await imaging.accept(
+                    path,
+                    claimant=claimant,
+                    actor=actor,
+                    source_kind="upload",
+                    confirm_patient=confirm,
+                )
             results.append(_verdict(name, result))
     except ValueError as exc:  # a malformed multipart body
         raise BadRequest(f"malformed multipart body: {exc}") from None
@@ -121,28 +136,39 @@ async def upload(request: web.Request) -> web.Response:
             await _audit_upload(request, user, c.id, results)
     if not results:
         raise BadRequest("send at least one file")
-    accepted = sum(r["status"] == "accepted" for r in results)
-    return web.json_response(
-        {"results": results, "accepted": accepted, "refused": len(results) - accepted}
-    )
+    counts = {status: sum(r["status"] == status for r in results) for status in VERDICTS}
+    return web.json_response({"results": results, **counts})
 
 
-def _refused(name: str, reason: str) -> dict[str, Any]:
-    return {"file": name, "status": "refused", "reason": reason}
+VERDICTS = ("accepted", "refused", "held")
 
 
-def _verdict(name: str, result: Filed | Refused) -> dict[str, Any]:
+def _refused(name: str, reason: str, code: str = "invalid") -> dict[str, Any]:
+    return {"file": name, "status": "refused", "code": code, "reason": reason}
+
+
+def _verdict(name: str, result: FileResult) -> dict[str, Any]:
     if isinstance(result, Refused):
         return _refused(name, result.reason)
+    if isinstance(result, Declined):
+        return {**_refused(name, result.reason, result.code), **_uids(result.info)}
+    if isinstance(result, Held):
+        return {"file": name, "status": "held", **result.mismatch.as_json(), **_uids(result.info)}
     info = result.info
     return {
         "file": name,
         "status": "accepted",
+        **_uids(info),
+        "kind": info.kind.value,
+        "modality": info.modality,
+    }
+
+
+def _uids(info: InstanceInfo) -> dict[str, str]:
+    return {
         "study_uid": info.study_instance_uid,
         "series_uid": info.series_instance_uid,
         "sop_uid": info.sop_instance_uid,
-        "kind": info.kind.value,
-        "modality": info.modality,
     }
 
 
@@ -163,7 +189,7 @@ async def _audit_upload(
             object_id=study_uid,
             detail={"consultation": consultation_id, "instances": count},
         )
-    refused = [r for r in results if r["status"] == "refused"]
+    refused = [r for r in results if r["status"] != "accepted"]
     if refused:
         await audit.record(
             actor,
@@ -171,7 +197,11 @@ async def _audit_upload(
             outcome=Outcome.DENIED,
             object_type="consultation",
             object_id=consultation_id,
-            detail={"refused": [{"file": r["file"], "reason": r["reason"]} for r in refused]},
+            detail={
+                "refused": [
+                    {"file": r["file"], "code": r["code"], "reason": r["reason"]} for r in refused
+                ]
+            },
         )
 
 

@@ -4,6 +4,8 @@ stranger cannot tell whether a study exists."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,7 @@ from ..db.models import (
     ConsultStatus,
     ImagingInstance,
     ImagingSeries,
+    ImagingStudy,
     Participant,
     User,
 )
@@ -86,3 +89,54 @@ async def series_for(db: AsyncSession, user: User, series_uid: str) -> ImagingSe
         raise NotFound("no such series")
     await require_study(db, user, row.study_uid)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Claimant:
+    """Who files an object, for the rule that a stored study is joined only by
+    those who can already see it (``catalog.file_instance``)."""
+
+    # a person (browser upload, STOW-RS); None for a modality (C-STORE)
+    user: User | None
+    # where the object is being filed; None keeps it unattached
+    consultation: Consultation | None
+    # C-STORE: the PatientID the consultation was matched by
+    patient_identifier: str | None = None
+
+
+async def joinable(db: AsyncSession, claimant: Claimant, study_uids: set[str]) -> set[str]:
+    """Those of the stored ``study_uids`` that ``claimant`` may add to."""
+    if not study_uids:
+        return set()
+    uids = sorted(study_uids)
+    if claimant.user is not None:
+        return set(
+            await db.scalars(
+                select(ConsultationStudy.study_uid)
+                .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)
+                .where(ConsultationStudy.study_uid.in_(uids), _may_see(claimant.user))
+            )
+        )
+    # A modality names no person: it may add to a study filed only at the
+    # facility of the consultation it was matched to, or to an unattached one
+    # (out of everyone's sight) of the same PatientID.
+    facilities: dict[str, set[int]] = {}
+    for uid, facility_id in await db.execute(
+        select(ConsultationStudy.study_uid, Consultation.facility_id)
+        .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)
+        .where(ConsultationStudy.study_uid.in_(uids))
+    ):
+        facilities.setdefault(uid, set()).add(facility_id)
+    allowed: set[str] = set()
+    for uid in uids:
+        held_at = facilities.get(uid)
+        if held_at is None:
+            study = await db.get(ImagingStudy, uid)
+            same_patient = study is not None and study.patient_identifier == (
+                claimant.patient_identifier
+            )
+            if claimant.consultation is None or same_patient:
+                allowed.add(uid)
+        elif claimant.consultation is not None and held_at == {claimant.consultation.facility_id}:
+            allowed.add(uid)
+    return allowed

@@ -22,22 +22,77 @@ from ..db.models import ConsultationStudy, ImagingInstance, ImagingSeries, Imagi
 class CatalogConflict(ValueError):
     """An object contradicts what is stored (a UID reused across studies or series)."""
 
+    code = "uid_mismatch"
+
+
+class HeldElsewhere(CatalogConflict):
+    """The object's UIDs name a study that the sender cannot see.
+
+    UIDs are printed on films and travel in HL7: knowing one is no right to
+    the study, so such an object neither joins nor replaces it."""
+
+    code = "uid_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "its Study, Series or SOP Instance UID belongs to imaging held in another "
+            "care team's case file; nothing was stored (the sender needs new UIDs, "
+            "or the care team that holds the study can share it)"
+        )
+
+
+class Duplicate(CatalogConflict):
+    """Another object is stored under this SOP Instance UID: it is kept."""
+
+    code = "duplicate"
+
+    def __init__(self, sop_uid: str) -> None:
+        super().__init__(
+            f"a different object is already stored as SOP Instance {sop_uid}; the stored "
+            "one is kept (a corrected image needs a new SOP Instance UID)"
+        )
+
 
 def info_of(row: ImagingInstance) -> InstanceInfo:
     return InstanceInfo.from_json(json.loads(row.info))
 
 
+async def touched_studies(db: AsyncSession, info: InstanceInfo) -> set[str]:
+    """The stored studies this object would add to: its own, and the ones its
+    series and instance UIDs are stored under (which may differ)."""
+    studies: set[str] = set()
+    if await db.get(ImagingStudy, info.study_instance_uid) is not None:
+        studies.add(info.study_instance_uid)
+    series = await db.get(ImagingSeries, info.series_instance_uid)
+    if series is not None:
+        studies.add(series.study_uid)
+    instance = await db.get(ImagingInstance, info.sop_instance_uid)
+    if instance is not None:
+        studies.add(instance.study_uid)
+    return studies
+
+
 async def file_instance(
-    db: AsyncSession, info: InstanceInfo, blob_sha256: str, size: int
-) -> ImagingInstance:
-    """Add or replace one object's rows (the caller commits). Sending the
-    same SOP Instance UID again replaces it, as the in-memory index does."""
+    db: AsyncSession, info: InstanceInfo, blob_sha256: str, size: int, *, may_join: set[str]
+) -> tuple[ImagingInstance, bool]:
+    """Add one object's rows (the caller commits); True if it was new.
+
+    ``may_join`` holds the stored studies the sender may already see: an
+    object touching any other stored study is refused (:class:`HeldElsewhere`).
+    The same bytes again are a no-op; other bytes under a stored SOP
+    Instance UID are refused (:class:`Duplicate`), never written over."""
+    if await touched_studies(db, info) - may_join:
+        raise HeldElsewhere()
     series = await db.get(ImagingSeries, info.series_instance_uid)
     if series is not None and series.study_uid != info.study_instance_uid:
         raise CatalogConflict(f"series {info.series_instance_uid} belongs to another study")
     instance = await db.get(ImagingInstance, info.sop_instance_uid)
-    if instance is not None and instance.series_uid != info.series_instance_uid:
-        raise CatalogConflict(f"instance {info.sop_instance_uid} belongs to another series")
+    if instance is not None:
+        if instance.series_uid != info.series_instance_uid:
+            raise CatalogConflict(f"instance {info.sop_instance_uid} belongs to another series")
+        if instance.blob_sha256 != blob_sha256:
+            raise Duplicate(info.sop_instance_uid)
+        return instance, False
     if await db.get(ImagingStudy, info.study_instance_uid) is None:
         db.add(
             ImagingStudy(
@@ -60,17 +115,16 @@ async def file_instance(
             )
         )
         await db.flush()
-    if instance is None:
-        instance = ImagingInstance(
-            sop_uid=info.sop_instance_uid,
-            series_uid=info.series_instance_uid,
-            study_uid=info.study_instance_uid,
-        )
-        db.add(instance)
-    instance.blob_sha256 = blob_sha256
-    instance.size = size
-    instance.info = json.dumps(info.to_json())
-    return instance
+    instance = ImagingInstance(
+        sop_uid=info.sop_instance_uid,
+        series_uid=info.series_instance_uid,
+        study_uid=info.study_instance_uid,
+        blob_sha256=blob_sha256,
+        size=size,
+        info=json.dumps(info.to_json()),
+    )
+    db.add(instance)
+    return instance, True
 
 
 async def attach(

@@ -23,7 +23,8 @@ from dicom_viewer.validate import Accepted, Refused
 
 from ..audit import Actor, Outcome
 from ..db.models import Consultation, ConsultStatus, Patient
-from .desk import Imaging
+from .access import Claimant
+from .desk import Declined, FileResult, Held, Imaging
 
 log = logging.getLogger(__name__)
 OPEN = (ConsultStatus.REQUESTED, ConsultStatus.SCHEDULED, ConsultStatus.LIVE)
@@ -81,28 +82,45 @@ class Receiver:
     # event loop ------------------------------------------------------------------
 
     async def _file(self, accepted: Accepted, origin: Origin) -> str | None:
-        consultation_id = await self.consultation_for(accepted.info.patient_id)
-        result = await self.imaging.file(
-            accepted, consultation_id=consultation_id, source_kind="c-store", user_id=None
-        )
-        if isinstance(result, Refused):
-            return result.reason
+        patient_identifier = accepted.info.patient_id
+        consultation = await self.consultation_for(patient_identifier)
+        actor = _actor(origin)
+
+        async def file_into(target: Consultation | None) -> FileResult:
+            return await self.imaging.file(
+                accepted,
+                claimant=Claimant(None, target, patient_identifier),
+                actor=actor,
+                source_kind="c-store",
+            )
+
+        result = await file_into(consultation)
+        if isinstance(result, Held):
+            # matched by PatientID, yet the birth date, sex or name disagree: a
+            # modality cannot confirm, so it is kept out of sight, unattached
+            consultation = None
+            result = await file_into(None)
+        if isinstance(result, Refused | Declined | Held):
+            return result.reason if not isinstance(result, Held) else result.mismatch.reason
         await self.imaging.platform.audit.record(
-            _actor(origin),
+            actor,
             "imaging.store",
             object_type="study",
             object_id=accepted.info.study_instance_uid,
-            detail={"consultation": consultation_id, "sop": accepted.info.sop_instance_uid},
+            detail={
+                "consultation": consultation.id if consultation else None,
+                "sop": accepted.info.sop_instance_uid,
+            },
         )
         return None
 
-    async def consultation_for(self, patient_identifier: str | None) -> str | None:
+    async def consultation_for(self, patient_identifier: str | None) -> Consultation | None:
         if not patient_identifier:
             return None
         async with self.imaging.platform.db() as db:
             rows = list(
                 await db.execute(
-                    select(Consultation.id, Patient.home_facility_id)
+                    select(Consultation, Patient.home_facility_id)
                     .join(Patient, Patient.id == Consultation.patient_id)
                     .where(Patient.identifier == patient_identifier, Consultation.status.in_(OPEN))
                     .order_by(Consultation.created_at.desc())
@@ -110,7 +128,8 @@ class Receiver:
             )
         if not rows or len({facility for _, facility in rows}) > 1:
             return None
-        return str(rows[0][0])
+        consultation: Consultation = rows[0][0]
+        return consultation
 
 
 def _actor(origin: Origin) -> Actor:

@@ -4,12 +4,14 @@ DICOM files from pydicom's test data, and multipart uploads."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from pydicom import dcmread
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from signalling.app import build_app
@@ -26,6 +28,16 @@ def dicom_file(name: str) -> Path:
     if found is None:
         pytest.fail(f"test file {name} is not installed locally")
     return Path(str(found))
+
+
+def of_patient(path: Path, identifier: str, name: str, sex: str) -> bytes:
+    """The file's bytes, its object relabelled as the case's patient (the
+    identity check holds objects of anyone else)."""
+    ds = dcmread(path)
+    ds.PatientID, ds.PatientName, ds.PatientSex = identifier, name, sex
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def ct5n() -> list[Path]:

@@ -48,6 +48,7 @@ from tests.dicom_viewer.orthanc_move import ORTHANC_AET, SCU_AET, _free_port, _w
 
 
 async def _consultation(platform: Platform, patient_identifier: str) -> str:
+    """The patient of the CT5N files (Doe^Peter, male): Orthanc sends that patient's study."""
     async with platform.db() as db:
         facility = await add_facility(
             db, code="TTYT-MC", name="TTYT", level=FacilityLevel.DISTRICT, province="VN"
@@ -61,8 +62,8 @@ async def _consultation(platform: Platform, patient_identifier: str) -> str:
             facility=facility,
         )
         patient = Patient(
-            full_name="Patient",
-            sex=Sex.FEMALE,
+            full_name="Peter Doe",
+            sex=Sex.MALE,
             identifier=patient_identifier,
             home_facility_id=facility.id,
         )

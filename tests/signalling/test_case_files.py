@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from signalling.app import build_app
 from signalling.platform import Platform, open_platform
 from tests.signalling.conftest import make_settings
+from tests.signalling.imaging_helpers import of_patient
 from tests.signalling.network import Member, build_network, member
 
 
@@ -362,11 +363,13 @@ async def test_the_whole_case_file_story(world: World) -> None:
     ct = get_testdata_file("CT_small.dcm")
     assert ct is not None
     form = aiohttp.FormData()
-    form.add_field("files", await asyncio.to_thread(Path(ct).read_bytes), filename="CT_small.dcm")
+    ours = await asyncio.to_thread(of_patient, Path(ct), "079123", "LO^VAN^PAO", "M")
+    form.add_field("files", ours, filename="CT_small.dcm")
     async with world.doc.http.post(
         f"{base}/api/consultations/{world.consultation}/imaging", data=form
     ) as response:
-        assert response.status in (200, 201), await response.text()
+        assert response.status == 200, await response.text()
+        assert [r["status"] for r in (await response.json())["results"]] == ["accepted"]
 
     # A second specialist is invited; both specialists write and sign.
     colleague = await member(world.platform, world.url, "cr.cardio", online=False)

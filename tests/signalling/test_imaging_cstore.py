@@ -53,7 +53,7 @@ async def test_c_store_lands_in_the_patients_consultation(
         cid = body["consultation"]["id"]
 
         ct = dcmread(dicom_file("CT_small.dcm"))
-        ct.PatientID = "0123-CT"
+        ct.PatientID, ct.PatientName, ct.PatientSex = "0123-CT", "LO^THI^MAI", "F"
         stranger = dcmread(dicom_file("CT_small.dcm"))
         stranger.PatientID = "NOT-A-PATIENT"
         stranger.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"

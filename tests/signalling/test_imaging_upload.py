@@ -130,6 +130,7 @@ async def test_oversized_file_refused_and_the_batch_goes_on(
             "file": "huge.dcm",
             "status": "refused",
             "reason": "larger than 1 MB",
+            "code": "too_large",
         }
         assert body["results"][1]["status"] == "accepted"
 
