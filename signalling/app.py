@@ -21,6 +21,7 @@ from .cluster import NodeRpc, RoomPlacement, RoomRouter, serving
 from .dispatch import Deadlines, Dispatcher
 from .http import (
     admin_routes,
+    audit_routes,
     auth_routes,
     case_file_routes,
     consult_routes,
@@ -103,6 +104,7 @@ def build_app(platform: Platform) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(audit_routes.routes)
     app.add_routes(patient_routes.routes)
     app.add_routes(consult_routes.routes)
     app.add_routes(case_file_routes.routes)

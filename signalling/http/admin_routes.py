@@ -1,4 +1,4 @@
-"""Administration over HTTP: the network, staff, live sessions, the audit log.
+"""Administration over HTTP: the network, staff, live sessions (the audit log: audit_routes).
 
 Every route is for administrators only; every change and every read of the
 audit log is itself audited.
@@ -40,38 +40,6 @@ async def require_admin(request: web.Request, action: str) -> tuple[User, Actor]
         await platform_of(request).audit.record(actor, action, outcome=Outcome.DENIED)
         raise Forbidden("only administrators may do that")
     return user, actor
-
-
-@routes.get("/api/audit")
-async def audit_events(request: web.Request) -> web.Response:
-    _, actor = await require_admin(request, "audit.read")
-    platform = platform_of(request)
-    try:
-        limit = min(int(request.query.get("limit", "100")), 1000)
-    except ValueError:
-        raise PlatformError("limit: must be a whole number") from None
-    object_id = request.query.get("object")
-    events = await platform.audit.events(limit=max(limit, 1), object_id=object_id)
-    await platform.audit.record(actor, "audit.read", detail={"rows": len(events)})
-    return web.json_response(
-        {
-            "events": [
-                {
-                    "id": e.id,
-                    "at": e.at.isoformat(),
-                    "actor": e.actor,
-                    "actor_role": e.actor_role,
-                    "ip": e.ip,
-                    "action": e.action,
-                    "object_type": e.object_type,
-                    "object_id": e.object_id,
-                    "outcome": e.outcome,
-                    "hash": e.hash,
-                }
-                for e in events
-            ]
-        }
-    )
 
 
 def _facility(f: Facility) -> dict[str, Any]:

@@ -23,11 +23,12 @@ from dicom_viewer.service import rendition_key
 from dicom_viewer.validate import Refused
 
 from ..audit import Outcome
-from ..db.models import User
+from ..db.models import Patient, User
 from ..errors import NotFound, PlatformError
 from ..imaging.access import Claimant, consultation_for, instance_for, series_for
 from ..imaging.catalog import consultation_studies, info_of, load_index
 from ..imaging.desk import MB, Declined, FileResult, Held, Imaging
+from ..imaging.identity import case_patient_json
 from ..imaging.spool import spooled
 from .identity import actor_of, require_user
 from .keys import platform_of
@@ -241,7 +242,13 @@ def _study_json(study: StudyRecord) -> dict[str, Any]:
         "study_uid": study.study_instance_uid,
         "patient_name": study.patient_name,
         "patient_id": study.patient_id,
+        "patient_sex": study.patient_sex,
+        "patient_birth_date": study.patient_birth_date,
+        "patient_age": study.patient_age,
+        "institution": study.institution_name,
         "study_date": study.study_date,
+        "study_time": study.study_time,
+        "accession_number": study.accession_number,
         "description": study.description,
         "series": [
             _series_json(s)
@@ -261,11 +268,16 @@ async def consultation_imaging(request: web.Request) -> web.Response:
     async with platform.db() as db:
         c = await consultation_for(db, user, request.match_info["id"])
         index = await load_index(db, await consultation_studies(db, c.id))
+        patient = await db.get(Patient, c.patient_id) if c.patient_id is not None else None
     actor = actor_of(user, request)
     for uid in index.studies:
         await imaging_of(request).audit_read(actor, "imaging.read", uid, {"consultation": c.id})
     return web.json_response(
-        {"studies": [_study_json(s) for s in sorted(index.studies.values(), key=_study_order)]}
+        {
+            # Beside each study's own identity, so the viewer can show both (and flag a difference).
+            "case_patient": case_patient_json(patient) if patient is not None else None,
+            "studies": [_study_json(s) for s in sorted(index.studies.values(), key=_study_order)],
+        }
     )
 
 

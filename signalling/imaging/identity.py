@@ -56,13 +56,18 @@ def check_patient(info: InstanceInfo, patient: Patient | None) -> PatientMismatc
             "birth_date": _dicom_date_iso(info.patient_birth_date),
             "sex": info.patient_sex or None,
         },
-        case_patient={
-            "id": patient.identifier,
-            "name": patient.full_name,
-            "birth_date": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
-            "sex": patient.sex.value,
-        },
+        case_patient=case_patient_json(patient),
     )
+
+
+def case_patient_json(patient: Patient) -> dict[str, str | None]:
+    """The case file's patient as the viewer and a held upload show it."""
+    return {
+        "id": patient.identifier,
+        "name": patient.full_name,
+        "birth_date": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
+        "sex": patient.sex.value,
+    }
 
 
 def _difference(info: InstanceInfo, patient: Patient) -> str | None:
