@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..audit import Actor
+from ..audit import Actor, user_actor
 from ..auth.login_sessions import COOKIE_NAME, resolve_session
 from ..auth.tokens import Audience, InvalidToken
 from ..db.models import User
@@ -58,7 +58,7 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def actor_of(user: User, request: web.Request) -> Actor:
-    return Actor(f"user:{user.id}", user.role.value, request.remote or "")
+    return user_actor(user, request.remote or "")
 
 
 def require_user(request: web.Request) -> User:
