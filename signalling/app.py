@@ -34,6 +34,7 @@ from .http import (
     whep_routes,
     whip_routes,
 )
+from .http.csrf import csrf_middleware
 from .http.dicomweb_routes import add_dicomweb_routes
 from .http.errors import error_middleware, security_headers
 from .http.identity import identity_middleware
@@ -95,7 +96,13 @@ def media_config(settings: Settings) -> MediaConfig:
 
 def build_app(platform: Platform) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, security_headers, error_middleware, identity_middleware],
+        middlewares=[
+            metrics_middleware,
+            security_headers,
+            error_middleware,
+            identity_middleware,
+            csrf_middleware,  # after identity, so that a refusal names the account
+        ],
         client_max_size=1024**2,  # JSON bodies; uploads stream through their own routes
     )
     metrics = Metrics()
