@@ -15,11 +15,11 @@ import hashlib
 import json
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -114,6 +114,9 @@ class AuditLog:
     ) -> AuditEvent:
         """Append one row; `patient_id` names whose data it was, when it was a patient's."""
         details = dict(detail or {})
+        if patient_id is None and isinstance(details.get("patient_id"), int):
+            # Callers that name the patient in the detail name it in the column too.
+            patient_id = details["patient_id"]
         if patient_id is not None and _subject_id(patient_id) is None:
             # A refused request may name a patient id that cannot exist; keep
             # what was asked for rather than fail the audit write.
@@ -177,14 +180,45 @@ class AuditLog:
         since: datetime | None = None,
         object_id: str | None = None,
         limit: int = 200,
+        where: AuditFilter | None = None,
     ) -> list[AuditEvent]:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        """The newest rows matching `where` (and `since`, `object_id`), newest first."""
+        where = where or AuditFilter()
         if since is not None:
-            query = query.where(AuditEvent.at >= since)
+            where = replace(where, since=since)
         if object_id is not None:
-            query = query.where(AuditEvent.object_id == object_id)
+            where = replace(where, object_id=object_id)
+        query = where.apply(select(AuditEvent)).order_by(AuditEvent.id.desc()).limit(limit)
         async with self._sessions() as db:
             return list(await db.scalars(query))
+
+    async def head_id(self) -> int:
+        """The id of the last row (0 for an empty log)."""
+        async with self._sessions() as db:
+            return int(await db.scalar(select(func.max(AuditEvent.id))) or 0)
+
+    async def matching(
+        self, where: AuditFilter, *, through: int, batch: int = 500
+    ) -> AsyncIterator[list[AuditEvent]]:
+        """Rows matching `where` up to row `through`, oldest first, a batch at a time.
+
+        Each batch is read in its own session, so a slow reader of an export
+        holds no connection between batches.
+        """
+        after = 0
+        while True:
+            query = (
+                where.apply(select(AuditEvent))
+                .where(AuditEvent.id > after, AuditEvent.id <= through)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+            async with self._sessions() as db:
+                rows = list(await db.scalars(query))
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id
 
     async def _all(self, batch: int = 1000) -> AsyncIterator[AuditEvent]:
         after = 0
@@ -217,6 +251,49 @@ class AuditLog:
                 return ChainReport(False, count, prev_hash, f"row {event.id} has been altered")
             prev_hash, prev_id, count = event.hash, event.id, count + 1
         return ChainReport(True, count, prev_hash, "")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an auditor asks for; every field set narrows the rows (AND)."""
+
+    patient_id: int | None = None
+    actor: str | None = None
+    facility_id: int | None = None
+    action: str | None = None  # exact, or a prefix when it ends with "*"
+    outcome: Outcome | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    before_id: int | None = None  # the paging cursor: rows older than this one
+
+    def apply(self, query: Select[AuditEvent]) -> Select[AuditEvent]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.patient_id is not None:
+            conditions.append(AuditEvent.patient_id == self.patient_id)
+        if self.actor is not None:
+            conditions.append(AuditEvent.actor == self.actor)
+        if self.facility_id is not None:
+            conditions.append(AuditEvent.facility_id == self.facility_id)
+        if self.action is not None:
+            if self.action.endswith("*"):
+                conditions.append(AuditEvent.action.startswith(self.action[:-1], autoescape=True))
+            else:
+                conditions.append(AuditEvent.action == self.action)
+        if self.outcome is not None:
+            conditions.append(AuditEvent.outcome == self.outcome.value)
+        if self.object_type is not None:
+            conditions.append(AuditEvent.object_type == self.object_type)
+        if self.object_id is not None:
+            conditions.append(AuditEvent.object_id == self.object_id)
+        if self.since is not None:
+            conditions.append(AuditEvent.at >= self.since)
+        if self.until is not None:
+            conditions.append(AuditEvent.at < self.until)
+        if self.before_id is not None:
+            conditions.append(AuditEvent.id < self.before_id)
+        return query.where(*conditions)
 
 
 @dataclass(frozen=True)

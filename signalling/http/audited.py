@@ -37,12 +37,15 @@ def audited(action: str, object_type: str, id_key: str = "id") -> Callable[[Hand
         async def refused(request: web.Request, status: int, message: str) -> None:
             if USER not in request:
                 return
+            object_id = request.match_info.get(id_key, "")
             await platform_of(request).audit.record(
                 actor_of(request[USER], request),
                 action,
                 outcome=Outcome.DENIED if status < 500 else Outcome.ERROR,
                 object_type=object_type,
-                object_id=request.match_info.get(id_key, ""),
+                object_id=object_id,
+                # A patient asked for by id is named as the subject, found or not.
+                patient_id=int(object_id) if object_type == "patient" and object_id else None,
                 detail={"status": status, "reason": message[:500]},
             )
 

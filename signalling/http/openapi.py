@@ -24,6 +24,8 @@ from . import (
     training_routes,
 )
 
+ID_QUERY = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
 ERRORS = {
     400: "invalid input; `field` names the field",
     401: "not logged in, or the token is invalid",
@@ -108,11 +110,27 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get",
         "/api/audit",
-        "Latest audit events (administrators; itself audited)",
+        "Audit events, newest first, filtered and paged, or all matching as CSV "
+        "(administrators; itself audited)",
         "admin",
         params=(
             Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
-            Param("object", "query", {"type": "string", "maxLength": 128}),
+            Param("before", "query", ID_QUERY, description="the previous page's `next`"),
+            Param("patient", "query", ID_QUERY),
+            Param("user", "query", {"type": "string", "maxLength": 80, "pattern": LINE}),
+            Param("facility", "query", ID_QUERY),
+            Param(
+                "action",
+                "query",
+                {"type": "string", "maxLength": 64, "pattern": LINE},
+                description="exact, or a prefix ending in *",
+            ),
+            Param("outcome", "query", {"type": "string", "enum": ["ok", "denied", "error"]}),
+            Param("object_type", "query", {"type": "string", "maxLength": 40, "pattern": LINE}),
+            Param("object", "query", {"type": "string", "maxLength": 128, "pattern": LINE}),
+            Param("since", "query", {"type": "string", "format": "date-time"}),
+            Param("until", "query", {"type": "string", "format": "date-time"}),
+            Param("format", "query", {"type": "string", "enum": ["json", "csv"]}),
         ),
         errors=(400, 401, 403),
     ),

@@ -39,7 +39,11 @@ async def create(request: web.Request) -> web.Response:
         patient = await add_patient(db, user, **body.model_dump())
         await db.commit()
     await platform.audit.record(
-        actor_of(user, request), "patient.create", object_type="patient", object_id=str(patient.id)
+        actor_of(user, request),
+        "patient.create",
+        object_type="patient",
+        object_id=str(patient.id),
+        patient_id=patient.id,
     )
     return web.json_response({"patient": patient_json(patient)}, status=201)
 
@@ -53,7 +57,11 @@ async def read(request: web.Request) -> web.Response:
     async with platform.db() as db:
         patient = await get_patient(db, user, int(patient_id))
     await platform.audit.record(
-        actor_of(user, request), "patient.read", object_type="patient", object_id=patient_id
+        actor_of(user, request),
+        "patient.read",
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient.id,
     )
     return web.json_response({"patient": patient_json(patient)})
 
@@ -72,11 +80,14 @@ async def search(request: web.Request) -> web.Response:
     platform = platform_of(request)
     async with platform.db() as db:
         found = await find_patients(db, user, identifier)
-    await platform.audit.record(
-        actor_of(user, request),
-        "patient.search",
-        object_type="patient",
-        object_id=",".join(str(p.id) for p in found)[:128],
-        detail={"results": len(found)},
-    )
+    # One row per patient shown, so "who saw patient X" finds searches too.
+    for shown in found or [None]:
+        await platform.audit.record(
+            actor_of(user, request),
+            "patient.search",
+            object_type="patient",
+            object_id=str(shown.id) if shown else "",
+            patient_id=shown.id if shown else None,
+            detail={"results": len(found)},
+        )
     return web.json_response({"patients": [patient_json(p) for p in found]})
