@@ -41,6 +41,7 @@ from .http.identity import identity_middleware
 from .http.keys import NODES, PLACEMENT, PLATFORM, RECORDINGS, ROOMS
 from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
 from .http.openapi import openapi_handler
+from .http.security_headers import add_security_headers
 from .http.web_client import add_web_client_routes
 from .imaging.desk import Imaging
 from .imaging.receiver import Receiver
@@ -105,6 +106,7 @@ def build_app(platform: Platform) -> web.Application:
         ],
         client_max_size=1024**2,  # JSON bodies; uploads stream through their own routes
     )
+    add_security_headers(app)
     metrics = Metrics()
     app[PLATFORM] = platform
     app[METRICS] = metrics
