@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import Field
 from sqlalchemy import func, select
 
-from ..audit import Actor, Outcome
+from ..audit import Actor
 from ..blobstore import BlobTooLarge
 from ..case_files import (
     EntryBody,
@@ -36,6 +36,7 @@ from ..fhir_export import consultation_bundle
 from ..realtime import SIO
 from ..rooms import sio_room
 from ..summary import summary_html
+from .audited import audited
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import platform_of
@@ -57,21 +58,7 @@ class Revision(RequestBody):
 
 async def _case_file(request: web.Request, user: User) -> CaseFile:
     async with platform_of(request).db() as db:
-        try:
-            return await accessible(db, user, request.match_info["cf"])
-        except Forbidden:
-            await _denied(request, user, "case_file", request.match_info["cf"])
-            raise
-
-
-async def _denied(request: web.Request, user: User, object_type: str, object_id: str) -> None:
-    await platform_of(request).audit.record(
-        actor_of(user, request),
-        f"{request.method} {request.path}"[:64],
-        outcome=Outcome.DENIED,
-        object_type=object_type,
-        object_id=object_id,
-    )
+        return await accessible(db, user, request.match_info["cf"])
 
 
 async def announce(request: web.Request, case_file: CaseFile, what: dict[str, Any]) -> None:
@@ -102,6 +89,7 @@ async def _audit(
 
 
 @routes.get("/api/consultations/{id}/case-file")
+@audited("casefile.read", "consultation")
 async def consultation_case_file(request: web.Request) -> web.Response:
     user = require_user(request)
     async with platform_of(request).db() as db:
@@ -110,7 +98,6 @@ async def consultation_case_file(request: web.Request) -> web.Response:
             raise NotFound("no such consultation")
         part = await db.get(Participant, (c.id, user.id))
         if part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id):
-            await _denied(request, user, "consultation", c.id)
             raise Forbidden("you take no part in this consultation")
         if c.patient_id is None:
             # A training, say: no patient, so no case file; an answer, not an error.
@@ -124,6 +111,7 @@ async def consultation_case_file(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}")
+@audited("casefile.read", "case_file", "cf")
 async def read_case_file(request: web.Request) -> web.Response:
     user = require_user(request)
     case_file = await _case_file(request, user)
@@ -134,6 +122,7 @@ async def read_case_file(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/case-files/{cf}/documents")
+@audited("casefile.write", "case_file", "cf")
 async def new_document(request: web.Request) -> web.Response:
     user = require_user(request)
     payload = await parse_json(request, NewDocument)
@@ -158,6 +147,7 @@ async def new_document(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/case-files/{cf}/documents/{doc}")
+@audited("casefile.write", "case_file", "cf")
 async def revise_document(request: web.Request) -> web.Response:
     user = require_user(request)
     payload = await parse_json(request, Revision)
@@ -180,6 +170,7 @@ async def revise_document(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}/documents/{doc}/versions")
+@audited("casefile.read", "case_file", "cf")
 async def versions(request: web.Request) -> web.Response:
     """Every version of a document, oldest first, each with its author and signatures."""
     user = require_user(request)
@@ -209,6 +200,7 @@ async def versions(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/case-files/{cf}/documents/{doc}/versions/{version:\\d{1,7}}/signatures")
+@audited("casefile.sign", "case_file", "cf")
 async def sign_version(request: web.Request) -> web.Response:
     user = require_user(request)
     case_file = await _case_file(request, user)
@@ -234,7 +226,29 @@ async def _chunks(head: bytes, part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _attached_to(request: web.Request, user: User, case_file: CaseFile) -> str | None:
+    """The consultation named by ``?consultation=``, checked before any byte is stored:
+    one of this case file's (its patient, its facility) that the uploader may see."""
+    consultation_id = request.query.get("consultation") or None
+    if consultation_id is None:
+        return None
+    async with platform_of(request).db() as db:
+        c = await db.get(Consultation, consultation_id[:36])
+        visible = c is not None and (
+            user.facility_id == c.facility_id
+            or await db.get(Participant, (c.id, user.id)) is not None
+        )
+    if (
+        c is None
+        or not visible
+        or (c.patient_id, c.facility_id) != (case_file.patient_id, case_file.facility_id)
+    ):
+        raise NotFound("consultation: no such consultation of this case file's patient")
+    return c.id
+
+
 @routes.post("/api/case-files/{cf}/attachments")
+@audited("casefile.attach", "case_file", "cf")
 async def upload(request: web.Request) -> web.Response:
     """Files are checked by content and streamed to the blob store within the limits."""
     user = require_user(request)
@@ -252,7 +266,7 @@ async def upload(request: web.Request) -> web.Response:
             )
             or 0
         )
-    consultation_id = request.query.get("consultation")
+    consultation_id = await _attached_to(request, user, case_file)
     reader = await request.multipart()
     results: list[dict[str, Any]] = []
     while (part := await reader.next()) is not None:
@@ -311,6 +325,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}/attachments/{aid}")
+@audited("casefile.download", "case_file", "cf")
 async def download(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     case_file = await _case_file(request, user)
@@ -339,12 +354,12 @@ async def _consultation_for_export(request: web.Request, user: User) -> Consulta
     if c is None:
         raise NotFound("no such consultation")
     if part is None and (user.role is Role.ADMIN or user.facility_id != c.facility_id):
-        await _denied(request, user, "consultation", c.id)
         raise Forbidden("you take no part in this consultation")
     return c
 
 
 @routes.get("/api/consultations/{id}/fhir")
+@audited("casefile.export", "consultation")
 async def fhir_bundle(request: web.Request) -> web.Response:
     """The consultation as a FHIR bundle (Patient, Encounter, documents, imaging, report)."""
     user = require_user(request)
@@ -363,6 +378,7 @@ async def fhir_bundle(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/consultations/{id}/summary.html")
+@audited("casefile.export", "consultation")
 async def printable_summary(request: web.Request) -> web.Response:
     user = require_user(request)
     c = await _consultation_for_export(request, user)

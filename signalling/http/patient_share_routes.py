@@ -19,6 +19,7 @@ from ..case_files import accessible, attachment_json, case_file_for, entry_json,
 from ..db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from ..db.models import Consultation
 from ..errors import NotFound, Unauthorized
+from .audited import audited
 from .case_file_routes import announce
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
@@ -33,6 +34,7 @@ class Shared(RequestBody):
 
 
 @routes.put("/api/case-files/{cf}/documents/{doc}/shared")
+@audited("casefile.share", "case_file", "cf")
 async def share_document(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, Shared)
@@ -64,6 +66,7 @@ async def share_document(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/case-files/{cf}/attachments/{aid}/shared")
+@audited("casefile.share", "case_file", "cf")
 async def share_attachment(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await parse_json(request, Shared)

@@ -455,6 +455,8 @@ async def test_another_facility_is_refused_everywhere_and_audited(world: World) 
         ("GET", f"{cf}/attachments/{attachment}", None),
         ("GET", f"/api/consultations/{world.consultation}/fhir", None),
         ("GET", f"/api/consultations/{world.consultation}/summary.html", None),
+        ("PUT", f"{cf}/documents/{note['document']}/shared", {"shared": True}),
+        ("PUT", f"{cf}/attachments/{attachment}/shared", {"shared": True}),
     ]
     before = len(await world.platform.audit.events(limit=1000))
     for method, path, payload in calls:
@@ -469,6 +471,48 @@ async def test_another_facility_is_refused_everywhere_and_audited(world: World) 
     _, overview = await world.doc.call("GET", cf)
     assert [d["version"] for d in overview["documents"]] == [1]
     assert [a["filename"] for a in overview["attachments"]] == ["a.pdf"]
+
+
+async def test_an_attachment_names_only_a_consultation_of_its_own_case(world: World) -> None:
+    base = world.url.rstrip("/")
+    cf = f"/api/case-files/{world.case_file}"
+    # Another patient's consultation at the same facility, and one that does not exist.
+    _, other = await world.doc.call(
+        "POST", "/api/patients", {"full_name": "Hà Thị Lan", "sex": "female", "identifier": "X9"}
+    )
+    _, c = await world.doc.call(
+        "POST",
+        "/api/consultations",
+        {
+            "kind": "clinical_consultation",
+            "specialty": "cardiology",
+            "urgency": "routine",
+            "question": "Đau ngực",
+            "patient_id": other["patient"]["id"],
+        },
+    )
+    stored = {p.name for p in world.platform.blobs.root.rglob("*") if p.is_file()}
+    for consultation in (c["consultation"]["id"], "no-such-consultation", "x" * 500):
+        status, body = await upload(
+            world.doc, f"{base}{cf}/attachments?consultation={consultation}", [("a.pdf", PDF)]
+        )
+        assert status == 404, body
+        assert body["error"].startswith("consultation:")
+    # Nothing stored, nothing linked; each refusal audited.
+    assert {p.name for p in world.platform.blobs.root.rglob("*") if p.is_file()} == stored
+    _, overview = await world.doc.call("GET", cf)
+    assert overview["attachments"] == []
+    refused = [
+        e
+        for e in await world.platform.audit.events(limit=20)
+        if e.action == "casefile.attach" and e.outcome == "denied"
+    ]
+    assert len(refused) == 3
+    # Its own consultation is fine, and the attachment is linked to it.
+    status, body = await upload(
+        world.doc, f"{base}{cf}/attachments?consultation={world.consultation}", [("a.pdf", PDF)]
+    )
+    assert status == 201 and body["results"][0]["status"] == "accepted"
 
 
 async def test_patient_sees_only_what_was_shared(world: World) -> None:
