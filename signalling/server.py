@@ -11,6 +11,7 @@ import ssl
 from aiohttp import web
 
 from .app import build_app
+from .http.access_log import RedactingAccessLogger
 from .http.web_client import MissingClientDependencies, check_web_client
 from .platform import StartupError, open_platform
 from .settings import Settings
@@ -51,7 +52,11 @@ async def serve(settings: Settings) -> None:
     try:
         async with open_platform(settings, migrate=settings.auto_migrate) as platform:
             app = build_app(platform)
-            runner = web.AppRunner(app, access_log=logging.getLogger("telehealth.access"))
+            runner = web.AppRunner(
+                app,
+                access_log=logging.getLogger("telehealth.access"),
+                access_log_class=RedactingAccessLogger,  # no tokens from query strings
+            )
             await runner.setup()
             site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=5)
             await site.start()
