@@ -14,14 +14,13 @@ from io import BytesIO
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from pydicom import uid
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import pixel_array
 
 from .attributes import get_int, get_str
 from .cine import number_of_frames
-from .gdcm_decode import decode_frame_with_gdcm
+from .isolated_decode import decode_isolated, needs_gdcm
 from .lut import (
     FloatArray,
     Window,
@@ -73,10 +72,8 @@ def _check_frame(ds: Dataset, frame: int) -> None:
 def decode_frame(ds: Dataset, frame: int = 0) -> npt.NDArray[np.generic]:
     """Stored values of one frame; colour comes back as RGB."""
     _check_frame(ds, frame)
-    if ds.file_meta.get("TransferSyntaxUID") == uid.JPEGExtended12Bit and (
-        (get_int(ds, "BitsStored") or 8) > 8
-    ):
-        return decode_frame_with_gdcm(ds, frame)
+    if needs_gdcm(ds):
+        return decode_isolated(ds, frame)
     array: npt.NDArray[np.generic] = pixel_array(ds, index=frame)
     return array
 
