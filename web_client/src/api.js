@@ -1,9 +1,10 @@
 // Small JSON client for the platform's REST API (same origin, cookie session).
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, field = null) {
     super(message);
     this.status = status;
+    this.field = field; // the body field a 400 names, if any
   }
 }
 
@@ -15,14 +16,16 @@ export async function api(method, path, body) {
   }
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText, data.field ?? null);
   return data;
 }
 
 // Files as multipart/form-data, with upload progress (which fetch cannot report).
-// Resolves with the JSON answer, or {error} when there is none.
-export function uploadFiles(url, files, { field = "files", progress = null } = {}) {
+// Resolves with the JSON answer, or {error} when there is none. `fields` go first,
+// before the files, so the server reads them before it reads any file.
+export function uploadFiles(url, files, { field = "files", progress = null, fields = {} } = {}) {
   const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
   for (const file of files) form.append(field, file, file.name);
   if (progress) {
     progress.hidden = false;

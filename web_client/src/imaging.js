@@ -4,9 +4,11 @@
 // over the socket: each browser fetches its own (cached) renditions over HTTP.
 
 import { api, uploadFiles } from "./api.js";
-import { h, clear, label, verdicts } from "./dom.js";
+import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
-import { attachCalipers, drawEcg } from "./ecg.js";
+import { attachCalipers, drawEcg, ecgNotes } from "./ecg.js";
+import { Corners } from "./identity.js";
+import { UploadResults } from "./uploads.js";
 import { TOOLS, annotationOf, drawMarks, drawPending, formatNumber } from "./marks.js";
 import { call, on } from "./realtime.js";
 
@@ -47,7 +49,12 @@ export class ImagingPanel {
     this.sending = null; // the update on its way
     this.initialViews = views;
     const relayout = () => this.state && this.image && this.applyView();
-    const relabel = () => this.state && this.object && this.update(this.object);
+    const relabel = () => {
+      this.uploads?.relabel();
+      if (this.corners) this.corners.identify(this.corners.study, this.corners.casePatient);
+      if (this.ecg) this.showEcg();
+      if (this.state && this.object) this.update(this.object);
+    };
     window.addEventListener("resize", relayout);
     document.addEventListener("languagechange", relabel);
     this.offs = [
@@ -63,7 +70,7 @@ export class ImagingPanel {
   async start() {
     const input = h("input", { type: "file", multiple: true, accept: ".dcm,application/dicom" });
     this.progress = h("progress", { max: 100, value: 0, hidden: true });
-    this.results = h("ul", { class: "upload-results", "aria-live": "polite" });
+    this.uploads = new UploadResults({ url: this.uploadUrl(), progress: this.progress, onFiled: () => this.refresh() });
     this.library = h("div", { class: "library" });
     this.viewer = h("div", { class: "viewer" });
     this.viewer.addEventListener("keydown", (event) => this.onKey(event));
@@ -71,7 +78,7 @@ export class ImagingPanel {
     this.root.append(
       h("h2", { i18n: "imaging.title" }),
       h("div", { class: "upload" }, ...label("imaging.upload", input), this.progress),
-      this.results,
+      this.uploads.root,
       this.library,
       this.viewer,
     );
@@ -80,15 +87,22 @@ export class ImagingPanel {
     if (latest) this.show(latest);
   }
 
-  async upload(files) {
+  uploadUrl() {
+    return `/api/consultations/${this.consultationId}/imaging`;
+  }
+
+  async upload(fileList) {
+    // Kept: a held file is sent again, as it is, if the uploader confirms it.
+    const files = Array.from(fileList);
     if (!files.length) return;
-    const body = await uploadFiles(`/api/consultations/${this.consultationId}/imaging`, files, { field: "file", progress: this.progress });
-    clear(this.results).append(...verdicts(body));
+    const body = await uploadFiles(this.uploadUrl(), files, { progress: this.progress });
+    this.uploads.show(body, files);
     await this.refresh();
   }
 
   async refresh() {
-    const { studies } = await api("GET", `/api/consultations/${this.consultationId}/imaging`);
+    const { studies, case_patient: casePatient } = await api("GET", `/api/consultations/${this.consultationId}/imaging`);
+    this.casePatient = casePatient ?? null;
     clear(this.library);
     for (const study of studies) {
       for (const series of study.series) {
@@ -96,7 +110,8 @@ export class ImagingPanel {
         if (!first) continue;
         const single = series.instances.length === 1 && first.kind !== "image";
         const id = single ? first.sop_uid : series.series_uid;
-        this.objects.set(id, single ? { kind: first.kind, instance: first } : { kind: "series", series });
+        // Every object knows its study, whose identity the viewer's corners show.
+        this.objects.set(id, single ? { kind: first.kind, instance: first, series, study } : { kind: "series", series, study });
         this.library.append(
           h(
             "button",
@@ -185,17 +200,24 @@ export class ImagingPanel {
     this.tool = null;
     this.pending = [];
     this.queued = null;
+    this.ecg = null;
     this.presenterEl = h("p", { class: "presenter" });
     this.controlsEl = h("div", { class: "viewer-controls" });
     this.stage = h("div", { class: "viewer-stage" });
     this.viewer.append(this.presenterEl, this.stage, this.controlsEl);
+    // Never an image without whose it is: the corners come with the picture.
+    this.corners = new Corners({ band: object.kind === "ecg" });
+    this.corners.identify(object.study, this.casePatient);
     if (object.kind === "ecg") {
       this.canvas = h("canvas", { class: "ecg", role: "img", "i18n-label": "imaging.ecg" });
+      this.ecgNotes = h("div", { class: "ecg-notes" });
       const reading = h("output", { class: "caliper-reading", "aria-live": "polite" });
-      this.stage.append(h("div", { class: "ecg-paper" }, this.canvas));
+      this.stage.classList.add("ecg-stage");
+      this.stage.append(this.corners.top, this.ecgNotes, h("div", { class: "ecg-paper" }, this.canvas));
       this.controlsEl.append(h("span", { i18n: "imaging.calipers" }), " ", reading);
       api("GET", `/api/imaging/instances/${object.instance.sop_uid}/ecg`).then((ecg) => {
-        drawEcg(this.canvas, ecg);
+        this.ecg = ecg;
+        this.showEcg();
         attachCalipers(this.canvas, reading);
       });
       return;
@@ -212,7 +234,7 @@ export class ImagingPanel {
     this.marks = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     this.marks.classList.add("marks");
     this.sliceWrap = h("div", { class: "slice-wrap" }, this.image, this.marks);
-    this.stage.append(this.sliceWrap);
+    this.stage.append(this.corners.top, this.sliceWrap, this.corners.bottom);
     this.image.addEventListener("load", () => {
       this.marks.setAttribute("viewBox", `0 0 ${this.image.naturalWidth} ${this.image.naturalHeight}`);
       this.applyView();
@@ -267,6 +289,12 @@ export class ImagingPanel {
     this.hint = h("output", { class: "tool-hint", "aria-live": "polite" });
     this.controlsEl.append(...rows.filter(Boolean));
     this.viewer.append(this.hint, help);
+  }
+
+  // The ECG's trace, and above it what cannot be drawn and the paper's scale.
+  showEcg() {
+    drawEcg(this.canvas, this.ecg);
+    this.ecgNotes.replaceChildren(...ecgNotes(this.ecg));
   }
 
   keyHelp(object) {
@@ -604,6 +632,14 @@ export class ImagingPanel {
     this.drawMarks();
     this.slider.value = String(state.frame);
     this.sliceNumber.value = `${state.frame + 1} / ${state.frames}`;
+    this.corners.locate({
+      series: object.series,
+      frame: state.frame,
+      frames: state.frames,
+      // a position only where frames are slices (a cine loop's frames share one)
+      instance: object.kind === "series" ? object.series.instances[state.frame] : null,
+      view: this.viewText(state),
+    });
     this.preset.value = state.preset ?? "file";
     const presenting = this.presenting();
     if (!presenting && this.pending.length) this.cancelPending(); // control went to someone else
@@ -626,6 +662,13 @@ export class ImagingPanel {
     } else {
       this.sliceNumber.setAttribute("aria-live", "polite");
     }
+  }
+
+  // The window and zoom, for the bottom right corner.
+  viewText(state) {
+    const { center, width } = state.window ?? {};
+    const windowText = state.window ? `C ${formatNumber(center, 0)} / W ${formatNumber(width, 0)}` : t(`preset.${state.preset ?? "file"}`);
+    return `${t("imaging.window")}: ${windowText} · ${t("identity.zoom")} ${formatNumber(state.viewport.zoom * 100, 0)} %`;
   }
 
   // The presenter's browser steps the loop; everyone follows the frames it sends.
