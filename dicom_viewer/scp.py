@@ -154,11 +154,20 @@ class StorageSCP:
             return _failure(STATUS_CANNOT_UNDERSTAND, result.reason)
         try:
             self._on_accepted(result, origin)
+        except StoreRefused as refusal:
+            # the store's own rule (an owner's UIDs, another patient): expected, not a fault
+            logger.info("C-STORE from %s refused: %s", origin.calling_ae_title, refusal)
+            return _failure(STATUS_CANNOT_UNDERSTAND, str(refusal))
         except Exception:
             # the object was valid but could not be kept: the sender may retry
             logger.exception("storing a C-STORE object failed")
             return _failure(STATUS_OUT_OF_RESOURCES, "the object could not be stored")
         return SUCCESS
+
+
+class StoreRefused(Exception):
+    """Raised by the on_accepted hook for a valid object its store will not keep
+    (answered as a failure with the reason; a retry would not help)."""
 
 
 def _failure(status: int, comment: str) -> Dataset:

@@ -28,13 +28,14 @@ from dicom_viewer.lut import Window
 from dicom_viewer.render import ImageFormat, WindowChoice, decode_frame
 from dicom_viewer.validate import Refused
 
-from ..audit import Actor, Outcome
+from ..audit import Actor
 from ..db.models import User
 from ..errors import NotFound
 from ..imaging.access import Claimant, consultation_for, visible_studies
 from ..imaging.catalog import load_index
 from ..imaging.desk import MB, Declined, Filed, Held
 from ..imaging.spool import spooled
+from .audited import audited
 from .identity import actor_of, require_user
 from .imaging_routes import BadRequest, Interrupted, Unsupported, imaging_of, in_thread
 from .keys import platform_of
@@ -126,18 +127,7 @@ async def stow(request: web.Request) -> web.Response:
             "or POST /dicomweb/consultations/<id>/studies"
         )
     async with platform.db() as db:
-        try:
-            c = await consultation_for(db, user, cid[:64], to_add=True)
-        except NotFound:
-            await platform.audit.record(
-                actor,
-                "imaging.store",
-                outcome=Outcome.DENIED,
-                object_type="consultation",
-                object_id=cid[:64],
-                detail={"path": request.path[:200]},
-            )
-            raise
+        c = await consultation_for(db, user, cid[:64], to_add=True)
     content_type = request.headers.get("Content-Type", "").lower()
     if request.content_type != "multipart/related" or "application/dicom" not in content_type:
         raise Unsupported('send multipart/related; type="application/dicom"')
@@ -451,20 +441,30 @@ def add_dicomweb_routes(app: web.Application) -> None:
         series = study + "/series/{series}"
         instance = series + "/instances/{instance}"
         router = app.router
-        router.add_post(root + "/studies", stow)
-        router.add_post(study, stow)
-        router.add_get(root + "/studies", search_studies)
-        router.add_get(root + "/series", search_series)
-        router.add_get(root + "/instances", search_instances)
-        router.add_get(study + "/series", search_series)
-        router.add_get(study + "/instances", search_instances)
-        router.add_get(series + "/instances", search_instances)
-        router.add_get(study, retrieve)
-        router.add_get(series, retrieve)
-        router.add_get(instance, retrieve)
-        router.add_get(study + "/metadata", metadata)
-        router.add_get(series + "/metadata", metadata)
-        router.add_get(instance + "/metadata", metadata)
-        router.add_get(instance + "/frames/{frames}", frames)
-        router.add_get(instance + "/rendered", rendered)
-        router.add_get(instance + "/frames/{frames}/rendered", rendered)
+        # Every refusal audited like a success, under the same action (on the study named).
+        store = audited("imaging.store", "study", "study")(stow)
+        search = {
+            h: audited("imaging.search", "study", "study")(h)
+            for h in (search_studies, search_series, search_instances)
+        }
+        read = {
+            h: audited("imaging.retrieve", "study", "study")(h)
+            for h in (retrieve, metadata, frames, rendered)
+        }
+        router.add_post(root + "/studies", store)
+        router.add_post(study, store)
+        router.add_get(root + "/studies", search[search_studies])
+        router.add_get(root + "/series", search[search_series])
+        router.add_get(root + "/instances", search[search_instances])
+        router.add_get(study + "/series", search[search_series])
+        router.add_get(study + "/instances", search[search_instances])
+        router.add_get(series + "/instances", search[search_instances])
+        router.add_get(study, read[retrieve])
+        router.add_get(series, read[retrieve])
+        router.add_get(instance, read[retrieve])
+        router.add_get(study + "/metadata", read[metadata])
+        router.add_get(series + "/metadata", read[metadata])
+        router.add_get(instance + "/metadata", read[metadata])
+        router.add_get(instance + "/frames/{frames}", read[frames])
+        router.add_get(instance + "/rendered", read[rendered])
+        router.add_get(instance + "/frames/{frames}/rendered", read[rendered])

@@ -30,6 +30,7 @@ from ..imaging.catalog import consultation_studies, info_of, load_index
 from ..imaging.desk import MB, Declined, FileResult, Held, Imaging
 from ..imaging.identity import case_patient_json
 from ..imaging.spool import spooled
+from .audited import audited
 from .identity import actor_of, require_user
 from .keys import platform_of
 
@@ -74,6 +75,7 @@ CONFIRM_FIELD = "confirm_patient"
 
 
 @routes.post("/api/consultations/{id}/imaging")
+@audited("imaging.upload", "consultation")
 async def upload(request: web.Request) -> web.Response:
     """Several DICOM files in one multipart/form-data body; each gets its own
     verdict and a refused file does not stop the rest. A form field
@@ -84,17 +86,7 @@ async def upload(request: web.Request) -> web.Response:
     imaging = imaging_of(request)
     actor = actor_of(user, request)
     async with platform.db() as db:
-        try:
-            c = await consultation_for(db, user, request.match_info["id"], to_add=True)
-        except NotFound:
-            await platform.audit.record(
-                actor,
-                "imaging.upload",
-                outcome=Outcome.DENIED,
-                object_type="consultation",
-                object_id=request.match_info["id"][:64],
-            )
-            raise
+        c = await consultation_for(db, user, request.match_info["id"], to_add=True)
     if request.content_type != "multipart/form-data":
         raise Unsupported("send the files as multipart/form-data")
     try:
@@ -261,6 +253,7 @@ def _study_json(study: StudyRecord) -> dict[str, Any]:
 
 
 @routes.get("/api/consultations/{id}/imaging")
+@audited("imaging.read", "consultation")
 async def consultation_imaging(request: web.Request) -> web.Response:
     """The consultation's studies, series and instances in viewing order."""
     user = require_user(request)
@@ -298,6 +291,7 @@ async def _series_index(request: web.Request, user: User) -> tuple[ImagingIndex,
 
 
 @routes.get("/api/imaging/series/{uid}")
+@audited("imaging.read", "series", "uid")
 async def series_detail(request: web.Request) -> web.Response:
     user = require_user(request)
     _, series = await _series_index(request, user)
@@ -305,6 +299,7 @@ async def series_detail(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/imaging/series/{uid}/thumbnail")
+@audited("imaging.read", "series", "uid")
 async def series_thumbnail(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     _, series = await _series_index(request, user)
@@ -331,6 +326,7 @@ async def _instance(request: web.Request, user: User) -> tuple[str, InstanceInfo
 
 
 @routes.get("/api/imaging/instances/{uid}")
+@audited("imaging.read", "instance", "uid")
 async def instance_detail(request: web.Request) -> web.Response:
     """What the viewer needs before showing an instance, with its presets."""
     user = require_user(request)
@@ -415,6 +411,7 @@ def _image(data: bytes, media_type: str, etag: str, **headers: str) -> web.Respo
 
 
 @routes.get("/api/imaging/instances/{uid}/rendered")
+@audited("imaging.read", "instance", "uid")
 async def rendered(request: web.Request) -> web.StreamResponse:
     """One frame as PNG or WebP; the ETag names the exact rendition."""
     user = require_user(request)
@@ -441,6 +438,7 @@ async def rendered(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/imaging/instances/{uid}/pixel")
+@audited("imaging.read", "instance", "uid")
 async def pixel(request: web.Request) -> web.Response:
     """The value under a point: stored and after the modality LUT (HU for CT)."""
     user = require_user(request)
@@ -455,6 +453,7 @@ async def pixel(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/imaging/instances/{uid}/cine/{frame}")
+@audited("imaging.read", "instance", "uid")
 async def cine_frame(request: web.Request) -> web.StreamResponse:
     """A JPEG-baseline frame exactly as stored: the browser decodes it."""
     user = require_user(request)
@@ -475,6 +474,7 @@ async def cine_frame(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/imaging/instances/{uid}/ecg")
+@audited("imaging.read", "instance", "uid")
 async def ecg(request: web.Request) -> web.Response:
     """Leads (µV), sampling rate, measurements and fiducials as JSON."""
     user = require_user(request)
@@ -502,6 +502,7 @@ def _deidentified_zip(service_read: Callable[[str], bytes], shas: list[str]) -> 
 
 
 @routes.get("/api/imaging/series/{uid}/deidentified.zip")
+@audited("imaging.export", "series", "uid")
 async def deidentified_series(request: web.Request) -> web.Response:
     """A series de-identified (PS3.15 basic profile) for sharing outside the
     care team. Pixels are not altered: X-Pixels-May-Identify says whether

@@ -8,7 +8,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field, Strict
 
-from ..db.models import Sex
+from ..db.models import Patient, Sex
 from ..free_text import LINE, OneLine
 from ..patients import add_patient, find_patients, get_patient, patient_json
 from .audited import audited
@@ -81,7 +81,8 @@ async def search(request: web.Request) -> web.Response:
     async with platform.db() as db:
         found = await find_patients(db, user, identifier)
     # One row per patient shown, so "who saw patient X" finds searches too.
-    for shown in found or [None]:
+    shown_list: list[Patient | None] = [*found] if found else [None]
+    for shown in shown_list:
         await platform.audit.record(
             actor_of(user, request),
             "patient.search",

@@ -18,7 +18,7 @@ import logging
 
 from sqlalchemy import select
 
-from dicom_viewer.scp import Origin, StorageSCP, StorageSCPConfig
+from dicom_viewer.scp import Origin, StorageSCP, StorageSCPConfig, StoreRefused
 from dicom_viewer.validate import Accepted, Refused
 
 from ..audit import Actor, Outcome
@@ -65,7 +65,7 @@ class Receiver:
         future = asyncio.run_coroutine_threadsafe(self._file(accepted, origin), self._loop)
         reason = future.result(timeout=FILING_TIMEOUT_S)
         if reason is not None:
-            raise RuntimeError(reason)  # answered as a failure; the sender may retry
+            raise StoreRefused(reason)  # answered as a failure with the reason
 
     def _refused(self, refused: Refused, origin: Origin) -> None:
         assert self._loop is not None

@@ -23,7 +23,7 @@ from requests import HTTPError
 from sqlalchemy import select
 
 from signalling.app import RECEIVER
-from signalling.db.models import ConsultationStudy, FacilityLevel, ImagingInstance, Role
+from signalling.db.models import ConsultationStudy, FacilityLevel, ImagingInstance, Role, User
 from signalling.facilities import add_facility, pair
 from signalling.platform import Platform
 from signalling.staff import add_user
@@ -114,18 +114,39 @@ async def _victim_unchanged(
         assert status == 200 and rendered
 
 
-async def _attacker_sees_nothing(attacker: Member, consult: Consult, study: str, sop: str) -> None:
+async def _attacker_sees_nothing(
+    platform: Platform, attacker: Member, consult: Consult, study: str, sop: str
+) -> None:
+    """Every way to the victim's study is refused to the attacker, and each refusal is audited."""
     everywhere = _client(f"{consult.url}dicomweb", attacker.token)
     found = await asyncio.to_thread(everywhere.search_for_studies)
     assert study not in {s["0020000D"]["Value"][0] for s in found}
-    with pytest.raises(HTTPError) as refused:
-        await asyncio.to_thread(everywhere.retrieve_study, study)
-    assert refused.value.response.status_code == 404
-    for path in (
+    for read in (
+        everywhere.retrieve_study,
+        everywhere.retrieve_study_metadata,
+        everywhere.search_for_series,
+    ):
+        with pytest.raises(HTTPError) as refused:
+            await asyncio.to_thread(read, study)
+        assert refused.value.response.status_code == 404
+    paths = (
         f"/api/imaging/instances/{sop}",
         f"/api/imaging/instances/{sop}/rendered",
-    ):
+        f"/api/imaging/instances/{sop}/pixel?x=1&y=1",
+    )
+    for path in paths:
         assert (await get(attacker, path))[0] == 404
+    async with platform.db() as db:
+        who = await db.scalar(select(User.id).where(User.username == "x.doc"))
+    denied = [
+        r
+        for action in ("imaging.retrieve", "imaging.search", "imaging.read")
+        for r in await audit_rows(platform, action)
+        if r.outcome == "denied" and r.actor == f"user:{who}"
+    ]
+    assert sum(r.object_id == study for r in denied) == 3
+    assert sum(r.object_id == sop for r in denied) == len(paths)
+    assert all(r.ip == "127.0.0.1" for r in denied)
 
 
 async def test_uids_of_another_facility_neither_join_nor_replace(
@@ -167,7 +188,7 @@ async def test_uids_of_another_facility_neither_join_nor_replace(
             )
         assert refused.value.response.status_code == 409
 
-        await _attacker_sees_nothing(attacker, consult, study, sop)
+        await _attacker_sees_nothing(platform, attacker, consult, study, sop)
         await _victim_unchanged(platform, consult, originals)
         async with platform.db() as db:
             links = set(
@@ -240,7 +261,11 @@ async def test_c_store_cannot_borrow_a_study_either(
         statuses = await asyncio.to_thread(_c_store, port, [joiner])
         assert statuses[0] != 0  # a failure status: the sender knows
         await _attacker_sees_nothing(
-            attacker, consult, str(victim_ds.StudyInstanceUID), str(victim_ds.SOPInstanceUID)
+            platform,
+            attacker,
+            consult,
+            str(victim_ds.StudyInstanceUID),
+            str(victim_ds.SOPInstanceUID),
         )
         await _victim_unchanged(platform, consult, originals)
         denied = await audit_rows(platform, "imaging.uid_conflict")
