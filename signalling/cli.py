@@ -21,6 +21,7 @@ from .db.models import FacilityLevel, Role, Specialty
 from .errors import PlatformError
 from .logs import configure_logging
 from .platform import Platform, StartupError, open_platform
+from .private_files import private_dir
 from .settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -150,7 +151,7 @@ def migrate(settings: Settings, revision: str) -> None:
         else:
             click.echo(f"{where}: migrated {before or 'empty'} -> {after}")
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)  # the SQLite file and signing key live here
     run(go())
 
 

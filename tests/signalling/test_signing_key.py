@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,3 +36,17 @@ def test_configured_key_wins_and_bad_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / KEY_FILE).write_text("short\n")
     with pytest.raises(ValueError, match="shorter than 32"):
         load_signing_key(load_settings(None, data_dir=tmp_path))
+
+
+def test_world_readable_key_is_tightened_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(None, data_dir=tmp_path / "data")
+    key = load_signing_key(settings)
+    path = tmp_path / "data" / KEY_FILE
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700  # created by us
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="signalling.private_files"):
+        assert load_signing_key(settings) == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert any("readable by others (mode 644)" in r.getMessage() for r in caplog.records)
