@@ -3,34 +3,45 @@
 Every connection joins the socket.io room ``user:<id>``, so that an event for
 a user reaches all their tabs and devices on whichever node they are, and
 is counted in the presence set while it lasts.
+
+Connections are kept in signalling.connections; each is cut off when its
+account or log-in ends (signalling.revocation).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import socketio
 from aiohttp import web
 
-from .auth.login_sessions import COOKIE_NAME
-from .background import running
+from .auth.login_sessions import COOKIE_NAME, session_id
+from .auth.tokens import Audience, InvalidToken
+from .background import every, running
+from .connections import Connection, Server
+from .connections import Connections as Connections  # app.py builds it from here
 from .errors import Unauthorized
 from .http.identity import user_from_bearer, user_from_cookie
 from .http.metrics import Metrics
 from .platform import Platform
-from .presence import REFRESH_S, Presence
-from .shared_state import SharedStateUnavailable
+from .revocation import revocation_of
 
 log = logging.getLogger(__name__)
 
-SIO = web.AppKey("sio", socketio.AsyncServer)
+# How often each node looks for connections whose account or log-in has ended.
+SWEEP_S = 0.5
 
 
 def user_room(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def connection_address(request: web.Request) -> str:
+    """The client's address as the audit log names it (as actor_of does for HTTP)."""
+    return request.remote or ""
 
 
 class SocketNotifier:
@@ -43,51 +54,15 @@ class SocketNotifier:
         await self._sio.emit(event, data, room=user_room(user_id))
 
 
-class Connections:
-    """This node's live connections, kept in the presence set by a heartbeat."""
-
-    def __init__(self, presence: Presence) -> None:
-        self.presence = presence
-        self.users: dict[str, int] = {}
-        # Called with the sid of every connection that closes (rooms keep a grace period).
-        self.on_close: list[Callable[[str], Awaitable[None]]] = []
-
-    async def add(self, sid: str, user_id: int) -> None:
-        self.users[sid] = user_id
-        await self._quietly(self.presence.connected(user_id, sid))
-
-    async def remove(self, sid: str) -> None:
-        user_id = self.users.pop(sid, None)
-        if user_id is not None:
-            await self._quietly(self.presence.disconnected(user_id, sid))
-        for hook in self.on_close:
-            await hook(sid)
-
-    async def refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(REFRESH_S)
-            for sid, user_id in list(self.users.items()):
-                await self._quietly(self.presence.connected(user_id, sid))
-
-    @staticmethod
-    async def _quietly(coro: Any) -> None:
-        # Presence is best effort: while Redis is away, sockets keep working.
-        try:
-            await coro
-        except SharedStateUnavailable as exc:
-            log.warning("presence not updated: %s", exc)
-
-
-CONNECTIONS = web.AppKey("connections", Connections)
-
-
 def create_socketio(
     platform: Platform, metrics: Metrics, connections: Connections
 ) -> socketio.AsyncServer:
     manager = None
     if platform.settings.redis_url:
         manager = socketio.AsyncRedisManager(platform.settings.redis_url)
-    sio = socketio.AsyncServer(
+    sio = Server(
+        platform,
+        connections,
         async_mode="aiohttp",
         client_manager=manager,
         # Same origin only (the default when None): the web client is served here.
@@ -101,23 +76,29 @@ def create_socketio(
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         request: web.Request = environ["aiohttp.request"]
+        connection = Connection(sid, connection_address(request))
         user = None
         if auth is not None and not (isinstance(auth, dict) and isinstance(auth.get("token"), str)):
             raise socketio.exceptions.ConnectionRefusedError('auth must be {"token": "..."}')
         try:
             if auth is not None:
                 user = await user_from_bearer(platform, auth["token"])
+                connection.expires_at = _expiry(platform, auth["token"])
             elif cookie := request.cookies.get(COOKIE_NAME):
                 user = await user_from_cookie(platform, cookie)
+                connection.session = session_id(cookie)
         except Unauthorized as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         if user is None:
             # A patient from a link: no account; the room token comes with room.join.
             await sio.save_session(sid, {"user_id": None})
+            connection.session = None
+            await connections.add(connection)
             return
+        connection.user_id = user.id
         await sio.save_session(sid, {"user_id": user.id, "username": user.username})
         await sio.enter_room(sid, user_room(user.id))
-        await connections.add(sid, user.id)
+        await connections.add(connection)
         metrics.socket_connections.inc()
         await sio.emit("welcome", {"username": user.username, "role": user.role.value}, to=sid)
 
@@ -131,7 +112,23 @@ def create_socketio(
     return sio
 
 
+def _expiry(platform: Platform, token: str) -> datetime | None:
+    try:
+        return platform.signer.verify(token, audience=Audience.API).expires_at
+    except InvalidToken:
+        return None
+
+
+SIO = web.AppKey("sio", socketio.AsyncServer)
+CONNECTIONS = web.AppKey("connections", Connections)
+
+
 async def presence_heartbeat(app: web.Application) -> AsyncIterator[None]:
-    """aiohttp cleanup context: keeps this node's connections in the presence set."""
-    async with running(app[CONNECTIONS].refresh_forever()):
+    """aiohttp cleanup context: keeps this node's connections in the presence set, and
+    cuts off those whose account or log-in has ended (signalling.revocation)."""
+    revocation = revocation_of(app[SIO])
+    async with (
+        running(app[CONNECTIONS].refresh_forever()),
+        running(every(SWEEP_S, revocation.sweep, "revocation sweep")),
+    ):
         yield

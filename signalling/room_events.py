@@ -18,16 +18,22 @@ from pydantic import ValidationError
 
 from .auth.tokens import Audience, InvalidToken
 from .cluster import NodeUnreachable, RemoteError, RoomRouter
+from .connections import Connection, connections_of
 from .errors import PlatformError
 from .http.errors import describe_validation_error
-from .rate_limit import ConnectionLimits
+from .revocation import revocation_of
 from .room_protocol import CLIENT_EVENTS
-from .rooms import Rooms
+from .rooms import CLIENT_ADDRESS, Rooms
 from .shared_state import SharedStateUnavailable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
+
+# Events too frequent to read the database for each (a presenter drags at display
+# rate, candidates come in bursts): they rely on the connection's revoked flag,
+# which the half-second sweep sets (signalling.revocation).
+HIGH_RATE = frozenset({"view.update", "media.ice"})
 
 
 def _handlers(rooms: Rooms) -> dict[str, Handler]:
@@ -74,16 +80,20 @@ def register_room_events(
     """
     handlers = {**_handlers(rooms), **(extra or {})}
     assert handlers.keys() == CLIENT_EVENTS.keys(), "protocol table and handlers disagree"
-    limits: dict[str, ConnectionLimits] = {}
+    # Limits and addresses belong to the connection (signalling.realtime), from
+    # connect to the real disconnect: nothing the client sends resets them.
+    connections = connections_of(sio)
+    revocation = revocation_of(sio)
 
     async def refuse(sid: str, message: str, **extra: Any) -> dict[str, Any]:
-        if not limits.setdefault(sid, ConnectionLimits()).refused():
+        if not connections.limits(sid).refused():
             log.warning("cutting off a flooding connection", extra={"sid": sid})
             await sio.disconnect(sid)
         return {"error": message, **extra}
 
-    async def run(event: str, sid: str, data: Any) -> tuple[dict[str, Any], bool]:
+    async def run(event: str, sid: str, data: Any, ip: str) -> tuple[dict[str, Any], bool]:
         """Validate and handle: (acknowledgement, whether it was a refusal)."""
+        CLIENT_ADDRESS.set(ip)
         try:
             payload = CLIENT_EVENTS[event].model_validate({} if data is None else data)
         except ValidationError as exc:
@@ -123,7 +133,9 @@ def register_room_events(
             return None
         return node
 
-    async def forward(node: str, event: str, sid: str, data: Any) -> tuple[dict[str, Any], bool]:
+    async def forward(
+        node: str, event: str, sid: str, data: Any, ip: str
+    ) -> tuple[dict[str, Any], bool]:
         assert router is not None
         if event == "room.join":
             # Routed before the answer: the room's first events (a subscribe offer)
@@ -132,7 +144,7 @@ def register_room_events(
             router.routes[sid] = node
         try:
             answer = await router.rpc.call(
-                node, "room.event", event=event, sid=sid, data=data, via=router.node_id
+                node, "room.event", event=event, sid=sid, data=data, via=router.node_id, ip=ip
             )
         except RemoteError as exc:
             # the other node could not run it at all (say, an older version mid-upgrade)
@@ -147,9 +159,9 @@ def register_room_events(
                 # placed again, away from the dead node
                 retry = await room_node(event, sid, data)
                 if retry is None:
-                    return await run(event, sid, data)
+                    return await run(event, sid, data, ip)
                 if retry not in router.rpc.dead:
-                    return await forward(retry, event, sid, data)
+                    return await forward(retry, event, sid, data, ip)
             # The watcher tells the client to join again once the node is known dead.
             return {"error": "the room's server is not answering; reconnecting"}, False
         ack, refused = answer["ack"], answer["refused"]
@@ -164,8 +176,11 @@ def register_room_events(
 
     def make(event: str) -> Any:
         async def on_event(sid: str, data: Any = None) -> dict[str, Any]:
-            if not limits.setdefault(sid, ConnectionLimits()).allow(event):
+            connection = connections.get(sid)
+            if connection is None or not connection.limits.allow(event):
                 return await refuse(sid, "too many messages; slow down")
+            if (ended := await still_allowed(event, connection)) is not None:
+                return {"error": f"your session has ended ({ended}); log in again"}
             node = None
             if router is not None:
                 try:
@@ -176,14 +191,20 @@ def register_room_events(
                     log.warning("shared state unavailable: room served on this node")
                     node = None
             if node is None:
-                ack, refused = await run(event, sid, data)
+                ack, refused = await run(event, sid, data, connection.ip)
             else:
-                ack, refused = await forward(node, event, sid, data)
+                ack, refused = await forward(node, event, sid, data, connection.ip)
             if refused:
                 return await refuse(sid, ack.pop("error"), **ack)
             return ack
 
         return on_event
+
+    async def still_allowed(event: str, connection: Connection) -> str | None:
+        """None, or why the connection's access has ended (it is being cut off)."""
+        if event in HIGH_RATE:
+            return connection.revoked
+        return await revocation.check(connection)
 
     for event in CLIENT_EVENTS:
         sio.on(event, make(event))
@@ -194,21 +215,35 @@ def register_room_events(
     sio.on("*", unknown)
 
     async def forget(sid: str) -> None:
-        limits.pop(sid, None)
+        connection = connections.get(sid)
+        # A connection cut off (account disabled, logged out) leaves its room at once;
+        # one that dropped keeps its member for the grace period.
+        revoked = connection is not None and connection.revoked is not None
         node = router.routes.pop(sid, None) if router is not None else None
         if node is None:
-            await rooms.disconnected(sid)
+            await (rooms.revoked(sid) if revoked else rooms.disconnected(sid))
             return
+        assert router is not None
         with contextlib.suppress(NodeUnreachable, RemoteError):
-            await router.rpc.call(node, "room.disconnected", sid=sid)  # type: ignore[union-attr]
+            try:
+                await router.rpc.call(
+                    node, "room.revoked" if revoked else "room.disconnected", sid=sid
+                )
+            except RemoteError:
+                if not revoked:
+                    raise
+                # a node of an older version: the grace period, as before
+                await router.rpc.call(node, "room.disconnected", sid=sid)
 
     if router is not None:
 
-        async def served_event(event: str, sid: str, data: Any, via: str) -> dict[str, Any]:
+        async def served_event(
+            event: str, sid: str, data: Any, via: str, ip: str = ""
+        ) -> dict[str, Any]:
             if event not in CLIENT_EVENTS:
                 raise RemoteError(f"unknown event {event[:40]!r}")
             router.remote_sids[sid] = via
-            ack, refused = await run(event, sid, data)
+            ack, refused = await run(event, sid, data, ip)
             if sid not in rooms.by_sid:
                 router.remote_sids.pop(sid, None)  # left, refused, or the room ended
             return {"ack": ack, "refused": refused}
@@ -216,6 +251,10 @@ def register_room_events(
         async def served_disconnect(sid: str) -> None:
             router.remote_sids.pop(sid, None)
             await rooms.disconnected(sid)
+
+        async def served_revoked(sid: str) -> None:
+            router.remote_sids.pop(sid, None)
+            await rooms.revoked(sid)
 
         async def orphaned(live: Collection[str]) -> None:
             # Sockets whose node died: their members get the grace period, as on a drop.
@@ -236,6 +275,7 @@ def register_room_events(
 
         router.rpc.handle("room.event", served_event)
         router.rpc.handle("room.disconnected", served_disconnect)
+        router.rpc.handle("room.revoked", served_revoked)
         router.on_nodes.append(orphaned)
         router.on_nodes.append(fence)
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -50,6 +51,10 @@ GRACE_S = 30.0
 ADMITTED_TTL_S = 12 * 3600.0
 TOKEN_TTL = timedelta(minutes=15)
 CHAT_REPLAY = 200
+
+# The address of the client whose event is being handled (set by room_events,
+# on the room's node too): a member keeps the address it joined from.
+CLIENT_ADDRESS: ContextVar[str] = ContextVar("client_address", default="")
 
 
 class RoomError(PlatformError):
@@ -104,6 +109,9 @@ class Member:
     # Where the member's media is served when not by this node's SFU (a watcher
     # served by its own node's SFU, see signalling.cascade).
     media: MemberMedia | None = None
+    # Where the member's connection comes from, and a staff member's facility: audit rows.
+    ip: str = ""
+    facility_id: int | None = None
 
     @property
     def moderator(self) -> bool:
@@ -111,7 +119,7 @@ class Member:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.subject, self.role)
+        return Actor(self.subject, self.role, self.ip, self.facility_id)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -240,8 +248,10 @@ class Rooms:
 
     # Joining -----------------------------------------------------------------
 
-    async def _identify(self, payload: Join) -> tuple[TokenClaims, str, str, str, str | None]:
-        """(claims, member id, name, role, new session token) for a join token."""
+    async def _identify(
+        self, payload: Join
+    ) -> tuple[TokenClaims, str, str, str, str | None, int | None]:
+        """(claims, member id, name, role, new session token, facility) for a join token."""
         signer = self.platform.signer
         session_token = None
         try:
@@ -267,19 +277,19 @@ class Rooms:
         if claims.subject.startswith("patient:"):
             member_id = "p" + claims.subject.removeprefix("patient:")
             name = payload.name or claims.name or "Bệnh nhân"
-            return claims, member_id, name, "patient", session_token
+            return claims, member_id, name, "patient", session_token, None
         if not claims.subject.startswith("user:"):
             raise RoomError("the token names nobody")
         async with self.platform.db() as db:
             user = await db.get(User, int(claims.subject.removeprefix("user:")))
         if user is None or not user.is_active:
             raise RoomError("the account behind this token is disabled")
-        return claims, f"u{user.id}", user.full_name, user.role.value, None
+        return claims, f"u{user.id}", user.full_name, user.role.value, None, user.facility_id
 
     async def join(self, sid: str, payload: Join) -> dict[str, Any]:
         if sid in self.by_sid:
             raise RoomError("this connection is in a room already")
-        claims, member_id, name, role, session_token = await self._identify(payload)
+        claims, member_id, name, role, session_token, facility = await self._identify(payload)
         assert claims.room is not None
         async with self.platform.db() as db:
             status = await db.scalar(
@@ -313,13 +323,24 @@ class Rooms:
                 await self.sio.emit("room.replaced", {}, to=member.sid)
             member.sid = sid
             member.grants = claims.grants
+            member.ip = CLIENT_ADDRESS.get()
         else:
             admitted = (
                 Grant.MODERATE in claims.grants
                 or (role != "patient" and not room.locked)
                 or await self._was_admitted(room.id, member_id)
             )
-            member = Member(member_id, name, role, claims.subject, claims.grants, sid, admitted)
+            member = Member(
+                member_id,
+                name,
+                role,
+                claims.subject,
+                claims.grants,
+                sid,
+                admitted,
+                ip=CLIENT_ADDRESS.get(),
+                facility_id=facility,
+            )
             room.members[member_id] = member
         self.by_sid[sid] = (room.id, member.id)
 
@@ -439,6 +460,20 @@ class Rooms:
             self.grace_s, lambda: asyncio.ensure_future(self._expire(room.id, member.id))
         )
 
+    async def revoked(self, sid: str) -> None:
+        """The socket's access ended (account disabled, logged out): its member
+        leaves at once, media and all, with no grace period to come back in."""
+        where = self.by_sid.pop(sid, None)
+        if where is None:
+            return
+        room = self.rooms.get(where[0])
+        member = room.members.get(where[1]) if room else None
+        if room is None or member is None or member.sid != sid:
+            return
+        await self._leave_sio_rooms(room, member)
+        member.sid = None
+        await self._drop(room, member, reason="removed")
+
     async def _expire(self, room_id: str, member_id: str) -> None:
         room = self.rooms.get(room_id)
         member = room.members.get(member_id) if room else None
@@ -557,11 +592,16 @@ class Rooms:
         room.banned.add(target.id)
         with contextlib.suppress(SharedStateUnavailable):
             await self.platform.shared.set_remove(f"room:{room.id}:admitted", target.id)
-        if target.sid is not None:
-            await self.sio.emit(event, {"by": by.name}, to=target.sid)
+        sid = target.sid
+        if sid is not None:
+            await self.sio.emit(event, {"by": by.name}, to=sid)
             await self._leave_sio_rooms(room, target)
-            self.by_sid.pop(target.sid, None)
+            self.by_sid.pop(sid, None)
         await self._drop(room, target, reason="removed")
+        if sid is not None:
+            # Out of the room is out of this connection: it can neither act in the
+            # room nor stay around for the next try (on whichever node it is).
+            await self.sio.disconnect(sid)
 
     async def lock(self, sid: str, payload: Lock) -> dict[str, Any]:
         room, moderator = self._moderator(sid)

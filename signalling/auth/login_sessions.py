@@ -26,8 +26,12 @@ class SessionPolicy:
     absolute: timedelta = timedelta(hours=12)
 
 
-def _digest(token: str) -> str:
+def session_id(token: str) -> str:
+    """The stored id of the session behind a cookie (its SHA-256)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_digest = session_id
 
 
 async def start_session(db: AsyncSession, user: User, *, ip: str, user_agent: str) -> str:

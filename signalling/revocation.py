@@ -1,0 +1,152 @@
+"""Cutting off live sockets whose account, log-in or token has ended.
+
+A socket authenticates once, at connect; after that its account may be
+disabled (admin route, or ``telehealth user disable`` from another
+process), its log-in ended (log-out, time-out) or its bearer token run
+out. Each node sweeps its own connections every half second with one
+small query per kind, and the node where an administrator acts sweeps at
+once. A cut-off connection is told why (``session.ended``), disconnected,
+and its room member is dropped at once with its media (no reconnect
+grace period), on whichever node the room lives. Socket events also
+re-check the account before doing anything (see :meth:`Revocation.check`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
+
+import socketio
+from sqlalchemy import select
+
+from .db.models import LoginSession, User
+from .platform import Platform
+
+if TYPE_CHECKING:
+    from .connections import Connection, Connections
+
+log = logging.getLogger(__name__)
+
+DISABLED = "account disabled"
+LOGGED_OUT = "logged out"
+EXPIRED = "token expired"
+CHUNK = 500  # ids per IN (...) list, well under SQLite's bound variables limit
+
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T]) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Revocation:
+    def __init__(
+        self, platform: Platform, sio: socketio.AsyncServer, connections: Connections
+    ) -> None:
+        self.platform = platform
+        self.sio = sio
+        self.connections = connections
+
+    async def sweep(self) -> int:
+        """Cut off this node's connections whose access has ended; how many were."""
+        live = [
+            c
+            for c in self.connections.by_sid.values()
+            if c.user_id is not None and c.revoked is None
+        ]
+        if not live:
+            return 0
+        users = {c.user_id for c in live if c.user_id is not None}
+        sessions = {c.session for c in live if c.session is not None}
+        inactive: set[int] = set()
+        ended: set[str] = set()
+        async with self.platform.db() as db:
+            for ids in _chunks(users):
+                inactive.update(
+                    await db.scalars(
+                        select(User.id).where(User.id.in_(ids), User.is_active.is_(False))
+                    )
+                )
+            for digests in _chunks(sessions):
+                ended.update(
+                    await db.scalars(
+                        select(LoginSession.id).where(
+                            LoginSession.id.in_(digests), LoginSession.revoked_at.is_not(None)
+                        )
+                    )
+                )
+        now = datetime.now(UTC)
+        cut = 0
+        for connection in live:
+            reason = _reason(connection, inactive, ended, now)
+            if reason is not None:
+                await self.revoke(connection, reason)
+                cut += 1
+        return cut
+
+    async def check(self, connection: Connection) -> str | None:
+        """Why this connection may do nothing more (and it is cut off), or None."""
+        if connection.revoked is not None:
+            return connection.revoked
+        if connection.user_id is None:
+            return None  # a patient: its room token and the room decide
+        async with self.platform.db() as db:
+            active = await db.scalar(select(User.is_active).where(User.id == connection.user_id))
+            ended = connection.session is not None and (
+                await db.scalar(
+                    select(LoginSession.id).where(
+                        LoginSession.id == connection.session, LoginSession.revoked_at.is_not(None)
+                    )
+                )
+                is not None
+            )
+        reason = _reason(
+            connection,
+            set() if active else {connection.user_id},
+            {connection.session} if ended and connection.session else set(),
+            datetime.now(UTC),
+        )
+        if reason is not None:
+            await self.revoke(connection, reason)
+        return reason
+
+    async def revoke(self, connection: Connection, reason: str) -> None:
+        if connection.revoked is not None:
+            return
+        connection.revoked = reason
+        log.info(
+            "connection cut off: %s",
+            reason,
+            extra={"sid": connection.sid, "user": connection.user_id},
+        )
+        await self.sio.emit("session.ended", {"reason": reason}, to=connection.sid)
+        # The disconnect handler drops the room member at once (connection.revoked is set).
+        await self.sio.disconnect(connection.sid)
+
+
+def _reason(
+    connection: Connection, inactive: set[int], ended: set[str], now: datetime
+) -> str | None:
+    if connection.user_id in inactive:
+        return DISABLED
+    if connection.session is not None and connection.session in ended:
+        return LOGGED_OUT
+    if connection.expires_at is not None and connection.expires_at <= now:
+        return EXPIRED
+    return None
+
+
+def revocation_of(sio: socketio.AsyncServer) -> Revocation:
+    """The revocation of a server made by signalling.realtime.create_socketio."""
+    revocation = getattr(sio, "revocation", None)
+    assert isinstance(revocation, Revocation), "the socket.io server is not the platform's"
+    return revocation
