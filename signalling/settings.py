@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         description="Token signing key (>= 32 chars). Generated into the data dir when unset; "
         "every node of a cluster must share one.",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Prometheus sends to /metrics (>= 16 chars); unset: /metrics "
+        "answers only direct requests from this host (loopback).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="auto: JSON lines unless stderr is a terminal."
@@ -148,6 +153,13 @@ class Settings(BaseSettings):
     def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     @field_validator("media_announced_address")

@@ -75,3 +75,15 @@ def test_malformed_toml_and_unknown_keys(tmp_path: Path) -> None:
         load_settings(typo)
     with pytest.raises(SettingsError, match="cannot read config file"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_metrics_token_is_secret_and_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(None).metrics_token is None
+    monkeypatch.setenv("TELEHEALTH_METRICS_TOKEN", "short")
+    with pytest.raises(SettingsError, match=r"TELEHEALTH_METRICS_TOKEN.*at least 16"):
+        load_settings(None)
+    monkeypatch.setenv("TELEHEALTH_METRICS_TOKEN", "m" * 20)
+    settings = load_settings(None)
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "m" * 20
+    assert "m" * 20 not in repr(settings)
