@@ -6,13 +6,33 @@ import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
 import { on } from "./realtime.js";
 
-const KINDS = ["clinical_consultation", "medical_advice", "imaging_consultation", "pathology_consultation", "surgery_consultation", "training"];
+// No "training": a training is held from the trainings section (POST /api/trainings),
+// never requested as a consultation, and it never names a patient.
+const KINDS = ["clinical_consultation", "medical_advice", "imaging_consultation", "pathology_consultation", "surgery_consultation"];
 const SPECIALTIES = ["cardiology", "radiology", "neurology", "obstetrics", "pathology", "surgery", "infectious_disease", "pediatrics", "oncology", "internal_medicine", "emergency"];
 const URGENCIES = ["urgent", "emergency", "routine"];
 const SEXES = ["female", "male", "other", "unknown"];
 
 function select(name, values, prefix) {
   return h("select", { name, required: true }, values.map((v) => h("option", { value: v, i18n: `${prefix}.${v}` })));
+}
+
+// A 400 names the field ("question: String should have at most 4000 characters").
+// Its label and the kind of problem are shown in the page's language; a message
+// not recognised here is shown as the server wrote it.
+const FIELD_MESSAGES = [
+  [/POST \/api\/trainings/, "request.error.training"],
+  [/Field required|at least 1 character|should not be blank/i, "request.error.required"],
+  [/at most (\d+) character/i, "request.error.tooLong"],
+  [/should match pattern|control character/i, "request.error.characters"],
+  [/Input should be|not a valid/i, "request.error.choice"],
+];
+
+function fieldMessage(err) {
+  const found = FIELD_MESSAGES.find(([pattern]) => pattern.test(err.message));
+  if (!found) return err.message;
+  const count = found[0].exec(err.message)?.[1];
+  return t(found[1]).replace("{n}", count ?? "");
 }
 
 function beep() {
@@ -210,9 +230,17 @@ export class Home {
       h("button", { type: "submit", class: "primary", i18n: "request.submit" }),
       result,
     );
+    result.id = "request-result";
+    // The body fields the server may name, and the control (and label) for each.
+    const controls = { kind, specialty, urgency, question, patient_id: identifier, identifier, full_name: name, sex, date_of_birth: dob };
+    const labels = { kind: "request.kind", specialty: "request.specialty", urgency: "request.urgency", question: "request.question", patient_id: "request.patientId", identifier: "request.patientId", full_name: "request.patientName", sex: "request.patientSex", date_of_birth: "request.patientDob" };
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       result.textContent = "";
+      for (const control of Object.values(controls)) {
+        control.removeAttribute("aria-invalid");
+        control.removeAttribute("aria-describedby");
+      }
       try {
         const patientId = await this.patientId(identifier.value.trim(), name.value.trim(), sex.value, dob.value);
         const { consultation } = await api("POST", "/api/consultations", {
@@ -233,7 +261,16 @@ export class Home {
           files.value = "";
         }
       } catch (err) {
-        result.textContent = err.message;
+        const control = controls[err.field];
+        if (!control) {
+          result.textContent = err.message;
+          return;
+        }
+        result.textContent = `${t(labels[err.field])}: ${fieldMessage(err)}`;
+        result.dataset.field = err.field;
+        control.setAttribute("aria-invalid", "true");
+        control.setAttribute("aria-describedby", result.id);
+        control.focus();
       }
     });
     return form;
