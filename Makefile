@@ -6,12 +6,13 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-rec bench-broadcast docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-rec bench-broadcast fuzz docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
 	@echo "make demo    load a demo network of hospitals and staff into ./data"
 	@echo "make test    ruff, mypy and the whole test suite"
+	@echo "make fuzz    fuzz the SDP guard, socket.io events, DICOM validation and tokens (FUZZ_RUNS each)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -66,6 +67,13 @@ bench-rec: install-test
 
 bench-broadcast: install-test
 	$(BIN)/python bench/broadcast.py
+
+# Each target runs in its own process, one after the other; per target it
+# prints inputs executed, crashes, peak memory and seconds (artifacts: build/fuzz).
+FUZZ_RUNS ?= 100000
+
+fuzz: install-test
+	$(BIN)/python -m fuzz all --runs $(FUZZ_RUNS)
 
 docs: install
 	$(BIN)/python -m signalling.protocol_doc > docs/PROTOCOL.md
