@@ -62,16 +62,17 @@ async def get(who: Member, path: str, **kw: Any) -> tuple[int, bytes, Any]:
 
 
 async def served_consult(
-    tmp_path: Path, database_url: str | None, **settings: Any
+    tmp_path: Path, database_url: str | None, *, with_patient: bool = False, **settings: Any
 ) -> AsyncIterator[Any]:
-    """(platform, app, consult) with both clinicians logged in."""
+    """(platform, app, consult) with both clinicians logged in (and, with
+    ``with_patient``, the case file's patient Lò Văn Páo, male, ID 079123)."""
     config = make_settings(tmp_path, database_url=database_url, **settings)
     async with open_platform(config, migrate=True) as platform:
         await build_network(platform)
         app = build_app(platform)
         server = TestServer(app)
         await server.start_server()
-        consult = Consult(platform, str(server.make_url("/")))
+        consult = Consult(platform, str(server.make_url("/")), with_patient=with_patient)
         await consult.start()
         try:
             yield platform, app, consult
