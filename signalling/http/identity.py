@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from ..audit import Actor, user_actor
@@ -13,16 +15,27 @@ from ..platform import Platform
 from .errors import Handler
 from .keys import USER, platform_of
 
+# "user:<id>": ASCII digits only (int() would take "١٢" or " 12"), at most 18
+# so that the id fits the database's 64-bit integer.
+_STAFF_SUBJECT = re.compile(r"user:([1-9][0-9]{0,17})")
+
+
+def staff_user_id(subject: str) -> int:
+    """The account id a token's `sub` names; Unauthorized (401) if it names none."""
+    match = _STAFF_SUBJECT.fullmatch(subject)
+    if match is None:
+        raise Unauthorized("the token is not a staff token")
+    return int(match.group(1))
+
 
 async def user_from_bearer(platform: Platform, token: str) -> User:
     try:
         claims = platform.signer.verify(token, audience=Audience.API)
     except InvalidToken as exc:
         raise Unauthorized(str(exc)) from None
-    if not claims.subject.startswith("user:"):
-        raise Unauthorized("the token is not a staff token")
+    user_id = staff_user_id(claims.subject)
     async with platform.db() as db:
-        user = await db.get(User, int(claims.subject.removeprefix("user:")))
+        user = await db.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("the account behind this token is disabled")
     return user
