@@ -3,20 +3,29 @@
 aiortc applies a remote description section by section and raises half
 way through on some errors, leaving the connection changed; and it
 creates a transceiver, with a thread, per m-line. So untrusted SDP is
-parsed and checked here first: size, number of sections, kinds, ICE and
-DTLS parameters, and at least one codec the SFU can forward.
+parsed and checked here first: size, control characters (a NUL or an
+escape would reach logs, ids and aiortc's C parts), number of sections,
+kinds, ports, ICE and DTLS parameters, and at least one codec the SFU can
+forward.
 """
 
+import re
 from dataclasses import dataclass
 
 from aiortc import RTCRtpReceiver
-from aiortc.sdp import SessionDescription
+from aiortc.sdp import MediaDescription, SessionDescription
 
 from .errors import BadSdp
 
 MAX_SDP_LENGTH = 64 * 1024
 MAX_MEDIA_SECTIONS = 32
 FORWARDABLE_MIME_TYPES = frozenset({"audio/opus", "video/vp8", "video/h264"})
+
+
+MAX_PORT = 65535
+# C0 controls and DEL, except the CR and LF that end lines (RFC 8866 text is
+# bytes without NUL, CR or LF; no WebRTC stack writes other controls either).
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Longest stream or track id taken from a=msid (they become producer and peer ids).
@@ -52,6 +61,9 @@ def check_description(
         raise BadSdp("SDP must be a string")
     if len(sdp) > max_length:
         raise BadSdp(f"SDP is longer than {max_length} characters")
+    if control := _CONTROL.search(sdp):
+        line = sdp.count("\n", 0, control.start()) + 1
+        raise BadSdp(f"SDP line {line} holds control character U+{ord(control.group()):04X}")
     if not sdp.lstrip().startswith("v=0"):
         raise BadSdp("SDP must start with v=0")
     sections = sdp.count("\nm=")
@@ -76,6 +88,7 @@ def check_description(
         if mid in mids:
             raise BadSdp(f"{where}: a=mid:{mid} is repeated")
         mids.add(mid)
+        _check_ports(media, where)
         if media.port == 0:
             # a rejected or stopped section needs nothing else
             media_list.append(OfferedMedia(mid, media.kind, "inactive", 0))
@@ -100,6 +113,19 @@ def check_description(
             OfferedMedia(mid, media.kind, direction, media.port, codecs, stream_id, track_id)
         )
     return media_list
+
+
+def _check_ports(media: MediaDescription, where: str) -> None:
+    """The m-line's port and every candidate's are TCP/UDP ports (0-65535)."""
+    if not 0 <= media.port <= MAX_PORT:
+        raise BadSdp(f"{where}: port {media.port} is not between 0 and {MAX_PORT}")
+    if media.rtcp_port is not None and not 0 <= media.rtcp_port <= MAX_PORT:
+        raise BadSdp(f"{where}: a=rtcp port {media.rtcp_port} is not between 0 and {MAX_PORT}")
+    for candidate in media.ice_candidates:
+        if not 0 <= candidate.port <= MAX_PORT:
+            raise BadSdp(
+                f"{where}: candidate port {candidate.port} is not between 0 and {MAX_PORT}"
+            )
 
 
 def _msid(value: str | None) -> tuple[str | None, str | None]:
