@@ -656,6 +656,13 @@ class Rooms:
 
     async def refresh(self, sid: str) -> dict[str, Any]:
         room, member = self._member(sid)
+        if member.subject.startswith("user:"):
+            # A new token is a new grant: the account must still be active (the
+            # socket's node checks it too, but a token is worth checking twice).
+            async with self.platform.db() as db:
+                user = await db.get(User, int(member.subject.removeprefix("user:")))
+            if user is None or not user.is_active:
+                raise RoomError("the account behind this token is disabled")
         token, claims = self.platform.signer.issue(
             subject=member.subject,
             audience=Audience.ROOM,

@@ -25,6 +25,7 @@ from ..db.models import (
 )
 from ..errors import Forbidden, PlatformError
 from ..facilities import add_facility, get_facility, list_facilities, list_pairings, pair
+from ..revocation import revocation_of
 from ..staff import add_user, get_user, list_users, set_active
 from .errors import NOT_BLANK, RequestBody, parse_json
 from .identity import actor_of, require_user
@@ -181,6 +182,9 @@ async def set_user_active(request: web.Request) -> web.Response:
         object_type="user",
         object_id=str(target.id),
     )
+    if not body.active:
+        # Its sockets on this node go now; every other node's sweep finds them within 0.5 s.
+        await revocation_of(request.app[ROOMS].sio).sweep()
     return web.json_response({"username": target.username, "active": body.active})
 
 

@@ -10,10 +10,11 @@ from pydantic import Field
 from ..audit import Actor, Outcome
 from ..auth.login_sessions import COOKIE_NAME, end_session, start_session
 from ..db.models import Facility, User
+from ..revocation import revocation_of
 from ..staff import LoginRefused, authenticate
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
-from .keys import platform_of, user_of
+from .keys import ROOMS, platform_of, user_of
 from .metrics import METRICS
 
 routes = web.RouteTableDef()
@@ -92,6 +93,8 @@ async def logout(request: web.Request) -> web.Response:
         async with platform_of(request).db() as db:
             await end_session(db, token)
             await db.commit()
+        # The log-in's sockets on this node go now; other nodes' sweeps find theirs.
+        await revocation_of(request.app[ROOMS].sio).sweep()
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE_NAME, path="/")
     return response
