@@ -56,9 +56,10 @@ def redact_query(query_string: str) -> str:
 
 
 def redacted_target(request: BaseRequest) -> str:
-    """The request's path and query as it may be logged."""
+    """The request's path (still percent-encoded, so no %0A becomes a line) and query."""
+    path = request.raw_path.partition("?")[0]
     query = redact_query(request.query_string)
-    return f"{request.path}?{query}" if query else request.path
+    return f"{path}?{query}" if query else path
 
 
 class RedactingAccessLogger(AbstractAccessLogger):

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from signalling.http.access_log import REDACTED, RedactingAccessLogger, redact_query
 from tests.signalling.network import ServerProcess
@@ -49,14 +50,21 @@ async def test_in_process_runner_logs_redacted_line(caplog: pytest.LogCaptureFix
                 async with http.get(server.make_url(f"/ping?token={SECRET}&x=1")) as response:
                     assert response.status == 200
                     await response.read()
+                # a percent-encoded line break stays encoded: no forged second line
+                async with http.get(
+                    URL(str(server.make_url("/")) + "ping%0Afake", encoded=True)
+                ) as response:
+                    assert response.status == 404
     finally:
         await server.close()
     lines = [r for r in caplog.records if r.name == "telehealth.access"]
-    assert len(lines) == 1
+    assert len(lines) == 2
     record = lines[0]
     assert SECRET not in record.getMessage()
     assert f'"GET /ping?token={REDACTED}&x=1 HTTP/1.1" 200' in record.getMessage()
     assert record.__dict__["status"] == 200
+    assert lines[1].__dict__["target"] == "/ping%0Afake"
+    assert "\n" not in lines[1].getMessage()
 
 
 async def test_served_platform_never_writes_a_query_token(tmp_path: Path) -> None:
