@@ -82,7 +82,7 @@ export function drawEcg(canvas, ecg) {
   // The reason in the cell where the trace would be, wrapped to the cell's width.
   const noTrace = (lead, x0Mm, baselineMm, widthMm) => {
     ctx.fillStyle = NO_TRACE;
-    ctx.font = `${2.5 * PX_PER_MM}px sans-serif`;
+    ctx.font = `${3 * PX_PER_MM}px sans-serif`;
     const words = `${t("ecg.noTrace")}: ${lead.problem ?? t("ecg.uncalibrated")}`.split(/\s+/);
     const lines = [];
     for (const word of words) {
@@ -90,8 +90,7 @@ export function drawEcg(canvas, ecg) {
       if (last && ctx.measureText(`${last} ${word}`).width <= (widthMm - 4) * PX_PER_MM) lines[lines.length - 1] = `${last} ${word}`;
       else lines.push(word);
     }
-    lines.slice(0, 4).forEach((text, i) => ctx.fillText(text, (x0Mm + 2) * PX_PER_MM, (baselineMm - 4 + i * 3.5) * PX_PER_MM));
-    ctx.font = `${3 * PX_PER_MM}px sans-serif`;
+    lines.slice(0, 5).forEach((text, i) => ctx.fillText(text, (x0Mm + 2) * PX_PER_MM, (baselineMm - 5 + i * 4) * PX_PER_MM));
   };
   const cell = (name, x0Mm, baselineMm, fromS, seconds) => {
     const lead = leads.get(name);
