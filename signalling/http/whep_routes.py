@@ -87,7 +87,8 @@ async def whep_play(request: web.Request) -> web.Response:
     except MediaError as exc:
         raise PlatformError(f"offer refused: {exc}") from None
     await platform_of(request).audit.record(
-        Actor(claims.subject, "viewer"),
+        # (passed on by another node, this is that node's address: see room_node)
+        Actor(claims.subject, "viewer", request.remote or ""),
         "whep.play",
         object_type="room",
         object_id=c.room,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,47 @@ async def test_messages_cross_nodes_through_redis(
             finally:
                 await sio.disconnect()
         assert client_a.server is not None
+
+
+@pytest.fixture
+async def consult_with_images(tmp_path: Path, database_url: str) -> AsyncIterator[Any]:
+    from tests.signalling.imaging_helpers import served_consult
+
+    async for _, _, consult in served_consult(tmp_path, database_url):
+        yield consult
+
+
+async def test_socket_audit_rows_carry_the_source_address(consult_with_images: Any) -> None:
+    """The address is taken at connect and kept with the connection and its member."""
+    from tests.signalling.imaging_helpers import audit_rows, ct5n, upload
+    from tests.signalling.test_rooms import Patient, emit
+
+    consult = consult_with_images
+    status, body = await upload(consult.doc, consult.id, [(p.name, p.read_bytes()) for p in ct5n()])
+    assert status == 200, body
+    series = body["results"][0]["series_uid"]
+    await consult.enter(consult.doc)
+    await consult.enter(consult.spec)
+    patient = Patient(consult.url)
+    await patient.connect()
+    try:
+        ack = await patient.emit("room.join", {"token": await consult.patient_link()})
+        assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))[
+            "ok"
+        ]
+        await patient.next("room.admitted")
+        assert "id" in await emit(consult.doc, "chat.send", {"text": "xin chào", "client_id": "1"})
+        assert (await emit(consult.spec, "chat.history", {"after_id": 0}))["messages"]
+        assert "state" in await emit(
+            consult.doc, "view.open", {"object_id": series, "kind": "series"}
+        )
+    finally:
+        await patient.sio.disconnect()
+    for action in ("room.join", "room.admit", "chat.send", "chat.read", "imaging.view"):
+        rows = await audit_rows(consult.platform, action)
+        assert rows, action
+        assert {r.ip for r in rows} == {"127.0.0.1"}, action
+    # The patient's join too, and staff rows name their facility.
+    joins = await audit_rows(consult.platform, "room.join")
+    assert any(r.actor.startswith("patient:") for r in joins)
+    assert all(r.facility_id is not None for r in joins if r.actor.startswith("user:"))
