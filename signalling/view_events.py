@@ -15,7 +15,10 @@ from sqlalchemy import select
 
 from dicom_viewer.view_state import Outcome, UpdateResult, ViewState
 
+from .audit import Outcome as AuditOutcome
+from .auth.tokens import Grant
 from .db.models import Consultation, ConsultationStudy, ImagingInstance, ImagingSeries
+from .errors import Forbidden
 from .imaging.catalog import info_of, load_index
 from .imaging.desk import Imaging
 from .room_events import Handler
@@ -71,6 +74,23 @@ class ViewEvents:
 
     async def open(self, sid: str, payload: ViewOpen) -> dict[str, Any]:
         room, member = self.rooms._admitted(sid)
+        if Grant.VIEW_CASE_FILE not in member.grants:
+            # A patient follows what a clinician shows; bringing up the case
+            # file's images is the care team's (the room token's grant).
+            await self.rooms.platform.audit.record(
+                member.actor,
+                "imaging.view",
+                outcome=AuditOutcome.DENIED,
+                object_type=payload.kind,
+                object_id=payload.object_id,
+                detail={
+                    "room": room.id,
+                    "object": payload.object_id,
+                    "reason": "no case-file grant",
+                },
+                patient_id=await self._patient(room),
+            )
+            raise Forbidden("only the care team opens the case file's images")
         existing = self.views.current(room.id, payload.object_id)
         if existing is not None:
             return {"state": _json(existing)}
@@ -92,9 +112,17 @@ class ViewEvents:
             object_type="study",
             object_id=study_uid,
             detail={"room": room.id, "object": payload.object_id},
+            patient_id=await self._patient(room),
         )
         await self._broadcast(state, skip_sid=sid)
         return {"state": _json(state)}
+
+    async def _patient(self, room: Room) -> int | None:
+        """The consultation's patient, whose images these are."""
+        async with self.rooms.platform.db() as db:
+            return await db.scalar(
+                select(Consultation.patient_id).where(Consultation.room == room.id)
+            )
 
     async def _object(
         self, room: Room, payload: ViewOpen

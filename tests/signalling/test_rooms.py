@@ -377,3 +377,36 @@ def test_turn_settings_come_in_pairs(tmp_path: Path) -> None:
         settings_for(tmp_path, ice_servers=["http://stun.example"])
     with pytest.raises(SettingsError, match="TELEHEALTH_MEDIA_ANNOUNCED_ADDRESS"):
         settings_for(tmp_path, media_announced_address="not-an-ip")
+
+
+async def test_a_patient_cannot_open_the_case_files_images(consult: Consult) -> None:
+    """view.open needs the room token's case-file grant; a patient's has none."""
+    from tests.signalling.imaging_helpers import audit_rows, ct5n, upload
+
+    files = [(p.name, p.read_bytes()) for p in ct5n()]
+    status, body = await upload(consult.doc, consult.id, files)
+    assert status == 200, body
+    series = body["results"][0]["series_uid"]
+    await consult.enter(consult.doc)
+    patient = Patient(consult.url)
+    await patient.connect()
+    try:
+        ack = await patient.emit("room.join", {"token": await consult.patient_link()})
+        assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))[
+            "ok"
+        ]
+        await patient.next("room.admitted")
+        refused = await patient.emit("view.open", {"object_id": series, "kind": "series"})
+        assert refused == {"error": "only the care team opens the case file's images"}
+        await consult.doc.nothing("view.state", wait=0.3)  # nothing was shown to the room
+        denied = [r for r in await audit_rows(consult.platform, "imaging.view")]
+        assert [(r.outcome, r.actor_role, r.object_id) for r in denied] == [
+            ("denied", "patient", series)
+        ]
+        # The care team still opens it, and the patient then follows it.
+        assert "state" in await emit(
+            consult.doc, "view.open", {"object_id": series, "kind": "series"}
+        )
+        assert (await patient.next("view.state"))["object_id"] == series
+    finally:
+        await patient.sio.disconnect()
