@@ -125,6 +125,10 @@ async def test_corners_name_the_patient_and_study(
             await expect(series.locator('[data-field="slice"]')).to_have_text("Slice 1 / 2")
             await expect(series.locator('[data-field="position"]')).to_contain_text("mm")
             await expect(page.locator(".identity-warning")).to_have_count(0)
+            # a screen reader hears whose images they are with the viewer's name
+            described = await page.get_by_role("application").get_attribute("aria-describedby")
+            first = (described or "").split()[0]
+            await expect(page.locator(f"#{first}")).to_contain_text("LO VAN PAO")
         # The presenter moves on: the corner follows the slice, for the doctor too.
         await spec.locator("#slice-slider").fill("1")
         await expect(doc.locator('[data-corner="series"] [data-field="slice"]')).to_have_text(

@@ -224,7 +224,10 @@ export class ImagingPanel {
     }
     const help = this.keyHelp(object);
     // The viewing area takes the keyboard: focusable, named, its keys listed under it.
-    const named = { tabindex: "0", role: "application", "aria-keyshortcuts": keyShortcuts(object.kind), "aria-describedby": help.querySelector("dl").id };
+    // Described by whose images these are, then by its keys.
+    this.corners.top.id = `viewer-identity-${Math.random().toString(36).slice(2)}`;
+    const described = `${this.corners.top.id} ${help.querySelector("dl").id}`;
+    const named = { tabindex: "0", role: "application", "aria-keyshortcuts": keyShortcuts(object.kind), "aria-describedby": described };
     for (const [key, value] of Object.entries(named)) this.stage.setAttribute(key, value);
     this.stage.dataset.i18nLabel = "imaging.viewer";
     this.stage.setAttribute("aria-label", t("imaging.viewer"));
