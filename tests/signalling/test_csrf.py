@@ -9,7 +9,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser
 from sqlalchemy import select
 
 from signalling.app import build_app
@@ -18,6 +20,10 @@ from signalling.auth.tokens import Audience
 from signalling.db.models import AuditEvent, User
 from signalling.platform import Platform, open_platform
 from tests.signalling.conftest import PASSWORD, make_settings, seed_staff
+from tests.signalling.network import served as network_served
+from tests.web_client.conftest import browser
+
+__all__ = ["browser"]
 
 PUBLIC = "https://telehealth.benhvien.example"
 
@@ -152,3 +158,56 @@ async def test_safe_methods_with_cookie_are_not_checked(
             headers={"Cookie": f"{COOKIE_NAME}={cookie}", "Sec-Fetch-Site": "cross-site"},
         ) as response:
             assert response.status == 200
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form method="POST" action="{target}"></form>
+<script>document.forms[0].submit()</script>
+</body></html>"""
+
+
+@pytest.mark.browser
+async def test_chromium_form_from_another_port_cannot_log_out(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Another port of the same host is the same site: SameSite=Strict sends the cookie."""
+    async with network_served(make_settings(tmp_path)) as (platform, url):
+        evil = web.Application()
+        page_html = EVIL_PAGE.format(target=url + "api/auth/logout")
+
+        async def attack(request: web.Request) -> web.Response:
+            return web.Response(text=page_html, content_type="text/html")
+
+        evil.router.add_get("/", attack)
+        evil_server = TestServer(evil, host="127.0.0.1")
+        await evil_server.start_server()
+        context = await browser.new_context()
+        try:
+            login = await context.request.post(
+                url + "api/auth/login", data={"username": "mc.doc", "password": PASSWORD}
+            )
+            assert login.ok
+            page = await context.new_page()
+            async with page.expect_response(lambda r: "/api/auth/logout" in r.url) as info:
+                await page.goto(str(evil_server.make_url("/")))
+            refused = await info.value
+            assert refused.status == 403
+            assert (await refused.json())["reason"] == "csrf"
+            # the forged log-out did nothing: the session still works
+            assert (await context.request.get(url + "api/me")).status == 200
+            # and the platform's own page still logs out through the same route
+            own = await context.new_page()
+            await own.goto(url)
+            status = await own.evaluate(
+                "fetch('/api/auth/logout', {method: 'POST'}).then(r => r.status)"
+            )
+            assert status == 200
+            assert (await context.request.get(url + "api/me")).status == 401
+        finally:
+            await context.close()
+            await evil_server.close()
+        async with platform.db() as db:
+            row = await db.scalar(select(AuditEvent).where(AuditEvent.action == "http.csrf"))
+        assert row is not None and json.loads(row.detail)["reason"] == (
+            "Sec-Fetch-Site is same-site"
+        )
