@@ -12,12 +12,15 @@ upgrades get them too, and after aiohttp has filled in its defaults:
   terminates TLS itself (`tls_cert`), and a proxy that terminates TLS in
   front of it sets HSTS itself.
 - `Server: telehealth` instead of aiohttp's `Python/3.x aiohttp/3.x`, which
-  tells an attacker which advisories to try.
+  tells an attacker which advisories to try. The answers aiohttp makes
+  itself to requests it cannot parse never reach the application, so the
+  default it fills in is replaced too (process-wide; no aiohttp setting
+  exists for it).
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 HSTS = "max-age=31536000; includeSubDomains"
 SERVER = "telehealth"
@@ -32,4 +35,6 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 
 def add_security_headers(app: web.Application) -> None:
+    # The name aiohttp's StreamResponse reads when no Server header is set.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined]
     app.on_response_prepare.append(_on_prepare)

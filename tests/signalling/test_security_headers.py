@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
@@ -105,3 +106,19 @@ async def test_no_hsts_over_plain_http_and_no_versions(plain_server: str) -> Non
                 plain_server + path, headers={"X-Forwarded-Proto": "https"}
             ) as response:
                 assert "Strict-Transport-Security" not in response.headers, path
+
+
+async def test_answer_to_an_unparsable_request_names_no_versions(plain_server: str) -> None:
+    """aiohttp answers a malformed request itself, without the application's hooks."""
+    host, _, port = plain_server.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        await writer.drain()
+        answer = (await reader.read(4096)).decode("latin-1")
+    finally:
+        writer.close()
+    head = answer.split("\r\n\r\n")[0].splitlines()
+    assert head[0].startswith("HTTP/1.") and " 400 " in head[0]
+    assert "Server: telehealth" in head
+    assert "aiohttp" not in answer and "Python" not in answer
