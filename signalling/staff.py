@@ -1,10 +1,10 @@
-"""Staff accounts: creation, listing, disabling, and password log-in with lock-out."""
+"""Staff accounts: creation, listing, disabling, and password log-in."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .auth.passwords import WeakPassword, hash_password, needs_rehash, verify_password
 from .db.models import Facility, FacilityLevel, Role, Specialty, User, UserSpecialty
 from .db.rows import add_unique
-from .db.types import utcnow
 from .errors import NotFound, PlatformError
 
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
@@ -76,44 +75,58 @@ async def set_active(db: AsyncSession, username: str, active: bool) -> User:
     return user
 
 
+# One answer for an unknown name, a wrong password and a throttled name: it
+# tells a guesser nothing about which names exist.
+REFUSED = "wrong user name or password"
+
+
 class LoginRefused(PlatformError):
     status = 401
+
+    def __init__(self, message: str = REFUSED, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # for the audit log only
+
+
+class TooManyAttempts(PlatformError):
+    status = 429
 
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    max_failures: int = 5
+    max_failures: int = 5  # per user name and client address, within `lockout`
     lockout: timedelta = timedelta(minutes=15)
+
+    @property
+    def address_failures(self) -> int:
+        """Failures from one address, all names together (a hospital's NAT is many people)."""
+        return 10 * self.max_failures
 
 
 async def authenticate(
     db: AsyncSession,
     username: str,
     password: str,
-    policy: LoginPolicy,
-    now: datetime | None = None,
+    *,
+    throttled: bool = False,
 ) -> User:
-    """Check a password; count failures and lock the account after too many.
+    """Check a password; refuse a throttled name with the same answer and the same work.
 
-    Every refusal says the same thing, so the answer does not reveal which
-    names exist; a locked account says it is locked, since its owner needs
-    to know why a right password fails.
+    The hash is verified in every case (against a dummy for an unknown
+    name), so that time says no more than the answer. Only the right
+    password learns that an account is disabled.
     """
-    now = now or utcnow()
     user = await db.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise LoginRefused("this account is locked after repeated failures; try again later")
-    if not verify_password(user.password_hash if user else None, password):
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= policy.max_failures:
-                user.locked_until = now + policy.lockout
-                user.failed_logins = 0
-            await db.commit()
-        raise LoginRefused("wrong user name or password")
-    assert user is not None
+    right = verify_password(user.password_hash if user else None, password)
+    if throttled:
+        raise LoginRefused(reason="throttled")
+    if user is None:
+        raise LoginRefused(reason="unknown user")
+    if not right:
+        raise LoginRefused(reason="wrong password")
     if not user.is_active:
-        raise LoginRefused("this account is disabled")
+        raise LoginRefused("this account is disabled", reason="disabled")
+    # Left over from the account-wide lock-out of before: cleared, no longer used.
     user.failed_logins = 0
     user.locked_until = None
     if needs_rehash(user.password_hash):

@@ -9,9 +9,10 @@ from pydantic import Field
 
 from ..audit import Actor, Outcome
 from ..auth.login_sessions import COOKIE_NAME, end_session, start_session
+from ..auth.login_throttle import LoginThrottle, Throttled
 from ..db.models import Facility, User
 from ..revocation import revocation_of
-from ..staff import LoginRefused, authenticate
+from ..staff import LoginRefused, TooManyAttempts, authenticate
 from .errors import RequestBody, parse_json
 from .identity import actor_of, require_user
 from .keys import ROOMS, platform_of, user_of
@@ -48,17 +49,38 @@ async def login(request: web.Request) -> web.Response:
     platform = platform_of(request)
     metrics = request.app[METRICS]
     ip = request.remote or ""
+    name = body.username.strip().lower()
+    policy = platform.login_policy
+    throttle = LoginThrottle(
+        platform.shared,
+        policy.max_failures,
+        policy.address_failures,
+        policy.lockout.total_seconds(),
+    )
+
+    async def refused(reason: str) -> None:
+        metrics.logins.labels("refused").inc()
+        await platform.audit.record(
+            Actor(f"name:{name[:60]}", "", ip),
+            "login",
+            outcome=Outcome.DENIED,
+            detail={"reason": reason},
+        )
+
+    blocked = await throttle.blocked(name, ip)
+    if blocked is Throttled.ADDRESS:
+        # Whatever the name: an address guessing at many accounts (no hash is run).
+        await refused(blocked.value)
+        raise TooManyAttempts("too many failed log-ins from your address; try again later")
     async with platform.db() as db:
         try:
-            user = await authenticate(db, body.username, body.password, platform.login_policy)
-        except LoginRefused as exc:
-            metrics.logins.labels("refused").inc()
-            await platform.audit.record(
-                Actor(f"name:{body.username.strip().lower()[:60]}", "", ip),
-                "login",
-                outcome=Outcome.DENIED,
-                detail={"reason": str(exc)},
+            user = await authenticate(
+                db, body.username, body.password, throttled=blocked is not None
             )
+        except LoginRefused as exc:
+            if exc.reason != "disabled":  # the right password is no guess
+                await throttle.failed(name, ip)
+            await refused(blocked.value if blocked is not None else exc.reason)
             raise
         token = await start_session(
             db,
@@ -67,6 +89,7 @@ async def login(request: web.Request) -> web.Response:
             user_agent=request.headers.get("User-Agent", ""),
         )
         await db.commit()
+    await throttle.succeeded(name, ip)
     metrics.logins.labels("ok").inc()
     await platform.audit.record(
         actor_of(user, request), "login", object_type="user", object_id=str(user.id)
