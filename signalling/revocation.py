@@ -2,8 +2,8 @@
 
 A socket authenticates once, at connect; after that its account may be
 disabled (admin route, or ``telehealth user disable`` from another
-process), its log-in ended (log-out, time-out) or its bearer token run
-out. Each node sweeps its own connections every half second with one
+process), its log-in ended (log-out, absolute limit; an idle time-out
+does not end a live call) or its bearer token run out. Each node sweeps its own connections every half second with one
 small query per kind, and the node where an administrator acts sweeps at
 once. A cut-off connection is told why (``session.ended``), disconnected,
 and its room member is dropped at once with its media (no reconnect
@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import socketio
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db.models import LoginSession, User
 from .platform import Platform
@@ -77,13 +78,7 @@ class Revocation:
                     )
                 )
             for digests in _chunks(sessions):
-                ended.update(
-                    await db.scalars(
-                        select(LoginSession.id).where(
-                            LoginSession.id.in_(digests), LoginSession.revoked_at.is_not(None)
-                        )
-                    )
-                )
+                ended.update(await self._ended(db, LoginSession.id.in_(digests)))
         now = datetime.now(UTC)
         cut = 0
         for connection in live:
@@ -101,13 +96,8 @@ class Revocation:
             return None  # a patient: its room token and the room decide
         async with self.platform.db() as db:
             active = await db.scalar(select(User.is_active).where(User.id == connection.user_id))
-            ended = connection.session is not None and (
-                await db.scalar(
-                    select(LoginSession.id).where(
-                        LoginSession.id == connection.session, LoginSession.revoked_at.is_not(None)
-                    )
-                )
-                is not None
+            ended = connection.session is not None and bool(
+                await self._ended(db, LoginSession.id == connection.session)
             )
         reason = _reason(
             connection,
@@ -118,6 +108,23 @@ class Revocation:
         if reason is not None:
             await self.revoke(connection, reason)
         return reason
+
+    async def _ended(self, db: AsyncSession, which: ColumnElement[bool]) -> set[str]:
+        """The sessions among `which` that were ended: logged out, ended with their
+        account, or past their absolute limit. One that only timed out for being idle
+        keeps its sockets: a clinician in a long call clicks nothing for a while, and
+        the call must not drop when the page's next request finds the log-in idle."""
+        idle = self.platform.session_policy.idle
+        rows = await db.execute(
+            select(LoginSession.id, LoginSession.revoked_at, LoginSession.last_seen_at).where(
+                which, LoginSession.revoked_at.is_not(None)
+            )
+        )
+        return {
+            digest
+            for digest, revoked_at, last_seen_at in rows
+            if revoked_at is not None and revoked_at < last_seen_at + idle
+        }
 
     async def revoke(self, connection: Connection, reason: str) -> None:
         if connection.revoked is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
 
 from signalling.app import build_app
-from signalling.db.models import ChatMessage, Role, User
+from signalling.db.models import ChatMessage, LoginSession, Role, User
+from signalling.db.types import utcnow
 from signalling.http.keys import ROOMS
 from signalling.platform import open_platform
+from signalling.realtime import SIO
+from signalling.revocation import revocation_of
 from signalling.rooms import Rooms
 from signalling.staff import add_user
 from tests.conftest import RedisServer
@@ -252,3 +256,33 @@ async def test_a_disabled_account_is_cut_off_on_every_node(
             await consult.close()
             await server_a.close()
             await server_b.close()
+
+
+async def test_an_idle_time_out_does_not_drop_a_live_call(served: Served) -> None:
+    """Only an ended log-in cuts its sockets; one found idle (the clinician clicked
+    nothing during a long call) refuses HTTP but keeps the call."""
+    consult = served.consult
+    url = consult.url.rstrip("/")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        async with browser.post(
+            url + "/api/auth/login", json={"username": "mc.doc", "password": PASSWORD}
+        ) as response:
+            cookie = response.cookies["th_session"].value
+        page = socketio.AsyncClient(reconnection=False)
+        await page.connect(
+            consult.url, headers={"Cookie": f"th_session={cookie}"}, transports=["websocket"]
+        )
+        ack = await page.call("room.join", {"token": await consult.token(consult.doc)}, timeout=10)
+        assert ack["state"] == "joined", ack
+        async with consult.platform.db() as db:
+            await db.execute(
+                update(LoginSession).values(last_seen_at=utcnow() - timedelta(minutes=31))
+            )
+            await db.commit()
+        async with browser.get(url + "/api/me") as response:
+            assert response.status == 401  # the log-in is over for HTTP
+        assert await revocation_of(served.app[SIO]).sweep() == 0
+        assert page.connected
+        assert "id" in await page.call("chat.send", {"text": "still", "client_id": "s"}, timeout=5)
+        await page.disconnect()
