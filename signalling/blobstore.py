@@ -87,7 +87,7 @@ class _Writer:
             # Same content already stored: the existing file is identical.
             self._tmp.unlink()
         else:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
             os.chmod(self._tmp, 0o640)
             os.replace(self._tmp, final)
             _fsync_dir(final.parent)
@@ -103,8 +103,10 @@ class BlobStore:
         self.root = root
         self.objects_dir = root / "objects"
         self.tmp_dir = root / "tmp"
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Images and attachments: the service's account and group only (0640
+        # files; 0750 directories, group kept for a directory nodes share).
+        self.objects_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
 
     def path_for(self, digest: str) -> Path:
         digest = check_digest(digest)

@@ -17,6 +17,7 @@ from .auth.tokens import TokenSigner
 from .blobstore import BlobStore
 from .db import migrations
 from .db.engine import check_database, create_engine, describe_url, session_factory
+from .private_files import private_dir
 from .settings import Settings
 from .shared_state import SharedState, create_shared_state
 from .signing_key import load_signing_key
@@ -74,7 +75,7 @@ async def open_platform(
 ) -> AsyncIterator[Platform]:
     """Open database, shared state and blob store, checking each; close them after."""
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # created 0700: it holds the database, key and blobs
         blobs = BlobStore(settings.blob_dir)
         signer = TokenSigner(load_signing_key(settings))
     except (OSError, ValueError) as exc:

@@ -54,9 +54,17 @@ def own_origins(request: web.Request) -> set[str]:
     return origins
 
 
+# Log-in CSRF: a forged log-in carries no cookie yet, but would put the
+# victim's browser into the attacker's account (what they then enter is the
+# attacker's to read), so the log-in is checked without one.
+LOGIN_PATH = "/api/auth/login"
+
+
 def refusal(request: web.Request) -> str | None:
     """Why this request looks forged, or None if it may go on."""
-    if request.method not in STATE_CHANGING or COOKIE_NAME not in request.cookies:
+    if request.method not in STATE_CHANGING:
+        return None
+    if COOKIE_NAME not in request.cookies and request.path != LOGIN_PATH:
         return None
     site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     if site in FOREIGN_FETCH_SITES:

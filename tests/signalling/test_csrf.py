@@ -211,3 +211,28 @@ async def test_chromium_form_from_another_port_cannot_log_out(
         assert row is not None and json.loads(row.detail)["reason"] == (
             "Sec-Fetch-Site is same-site"
         )
+
+
+@pytest.mark.parametrize(
+    "forged", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}]
+)
+async def test_a_forged_log_in_is_refused_without_a_cookie(
+    served: tuple[Platform, str, str], forged: dict[str, str]
+) -> None:
+    """Log-in CSRF: the victim's browser must not be logged into another account."""
+    _, base, _ = served
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            base + "/api/auth/login",
+            json={"username": "spec", "password": PASSWORD},
+            headers=forged,
+        ) as response:
+            assert response.status == 403
+            assert COOKIE_NAME not in response.cookies
+            assert (await response.json())["reason"] == "csrf"
+        async with http.post(
+            base + "/api/auth/login",
+            json={"username": "spec", "password": PASSWORD},
+            headers={"Origin": base, "Sec-Fetch-Site": "same-origin"},
+        ) as response:
+            assert response.status == 200

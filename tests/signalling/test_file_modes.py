@@ -16,6 +16,7 @@ from sqlalchemy import text
 from signalling.db.engine import create_engine
 from signalling.platform import open_platform
 from signalling.private_files import private_file
+from signalling.settings import load_settings
 from signalling.signing_key import KEY_FILE
 from tests.signalling.conftest import make_settings
 
@@ -97,3 +98,15 @@ def test_migrate_creates_a_private_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert mode(data) == 0o700
     assert mode(data / "telehealth.db") == 0o600
+
+
+
+async def test_the_data_dir_is_private_and_blobs_are_kept_from_others(tmp_path: Path) -> None:
+    settings = load_settings(None, data_dir=tmp_path / "fresh")
+    async with open_platform(settings, migrate=True) as platform:
+        ref = platform.blobs.put_bytes(b"a DICOM object")
+        stored = platform.blobs.path_for(ref.sha256)
+        assert mode(settings.data_dir) == 0o700
+        for directory in (platform.blobs.objects_dir, platform.blobs.tmp_dir, stored.parent):
+            assert mode(directory) & 0o007 == 0, directory
+        assert mode(stored) == 0o640
