@@ -3,12 +3,14 @@
 A socket authenticates once, at connect; after that its account may be
 disabled (admin route, or ``telehealth user disable`` from another
 process), its log-in ended (log-out, absolute limit; an idle time-out
-does not end a live call) or its bearer token run out. Each node sweeps its own connections every half second with one
-small query per kind, and the node where an administrator acts sweeps at
-once. A cut-off connection is told why (``session.ended``), disconnected,
-and its room member is dropped at once with its media (no reconnect
-grace period), on whichever node the room lives. Socket events also
-re-check the account before doing anything (see :meth:`Revocation.check`).
+does not end a live call) or its bearer token run out. Each node sweeps
+its own connections every half second with one small query per kind, and
+the node where an administrator acts sweeps at once. A cut-off connection
+is told why (``session.ended``), disconnected, and its room member is
+dropped at once with its media (no reconnect grace period), on whichever
+node the room lives; so are the WHIP and WHEP members of a disabled
+account on this node. Socket events also re-check the account before
+doing anything (see :meth:`Revocation.check`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import socketio
 from sqlalchemy import ColumnElement, select
@@ -49,6 +51,14 @@ def _chunks(items: Iterable[T]) -> Iterator[list[T]]:
         yield batch
 
 
+class SocketlessMembers(Protocol):
+    """Room members without a socket (WHIP, WHEP): signalling.rooms.Rooms."""
+
+    def socketless_users(self) -> dict[int, list[tuple[str, str]]]: ...
+
+    async def drop_socketless(self, pairs: list[tuple[str, str]]) -> None: ...
+
+
 class Revocation:
     def __init__(
         self, platform: Platform, sio: socketio.AsyncServer, connections: Connections
@@ -56,6 +66,7 @@ class Revocation:
         self.platform = platform
         self.sio = sio
         self.connections = connections
+        self.rooms: SocketlessMembers | None = None  # set by Rooms
 
     async def sweep(self) -> int:
         """Cut off this node's connections whose access has ended; how many were."""
@@ -64,9 +75,10 @@ class Revocation:
             for c in self.connections.by_sid.values()
             if c.user_id is not None and c.revoked is None
         ]
-        if not live:
+        socketless = self.rooms.socketless_users() if self.rooms is not None else {}
+        if not live and not socketless:
             return 0
-        users = {c.user_id for c in live if c.user_id is not None}
+        users = {c.user_id for c in live if c.user_id is not None} | set(socketless)
         sessions = {c.session for c in live if c.session is not None}
         inactive: set[int] = set()
         ended: set[str] = set()
@@ -81,6 +93,11 @@ class Revocation:
                 ended.update(await self._ended(db, LoginSession.id.in_(digests)))
         now = datetime.now(UTC)
         cut = 0
+        for user_id in inactive & set(socketless):
+            assert self.rooms is not None
+            log.info("WHIP/WHEP media of a disabled account ended", extra={"user": user_id})
+            await self.rooms.drop_socketless(socketless[user_id])
+            cut += len(socketless[user_id])
         for connection in live:
             reason = _reason(connection, inactive, ended, now)
             if reason is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ CHAT_REPLAY = 200
 # The address of the client whose event is being handled (set by room_events,
 # on the room's node too): a member keeps the address it joined from.
 CLIENT_ADDRESS: ContextVar[str] = ContextVar("client_address", default="")
+
+
+# WHIP members are u<user>-whip-..., WHEP players user<user>-whep-...
+# (http/whip_routes.py, http/whep_routes.py)
+_SOCKETLESS = re.compile(r"u(?:ser)?(\d+)-wh[ei]p-")
 
 
 class RoomError(PlatformError):
@@ -192,6 +198,9 @@ class Rooms:
         # Chooses another node's SFU for a member (signalling.cascade), or None for ours.
         self.media_placement: Callable[[Room, Member], MemberMedia | None] | None = None
         media.set_listener(self.on_media_event)
+        if (revocation := getattr(sio, "revocation", None)) is not None:
+            # The revocation sweep also ends the WHIP/WHEP media of disabled accounts.
+            revocation.rooms = self
 
     def media_of(self, member: Member) -> MemberMedia:
         return member.media if member.media is not None else self.media
@@ -833,6 +842,24 @@ class Rooms:
         room.in_media.add(member_id)
         await self.sio.emit("participant.joined", member.public(), room=sio_room(room_id))
         return answer
+
+    def socketless_users(self) -> dict[int, list[tuple[str, str]]]:
+        """The staff accounts behind this node's WHIP and WHEP members: user id ->
+        (room, member) pairs (their member ids start with the account's)."""
+        found: dict[int, list[tuple[str, str]]] = {}
+        for room in self.rooms.values():
+            for member in room.members.values():
+                if member.sid is None and (match := _SOCKETLESS.match(member.id)):
+                    found.setdefault(int(match[1]), []).append((room.id, member.id))
+        return found
+
+    async def drop_socketless(self, pairs: list[tuple[str, str]]) -> None:
+        """Their account ended: these WHIP/WHEP members leave, media and all."""
+        for room_id, member_id in pairs:
+            room = self.rooms.get(room_id)
+            member = room.members.get(member_id) if room else None
+            if room is not None and member is not None:
+                await self._drop(room, member, reason="removed")
 
     async def remove_broadcaster(self, room_id: str, member_id: str) -> bool:
         room = self.rooms.get(room_id)
