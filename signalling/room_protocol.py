@@ -204,13 +204,14 @@ SERVER_EVENTS: dict[str, str] = {
     "consult.invited": "you: a clinician invited you into a consultation",
     "room.lobby": "moderators: who waits in the lobby",
     "room.admitted": "you: you were let in; the room's state follows",
-    "room.refused": "you: a moderator refused you entry",
-    "room.removed": "you: a moderator removed you",
+    "room.refused": "you: a moderator refused you entry (then the connection is closed)",
+    "room.removed": "you: a moderator removed you (then the connection is closed)",
     "room.ended": "everyone: the session was ended",
     "room.locked": "everyone: the room was locked or unlocked",
     "room.muted": "you: a moderator muted your microphone or camera",
     "participant.joined": "everyone: someone entered the room",
-    "participant.left": "everyone: someone left (after the reconnect grace period)",
+    "participant.left": "everyone: someone left (after the reconnect grace period; at once, "
+    "reason removed, when removed or cut off)",
     "participant.updated": "everyone: a hand raised or lowered, a mute",
     "chat.message": "everyone in the room: a chat line",
     "media.subscribe_offer": "you: the server's (re-)offer for your subscribe connection",
@@ -230,4 +231,6 @@ SERVER_EVENTS: dict[str, str] = {
     "casefile.updated": "participants: the case file changed (a document, a signature, a file)",
     "qa.updated": "everyone: the open questions, most upvoted first",
     "room.promoted": "you: you may now speak (publish), or no longer",
+    "session.ended": "you: your account was disabled, you logged out or your token ran out "
+    "(reason); the connection is closed",
 }
