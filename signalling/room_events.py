@@ -177,7 +177,9 @@ def register_room_events(
     def make(event: str) -> Any:
         async def on_event(sid: str, data: Any = None) -> dict[str, Any]:
             connection = connections.get(sid)
-            if connection is None or not connection.limits.allow(event):
+            if connection is None:
+                return {"error": "this connection is closing"}
+            if not connection.limits.allow(event):
                 return await refuse(sid, "too many messages; slow down")
             if (ended := await still_allowed(event, connection)) is not None:
                 return {"error": f"your session has ended ({ended}); log in again"}
