@@ -6,11 +6,15 @@ fuzzed 100x100 JPEG Baseline file did it at ingest's trial decode, killing
 the server). So GDCM is removed from every decoder that has another plugin
 (Pillow for JPEG and JPEG 2000, pyjpegls for JPEG-LS), and what only GDCM
 decodes (JPEG Lossless, 12-bit JPEG Extended) is decoded in a worker
-process: an abort there loses that frame, not the server.
+process: an abort there loses that frame, not the server. A worker's
+address space is capped too: GDCM hands pixels back as a str, so one frame
+costs about four times its size (fuzzing saw a worker reach 1.4 GB on a
+small file); beyond the cap the frame is refused, nothing else suffers.
 """
 
 from __future__ import annotations
 
+import resource
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +33,9 @@ from .gdcm_decode import decode_frame_with_gdcm
 
 _GDCM = "gdcm"
 _WORKERS = 2
+# a worker idles at ~215 MB of address space; the largest frame the ingest
+# limits admit (8192 x 8192 x 3 samples x 16 bits, 384 MiB) needs ~4x that
+WORKER_ADDRESS_SPACE = 2 << 30
 
 
 def _prefer_other_plugins() -> None:
@@ -67,7 +74,9 @@ def _executor() -> ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             # spawned, not forked: the server has threads and an event loop
-            _pool = ProcessPoolExecutor(_WORKERS, mp_context=get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                _WORKERS, mp_context=get_context("spawn"), initializer=_cap_memory
+            )
         return _pool
 
 
@@ -89,6 +98,12 @@ def decode_isolated(ds: Dataset, frame: int) -> npt.NDArray[np.generic]:
     except BrokenProcessPool:
         _discard(pool)
         raise RuntimeError("the image decoder crashed on this image") from None
+    except MemoryError:
+        raise RuntimeError("decoding this image needs more memory than a decoder may use") from None
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_ADDRESS_SPACE, WORKER_ADDRESS_SPACE))
 
 
 def _decode(data: bytes, frame: int) -> npt.NDArray[np.generic]:

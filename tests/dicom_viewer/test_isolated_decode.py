@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,7 +12,8 @@ import numpy as np
 from pydicom import dcmread, uid
 from pydicom.pixels.decoders.base import get_decoder
 
-from dicom_viewer.isolated_decode import needs_gdcm
+from dicom_viewer import isolated_decode
+from dicom_viewer.isolated_decode import WORKER_ADDRESS_SPACE, needs_gdcm
 from dicom_viewer.render import decode_frame
 
 # What the fuzzer changed in pydicom's SC_rgb_dcmtk_+eb+cy+s2.dcm (offset,
@@ -72,3 +74,17 @@ def test_what_only_gdcm_decodes_is_decoded_in_a_worker(
     assert pixels.shape == (1024, 256) and pixels.dtype == np.int16
     assert int(np.count_nonzero(pixels)) > 0
     assert decode_frame(twelve_bit, 0).dtype == np.uint16
+
+
+def test_a_decoder_worker_cannot_take_more_than_its_address_space() -> None:
+    worker = isolated_decode._executor()
+    limit = worker.submit(resource.getrlimit, resource.RLIMIT_AS).result()
+    assert limit == (WORKER_ADDRESS_SPACE, WORKER_ADDRESS_SPACE)
+    # and a worker that runs out answers, without the caller's process suffering
+    too_much = worker.submit(bytearray, WORKER_ADDRESS_SPACE)
+    try:
+        too_much.result()
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("the worker allocated past its cap")
