@@ -30,6 +30,9 @@ class Outcome:
     known: int
     fallbacks: int
     peak_mb: float
+    """the target's own process: what one input may cost"""
+    workers_mb: float
+    """its worker processes (GDCM decodes), counted when they end"""
     seconds: float
     exit_code: int
     artifacts: Path
@@ -44,6 +47,8 @@ class Outcome:
             found.append(f"only {self.executed} of {runs} inputs ran")
         if self.peak_mb > rss_limit_mb:
             found.append(f"peak memory {self.peak_mb:.0f} MB over {rss_limit_mb} MB")
+        if self.workers_mb > rss_limit_mb:
+            found.append(f"a worker's peak memory {self.workers_mb:.0f} MB over {rss_limit_mb} MB")
         return found
 
 
@@ -69,18 +74,22 @@ def run_target(
     started = time.monotonic()
     with (where / "libfuzzer.log").open("wb") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        # wait4 gives the child's own peak RSS (ru_maxrss, in KiB on Linux)
+        # wait4's peak covers the child and its finished workers (KiB on Linux)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
-    executed, crashes, known, fallbacks = read_counters(stats) if stats.exists() else (0, 0, 0, 0)
+    executed, crashes, known, fallbacks, own_kib, workers_kib = (
+        read_counters(stats) if stats.exists() else (0,) * 6
+    )
     return Outcome(
         target,
         executed,
         crashes,
         known,
         fallbacks,
-        usage.ru_maxrss / 1024,
+        # the child's own peak as it measured it; the whole tree's if it died early
+        (own_kib or usage.ru_maxrss) / 1024,
+        workers_kib / 1024,
         seconds,
         child.returncode,
         where,
@@ -91,7 +100,9 @@ def _print(outcome: Outcome, problems: list[str]) -> None:
     print(
         f"{outcome.target:7} inputs executed {outcome.executed:>9,}  crashes {outcome.crashes}"
         f"  known findings {outcome.known}  catch-all refusals {outcome.fallbacks}"
-        f"  peak memory {outcome.peak_mb:,.0f} MB  {outcome.seconds:,.1f} s"
+        f"  peak memory {outcome.peak_mb:,.0f} MB"
+        + (f" (workers {outcome.workers_mb:,.0f} MB)" if outcome.workers_mb else "")
+        + f"  {outcome.seconds:,.1f} s"
         + ("" if not problems else "  FAILED: " + "; ".join(problems)),
         flush=True,
     )

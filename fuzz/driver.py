@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import mmap
+import resource
 import shutil
 import struct
 import sys
@@ -34,7 +35,9 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tokens": ("fuzz.tokens", ("signalling.auth", "jwt")),
 }
 
-STATS = struct.Struct("<4q")  # executed, crashes, known findings, fallbacks
+# executed, crashes, known findings, fallbacks, peak RSS (KiB) of the
+# target's own process and of its finished worker processes
+STATS = struct.Struct("<6q")
 
 
 class Counters:
@@ -42,16 +45,29 @@ class Counters:
         path.write_bytes(bytes(STATS.size))
         self._file = path.open("r+b")
         self._map = mmap.mmap(self._file.fileno(), STATS.size)
-        self.values = [0, 0, 0, 0]
+        self.values = [0] * 6
 
     def bump(self, index: int) -> None:
         self.values[index] += 1
         STATS.pack_into(self._map, 0, *self.values)
 
+    def peaks(self, own_kib: int, workers_kib: int) -> None:
+        self.values[4:6] = [own_kib, workers_kib]
+        STATS.pack_into(self._map, 0, *self.values)
 
-def read_counters(path: Path) -> tuple[int, int, int, int]:
-    executed, crashes, known_count, fallbacks = STATS.unpack(path.read_bytes()[: STATS.size])
-    return executed, crashes, known_count, fallbacks
+
+def read_counters(path: Path) -> tuple[int, ...]:
+    return tuple(STATS.unpack(path.read_bytes()[: STATS.size]))
+
+
+# growth of the peak RSS worth a look at the input that caused it
+_GROWTH_KIB = 32 * 1024
+_NOTABLE_GROWTH_KIB = 128 * 1024
+
+
+def _own_peak_kib() -> int:
+    """This process's high-water mark (Linux: KiB); workers are counted apart."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _dictionary_line(token: bytes) -> str:
@@ -97,10 +113,30 @@ def main(argv: list[str] | None = None) -> None:
         seen[sig] = {"kind": kind, "input": str(stem.with_suffix(".bin")), "count": 1}
         findings_file.write_text(json.dumps(seen, indent=2), encoding="utf-8")
 
+    rss_limit_kib = args.rss_limit_mb * 1024
+    peak_kib = _own_peak_kib()
+
     def test_one_input(data: bytes) -> None:
+        nonlocal peak_kib
         counters.bump(0)
         try:
             target.one_input(data)
+            # memory per input: libFuzzer samples RSS once a second and misses
+            # a short peak, but the kernel's high-water mark does not
+            peak = _own_peak_kib()
+            workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if peak > counters.values[4] or workers > counters.values[5]:
+                counters.peaks(peak, workers)
+            if peak > peak_kib + _GROWTH_KIB:
+                grew_by = peak - peak_kib
+                peak_kib = peak
+                message = (
+                    f"peak RSS rose by {grew_by // 1024} MiB to {peak // 1024} MiB on this input"
+                )
+                if peak > rss_limit_kib:
+                    raise MemoryError(f"{message}, over the {args.rss_limit_mb} MiB bound")
+                if grew_by >= _NOTABLE_GROWTH_KIB:
+                    record("memory", "peak RSS grew by 128 MiB or more", data, MemoryError(message))
         except Fallback as fallback:
             counters.bump(3)
             record("fallback", signature(fallback.cause), data, fallback.cause)
@@ -138,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
             "\n".join(_dictionary_line(t) for t in target.dictionary) + "\n", encoding="ascii"
         )
         flags.append(f"-dict={dictionary}")
-    atheris.Setup([sys.argv[0], *flags, str(corpus)], test_one_input)
+    extra = {} if target.mutator is None else {"custom_mutator": target.mutator}
+    atheris.Setup([sys.argv[0], *flags, str(corpus)], test_one_input, **extra)
     atheris.Fuzz()
 
 

@@ -23,6 +23,7 @@ from dicom_viewer.view_state import RegionAnnotation, ViewStates
 from signalling.http.errors import describe_validation_error
 from signalling.room_protocol import CLIENT_EVENTS, ViewChange
 
+from .mutators import json_mutator
 from .seed_data import ct_slice
 from .target import Target
 
@@ -181,6 +182,7 @@ def _dictionary() -> tuple[bytes, ...]:
 
 
 TARGET = Target(
+    mutator=json_mutator,
     name="events",
     one_input=one_input,
     seeds=seeds,

@@ -76,12 +76,22 @@ KNOWN_FINDINGS: tuple[KnownFinding, ...] = (
         " 0xff as aiohttp decodes it) escapes verify from PyJWT's str.encode instead of"
         " InvalidToken: catch UnicodeError with jwt.InvalidTokenError (signalling/auth owner)",
     ),
+    *(
+        KnownFinding(
+            "tokens",
+            f"{kind} at signalling/auth/tokens.py:verify",
+            "a signed claim set whose exp/iat/nbf is beyond datetime's range (9007199254740993)"
+            " raises from datetime.fromtimestamp (OverflowError, OSError or ValueError by"
+            " size); only the key holder can sign one: map it to InvalidToken (signalling/auth)",
+        )
+        for kind in ("OverflowError", "OSError", "ValueError")
+    ),
     KnownFinding(
-        "tokens",
-        "OverflowError at signalling/auth/tokens.py:verify",
-        "a signed claim set with exp/iat/nbf beyond datetime's range (1e18) raises from"
-        " datetime.fromtimestamp; only the key holder can sign one: map it to InvalidToken"
-        " (signalling/auth owner)",
+        "sdp",
+        "IndexError at media_server/sdp_guard.py:_msid",
+        "an audio/video section whose a=msid: holds only spaces: value.split() is empty and"
+        " parts[0] raises instead of BadSdp; media.publish answers 'internal error' and logs a"
+        " traceback (media_server owner: treat an empty split as absent)",
     ),
 )
 

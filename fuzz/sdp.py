@@ -21,6 +21,7 @@ from aiortc.sdp import candidate_from_sdp
 from media_server.errors import BadCandidate, BadSdp
 from media_server.sdp_guard import MAX_SDP_LENGTH, check_description
 
+from .mutators import line_mutator
 from .target import Target
 
 _MODES = ("offer", "answer", "candidate")
@@ -91,6 +92,7 @@ def seeds() -> Iterator[bytes]:
 
 
 TARGET = Target(
+    mutator=line_mutator(),
     name="sdp",
     one_input=one_input,
     seeds=seeds,

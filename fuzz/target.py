@@ -17,3 +17,5 @@ class Target:
     """Longest input libFuzzer makes (libFuzzer's -max_len)."""
     dictionary: tuple[bytes, ...] = field(default=())
     """Tokens the mutator splices in (field names, keywords)."""
+    mutator: Callable[[bytes, int, int], bytes] | None = None
+    """A structure-aware mutator (data, max size, seed) used instead of libFuzzer's."""

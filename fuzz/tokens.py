@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ import jwt
 
 from signalling.auth.tokens import ALGORITHM, Audience, Grant, InvalidToken, TokenSigner
 
+from .mutators import json_mutator
 from .target import Target
 
 _KEY = b"fuzzing-key-" + b"k" * 32  # a test key, never a server's
@@ -59,6 +61,35 @@ def one_input(data: bytes) -> None:
     _verify_everywhere(token)
 
 
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _mutate(data: bytes, max_size: int, seed: int) -> bytes:
+    """Claim sets as JSON; tokens as their three parts: a header naming
+    another algorithm, claims changed under the old signature, parts
+    dropped or repeated (else libFuzzer's byte mutations)."""
+    if data[:1] != bytes([_MODES.index("text")]):
+        return json_mutator(data, max_size, seed)
+    rng = random.Random(seed)
+    parts = data[1:].split(b".")
+    if len(parts) != 3 or rng.random() < 0.4:
+        return json_mutator(data, max_size, seed)  # bytes, as it is no JSON
+    operation = rng.randrange(4)
+    if operation == 0:
+        algorithm = rng.choice(("none", "None", "HS512", "RS256", "ES256", ""))
+        parts[0] = _b64(json.dumps({"alg": algorithm, "typ": "JWT"}).encode())
+    elif operation == 1:
+        claims = bytes([_MODES.index("claims")]) + _claims_of(data[1:].decode(errors="replace"))
+        changed = json_mutator(claims, max_size, seed)[1:]
+        parts[1] = _b64(changed)
+    elif operation == 2:
+        del parts[rng.randrange(3)]
+    else:
+        parts.insert(rng.randrange(4), parts[rng.randrange(3)])
+    return (data[:1] + b".".join(parts))[:max_size]
+
+
 def _issued() -> list[str]:
     ttl = timedelta(hours=1)
     tokens = [
@@ -83,7 +114,10 @@ def _issued() -> list[str]:
 
 def _claims_of(token: str) -> bytes:
     body = token.split(".")[1]
-    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        return b"{}"
 
 
 def seeds() -> Iterator[bytes]:
@@ -94,6 +128,7 @@ def seeds() -> Iterator[bytes]:
 
 
 TARGET = Target(
+    mutator=_mutate,
     name="tokens",
     one_input=one_input,
     seeds=seeds,
