@@ -81,10 +81,11 @@ KNOWN_FINDINGS: tuple[KnownFinding, ...] = (
             "tokens",
             f"{kind} at signalling/auth/tokens.py:verify",
             "a signed claim set whose exp/iat/nbf is beyond datetime's range (9007199254740993)"
-            " raises from datetime.fromtimestamp (OverflowError, OSError or ValueError by"
-            " size); only the key holder can sign one: map it to InvalidToken (signalling/auth)",
+            ' or a numeric string (PyJWT accepts iat "1796238534") raises from'
+            " datetime.fromtimestamp (OverflowError, OSError, ValueError or TypeError); only"
+            " the key holder can sign one: map it to InvalidToken (signalling/auth owner)",
         )
-        for kind in ("OverflowError", "OSError", "ValueError")
+        for kind in ("OverflowError", "OSError", "ValueError", "TypeError")
     ),
     KnownFinding(
         "sdp",
