@@ -68,33 +68,7 @@ class KnownFinding:
 # traceback, and tolerated here only so that `make test` does not fail on a
 # defect someone else fixes. Remove an entry once its fix is in: the short
 # run then proves it (a tolerated finding that no longer occurs is fine).
-KNOWN_FINDINGS: tuple[KnownFinding, ...] = (
-    KnownFinding(
-        "tokens",
-        "UnicodeEncodeError at signalling/auth/tokens.py:verify",
-        "a token with a lone surrogate (room.join's JSON '\\udcff', or a header byte"
-        " 0xff as aiohttp decodes it) escapes verify from PyJWT's str.encode instead of"
-        " InvalidToken: catch UnicodeError with jwt.InvalidTokenError (signalling/auth owner)",
-    ),
-    *(
-        KnownFinding(
-            "tokens",
-            f"{kind} at signalling/auth/tokens.py:verify",
-            "a signed claim set whose exp/iat/nbf is beyond datetime's range (9007199254740993)"
-            ' or a numeric string (PyJWT accepts iat "1796238534") raises from'
-            " datetime.fromtimestamp (OverflowError, OSError, ValueError or TypeError); only"
-            " the key holder can sign one: map it to InvalidToken (signalling/auth owner)",
-        )
-        for kind in ("OverflowError", "OSError", "ValueError", "TypeError")
-    ),
-    KnownFinding(
-        "sdp",
-        "IndexError at media_server/sdp_guard.py:_msid",
-        "an audio/video section whose a=msid: holds only spaces: value.split() is empty and"
-        " parts[0] raises instead of BadSdp; media.publish answers 'internal error' and logs a"
-        " traceback (media_server owner: treat an empty split as absent)",
-    ),
-)
+KNOWN_FINDINGS: tuple[KnownFinding, ...] = ()
 
 
 def known(target: str, sig: str) -> KnownFinding | None:

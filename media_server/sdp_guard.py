@@ -136,7 +136,7 @@ def _msid(value: str | None) -> tuple[str | None, str | None]:
     if not value:
         return None, None
     parts = value.split()
-    if len(parts) > 2 or any(len(part) > MAX_MSID_ID_LENGTH for part in parts):
+    if not parts or len(parts) > 2 or any(len(part) > MAX_MSID_ID_LENGTH for part in parts):
         return None, None
     stream_id = parts[0] if parts[0] != "-" else None
     track_id = parts[1] if len(parts) == 2 else None

@@ -129,7 +129,8 @@ class TokenSigner:
             raise InvalidToken("the token is not valid yet") from None
         except jwt.InvalidAudienceError:
             raise InvalidToken("the token is not meant for this use") from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, UnicodeError):
+            # UnicodeError: a lone surrogate (JSON "\udcff") that PyJWT cannot encode
             raise InvalidToken("the token is invalid") from None
         if room is not None and payload.get("room") != room:
             raise InvalidToken("the token is for another room")
@@ -141,11 +142,23 @@ class TokenSigner:
             subject=str(payload["sub"]),
             audience=audience,
             token_id=str(payload["jti"]),
-            issued_at=datetime.fromtimestamp(payload["iat"], UTC),
-            not_before=datetime.fromtimestamp(payload["nbf"], UTC),
-            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            issued_at=_instant(payload["iat"]),
+            not_before=_instant(payload["nbf"]),
+            expires_at=_instant(payload["exp"]),
             room=payload.get("room"),
             grants=grants,
             invite=payload.get("invite"),
             name=payload.get("name"),
         )
+
+
+def _instant(value: object) -> datetime:
+    """A NumericDate claim as a time; one datetime cannot hold (PyJWT checks
+    exp and nbf against the clock, and lets a numeric string or a huge number
+    through) is an invalid token, not an error."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidToken("the token has a malformed time claim")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidToken("the token has a time claim out of range") from None

@@ -73,3 +73,11 @@ def test_ordinary_text_still_passes(offer: str) -> None:
     text = re.sub(r"(?m)^s=.*$", "s=Lò Văn Páo", offer)
     text = re.sub(r"(?m)^m=video \d+", "m=video 65535", text)
     assert [m.port for m in check_description(text, "offer")][1] == 65535
+
+
+def test_an_msid_of_blanks_reads_as_absent(offer: str) -> None:
+    """Found by make fuzz: `a=msid:` with only spaces raised IndexError (a 500)."""
+    blanked = re.sub(r"a=msid:[^\r\n]*", "a=msid:   ", offer)
+    assert "a=msid:   " in blanked
+    media = check_description(blanked, "offer")
+    assert [(m.stream_id, m.track_id) for m in media] == [(None, None), (None, None)]
