@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-rec bench-broadcast fuzz docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast fuzz docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
@@ -18,14 +18,15 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip setuptools
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# The versions tested together (constraints.txt): every install gets the same ones.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
 # The browser's third-party scripts come from the npm registry, pinned by the lock file.
@@ -61,6 +62,9 @@ bench-sfu: install-test
 
 bench-dicom: install-test
 	$(BIN)/python bench/dicom_ingest.py
+
+bench-stow: install-test
+	$(BIN)/python bench/stow_memory.py
 
 bench-rec: install-test
 	$(BIN)/python bench/recording.py
