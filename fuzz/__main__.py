@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dicom_viewer.isolated_decode import WORKER_ADDRESS_SPACE
+
 from .driver import TARGETS, read_counters
 from .findings import ROOT
 
@@ -47,8 +49,13 @@ class Outcome:
             found.append(f"only {self.executed} of {runs} inputs ran")
         if self.peak_mb > rss_limit_mb:
             found.append(f"peak memory {self.peak_mb:.0f} MB over {rss_limit_mb} MB")
-        if self.workers_mb > rss_limit_mb:
-            found.append(f"a worker's peak memory {self.workers_mb:.0f} MB over {rss_limit_mb} MB")
+        # A decoder worker has its own bound: its address-space cap, sized for the
+        # largest frame the ingest limits admit; beyond it the frame is refused.
+        worker_limit_mb = WORKER_ADDRESS_SPACE >> 20
+        if self.workers_mb > worker_limit_mb:
+            found.append(
+                f"a worker's peak memory {self.workers_mb:.0f} MB over its cap {worker_limit_mb} MB"
+            )
         return found
 
 
