@@ -353,7 +353,10 @@ export class Room {
       if (this.moderator && p.id !== this.me) {
         actions.push(
           h("button", { type: "button", i18n: "room.mute", onclick: () => call("participant.mute", { participant_id: p.id, kind: "audio" }) }),
-          h("button", { type: "button", i18n: "room.remove", onclick: () => call("participant.remove", { participant_id: p.id }) }),
+          // Removal ends their call at once (no grace period): ask first.
+          h("button", { type: "button", i18n: "room.remove", onclick: () => {
+            if (window.confirm(`${t("room.remove_confirm")} ${p.name}`)) call("participant.remove", { participant_id: p.id });
+          } }),
         );
       }
       this.people.append(
