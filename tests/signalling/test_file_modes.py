@@ -100,7 +100,6 @@ def test_migrate_creates_a_private_data_dir(tmp_path: Path) -> None:
     assert mode(data / "telehealth.db") == 0o600
 
 
-
 async def test_the_data_dir_is_private_and_blobs_are_kept_from_others(tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path / "fresh")
     async with open_platform(settings, migrate=True) as platform:
