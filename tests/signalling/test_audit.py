@@ -77,7 +77,8 @@ async def test_log_ins_and_audit_reads_are_audited(client: TestClient[Any, Any])
     ]
     assert events[0].actor == "name:doc"
     assert events[1].ip == "127.0.0.1"
-    assert json.loads(events[0].detail) == {"reason": "wrong user name or password"}
+    # the caller is told only "wrong user name or password"; the log keeps the real reason
+    assert json.loads(events[0].detail) == {"reason": "wrong password"}
     assert (await platform.audit.verify()).intact
 
 
