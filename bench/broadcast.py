@@ -12,7 +12,7 @@ checkers that decode everything; see bench/sfu_fanout.py).
    provided the N measured got >= 29 fps.
 2. Two nodes cascading: the origin forwards the presenter's tracks once to
    an edge node over a server-to-server WebRTC leg (the pipe of
-   signalling/cascade.py: a subscribe-only peer at the origin whose offers
+   signalling/rooms/cascade.py: a subscribe-only peer at the origin whose offers
    the edge answers with MediaServer.pipe_offer); N trainees on each node,
    the load per node of step 1 (the cost per stream grows with the load).
    Each node's capacity is worked out the same way (the origin's ingest
@@ -109,7 +109,7 @@ def spawn(ctx: Any, target: Any, *args: Any) -> Child:
 
 
 def perms(p: Permissions) -> dict[str, bool]:
-    return dataclasses.asdict(p)  # pickled to the node, as signalling.cascade sends it
+    return dataclasses.asdict(p)  # pickled to the node, as signalling.rooms.cascade sends it
 
 
 class Broadcast:

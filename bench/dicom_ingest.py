@@ -72,10 +72,10 @@ from signalling.db.models import (
     Role,
     Urgency,
 )
-from signalling.facilities import add_facility
+from signalling.network.facilities import add_facility
+from signalling.network.staff import add_user
 from signalling.platform import open_platform
 from signalling.settings import load_settings
-from signalling.staff import add_user
 
 PASSWORD = "bench-password-123"  # noqa: S105 (a throw-away database)
 ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")

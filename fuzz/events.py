@@ -1,6 +1,6 @@
 """Target ``events``: every client socket.io event, through the server's checks.
 
-The first byte picks the event of :data:`signalling.room_protocol.CLIENT_EVENTS`,
+The first byte picks the event of :data:`signalling.rooms.protocol.CLIENT_EVENTS`,
 the rest is the JSON a client emits with it (socket.io hands the server the
 decoded value; text that is not JSON never reaches the handlers). The
 payload then goes where ``room_events.run`` sends it: the event's model, and
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from dicom_viewer.measure import RegionStats, region_stats
 from dicom_viewer.view_state import RegionAnnotation, ViewStates
 from signalling.http.errors import describe_validation_error
-from signalling.room_protocol import CLIENT_EVENTS, ViewChange
+from signalling.rooms.protocol import CLIENT_EVENTS, ViewChange
 
 from .mutators import json_mutator
 from .seed_data import ct_slice

@@ -1,3 +1,3 @@
-from .cli import main
+from signalling.cli import main
 
 main(prog_name="telehealth")

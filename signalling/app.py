@@ -14,66 +14,65 @@ from media_server.reachability import IceServer, TurnRest
 from media_server.tasks import TaskSet
 from recordings.recorder import Recorder
 from recordings.recovery import recover
-
-from .background import every, running
-from .cascade import Cascade
-from .cluster import NodeRpc, RoomPlacement, RoomRouter, serving
-from .dispatch import Deadlines, Dispatcher
-from .http import (
-    admin_routes,
-    audit_routes,
-    auth_routes,
-    case_file_routes,
-    consult_routes,
-    health,
-    imaging_routes,
-    patient_routes,
-    patient_share_routes,
-    recording_routes,
-    training_routes,
-    whep_routes,
-    whip_routes,
-)
-from .http.csrf import csrf_middleware
-from .http.dicomweb_routes import add_dicomweb_routes
-from .http.errors import error_middleware, security_headers
-from .http.identity import identity_middleware
-from .http.keys import NODES, PLACEMENT, PLATFORM, RECORDINGS, ROOMS
-from .http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
-from .http.openapi import openapi_handler
-from .http.security_headers import add_security_headers
-from .http.web_client import add_web_client_routes
-from .imaging.desk import Imaging
-from .imaging.receiver import Receiver
-from .nodes import NodeRegistry, heartbeat, new_node_id
-from .platform import Platform
-from .presence import Presence
-from .realtime import (
-    CONNECTIONS,
-    SIO,
-    Connections,
+from signalling.background import every, running
+from signalling.casefile import routes as casefile_routes
+from signalling.casefile import share_routes
+from signalling.cluster.keys import NODES, PLACEMENT
+from signalling.cluster.nodes import NodeRegistry, heartbeat, new_node_id
+from signalling.cluster.routing import NodeRpc, RoomPlacement, RoomRouter, serving
+from signalling.dispatch import routes as dispatch_routes
+from signalling.dispatch.dispatcher import Deadlines, Dispatcher
+from signalling.dispatch.keys import DISPATCHER
+from signalling.http import health
+from signalling.http.csrf import csrf_middleware
+from signalling.http.errors import error_middleware, security_headers
+from signalling.http.identity import identity_middleware
+from signalling.http.keys import PLATFORM
+from signalling.http.metrics import METRICS, Metrics, metrics_handler, metrics_middleware
+from signalling.http.security_headers import add_security_headers
+from signalling.http.web_client import add_web_client_routes
+from signalling.imaging import routes as imaging_routes
+from signalling.imaging.desk import Imaging
+from signalling.imaging.dicomweb_routes import add_dicomweb_routes
+from signalling.imaging.keys import IMAGING, RECEIVER
+from signalling.imaging.receiver import Receiver
+from signalling.imaging.view_events import ViewEvents
+from signalling.network import admin_routes, audit_routes, login_routes, patient_routes
+from signalling.openapi import openapi_handler
+from signalling.platform import Platform
+from signalling.realtime.connections import Connections
+from signalling.realtime.keys import CONNECTIONS, SIO
+from signalling.realtime.presence import Presence
+from signalling.realtime.revocation import revocation_of
+from signalling.realtime.server import (
     SocketNotifier,
     create_socketio,
     presence_heartbeat,
 )
-from .recording_consent import RecordingDesk
-from .room_events import register_room_events
-from .rooms import Rooms
-from .settings import Settings
-from .training import TrainingEvents
-from .view_events import ViewEvents
+from signalling.recording import routes as recording_routes
+from signalling.recording.consent import RecordingDesk
+from signalling.recording.keys import RECORDINGS
+from signalling.rooms import routes as room_routes
+from signalling.rooms.cascade import Cascade
+from signalling.rooms.events import register_room_events
+from signalling.rooms.keys import ROOMS
+from signalling.rooms.listener import RoomListener
+from signalling.rooms.manager import Rooms
+from signalling.settings import Settings
+from signalling.training import routes as training_routes
+from signalling.training import whep, whip
+from signalling.training.classroom import TrainingEvents
 
 log = logging.getLogger(__name__)
 
 # A recording no node wrote for this long is finished as interrupted (a live
 # track writes every 2 s at most; a silent publisher is dropped after 15 s).
 RECOVERY_IDLE_S = 60.0
-RECEIVER = web.AppKey("receiver", Receiver)
 
 
 async def escalation_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Escalates requests whose deadline passed; safe on every node at once."""
-    dispatcher = app[consult_routes.DISPATCHER]
+    dispatcher = app[DISPATCHER]
 
     async with running(every(1.0, dispatcher.escalate_due, "escalation sweep")):
         yield
@@ -111,21 +110,22 @@ def build_app(platform: Platform) -> web.Application:
     app[PLATFORM] = platform
     app[METRICS] = metrics
     app.add_routes(health.routes)
-    app.add_routes(auth_routes.routes)
+    app.add_routes(login_routes.routes)
     app.add_routes(admin_routes.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(patient_routes.routes)
-    app.add_routes(consult_routes.routes)
-    app.add_routes(case_file_routes.routes)
-    app.add_routes(patient_share_routes.routes)
+    app.add_routes(dispatch_routes.routes)
+    app.add_routes(room_routes.routes)
+    app.add_routes(casefile_routes.routes)
+    app.add_routes(share_routes.routes)
     app.add_routes(recording_routes.routes)
     app.add_routes(training_routes.routes)
-    app.add_routes(whip_routes.routes)
-    app.add_routes(whep_routes.routes)
+    app.add_routes(whip.routes)
+    app.add_routes(whep.routes)
     app.add_routes(imaging_routes.routes)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)
-    app[imaging_routes.IMAGING] = imaging
+    app[IMAGING] = imaging
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/api/openapi.json", openapi_handler)
     add_web_client_routes(app)
@@ -146,7 +146,7 @@ def build_app(platform: Platform) -> web.Application:
             routine=timedelta(seconds=settings.dispatch_routine_seconds),
         ),
     )
-    app[consult_routes.DISPATCHER] = dispatcher
+    app[DISPATCHER] = dispatcher
     app.cleanup_ctx.append(escalation_sweeper)
 
     media = MediaServer(config=media_config(settings))
@@ -182,8 +182,20 @@ def build_app(platform: Platform) -> web.Application:
     background_tasks = TaskSet()
     app[PLACEMENT] = placement
     cascade = Cascade(rooms, media, sio, rpc, router)
-    rooms.on_room_closed.append(lambda room_id: background_tasks.spawn(placement.forget(room_id)))
-    connections.on_close.append(
+
+    class Unplace(RoomListener):
+        def room_closed(self, room_id: str) -> None:
+            background_tasks.spawn(placement.forget(room_id))
+
+    # What the room announces, each feature hears, in this order.
+    for listener in (views, desk, training, cascade, Unplace()):
+        rooms.add_listener(listener)
+    rooms.place_media_with(cascade.place)
+    # The one receiver of media events: the cascade takes its edge and pipe peers'
+    # events and hands the rest to the rooms.
+    media.set_listener(cascade.on_media_event)
+    revocation_of(sio).cover_socketless(rooms)
+    connections.when_closed(
         register_room_events(
             sio, rooms, {**views.handlers(), **desk.handlers(), **training.handlers()}, router
         )

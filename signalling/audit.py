@@ -23,8 +23,8 @@ from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .db.models import AuditEvent, User
-from .db.types import utcnow
+from signalling.db.models import AuditEvent, User
+from signalling.db.types import utcnow
 
 GENESIS = "0" * 64
 # Any constant: appenders on several nodes take turns extending the chain.

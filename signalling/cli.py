@@ -13,16 +13,16 @@ from typing import Any, TypeVar
 
 import click
 
-from .audit import CLI
-from .auth.tokens import Audience
-from .db import migrations
-from .db.engine import check_database, create_engine, describe_url
-from .db.models import FacilityLevel, Role, Specialty
-from .errors import PlatformError
-from .logs import configure_logging
-from .platform import Platform, StartupError, open_platform
-from .private_files import private_dir
-from .settings import Settings, SettingsError, load_settings
+from signalling.audit import CLI
+from signalling.auth.tokens import Audience
+from signalling.db import migrations
+from signalling.db.engine import check_database, create_engine, describe_url
+from signalling.db.models import FacilityLevel, Role, Specialty
+from signalling.errors import PlatformError
+from signalling.logs import configure_logging
+from signalling.platform import Platform, StartupError, open_platform
+from signalling.private_files import private_dir
+from signalling.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -122,7 +122,7 @@ def main() -> None:
 @settings_options("host", "port", "tls_cert", "tls_key")
 def serve(settings: Settings) -> None:
     """Serve the platform (web client, API, socket.io) until interrupted."""
-    from .server import serve as run_server
+    from signalling.server import serve as run_server
 
     run(run_server(settings))
 
@@ -172,7 +172,7 @@ def token_issue(settings: Settings, username: str, ttl: str | None) -> None:
     lifetime = parse_duration(ttl) if ttl else timedelta(minutes=settings.api_token_ttl_minutes)
 
     async def go(platform: Platform) -> str:
-        from .staff import get_user
+        from signalling.network.staff import get_user
 
         async with platform.db() as db:
             user = await get_user(db, username)
@@ -227,8 +227,8 @@ def user_add(
     """Create a staff account."""
 
     async def go(platform: Platform) -> None:
-        from .facilities import get_facility
-        from .staff import add_user
+        from signalling.network.facilities import get_facility
+        from signalling.network.staff import add_user
 
         async with platform.db() as db:
             facility = await get_facility(db, facility_code) if facility_code else None
@@ -263,8 +263,8 @@ def user_list(settings: Settings, as_json: bool) -> None:
     async def go(platform: Platform) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
-        from .db.models import Facility
-        from .staff import list_users
+        from signalling.db.models import Facility
+        from signalling.network.staff import list_users
 
         async with platform.db() as db:
             codes = {f.id: f.code for f in await db.scalars(select(Facility))}
@@ -295,8 +295,8 @@ def user_list(settings: Settings, as_json: bool) -> None:
 
 def _set_active(settings: Settings, username: str, active: bool) -> None:
     async def go(platform: Platform) -> None:
-        from .auth.login_sessions import end_sessions_of
-        from .staff import set_active
+        from signalling.auth.login_sessions import end_sessions_of
+        from signalling.network.staff import set_active
 
         async with platform.db() as db:
             changed = await set_active(db, username, active)
@@ -348,7 +348,7 @@ def facility_add(settings: Settings, code: str, name: str, level: str, province:
     """Add a facility (hospital or health centre)."""
 
     async def go(platform: Platform) -> None:
-        from .facilities import add_facility
+        from signalling.network.facilities import add_facility
 
         async with platform.db() as db:
             created = await add_facility(
@@ -366,7 +366,7 @@ def facility_list(settings: Settings) -> None:
     """List facilities and the pairings between them."""
 
     async def go(platform: Platform) -> list[str]:
-        from .facilities import list_facilities, list_pairings
+        from signalling.network.facilities import list_facilities, list_pairings
 
         async with platform.db() as db:
             lines = [
@@ -396,7 +396,7 @@ def facility_pair(settings: Settings, central: str, partner: str, specialty: str
     """Let central hospital CENTRAL support facility PARTNER (for one specialty or all)."""
 
     async def go(platform: Platform) -> None:
-        from .facilities import pair
+        from signalling.network.facilities import pair
 
         async with platform.db() as db:
             await pair(
@@ -435,7 +435,7 @@ def invite(
     lifetime = parse_duration(ttl) if ttl else timedelta(minutes=settings.invite_ttl_minutes)
 
     async def go(platform: Platform) -> str:
-        from .invites import create_invite
+        from signalling.rooms.invites import create_invite
 
         async with platform.db() as db:
             issued = await create_invite(
@@ -511,7 +511,7 @@ def recordings_purge(settings: Settings) -> None:
     """Delete recordings older than recording_retention_days (audited)."""
 
     async def go(platform: Platform) -> int:
-        from .http.recording_routes import purge_expired
+        from signalling.recording.retention import purge_expired
 
         return await purge_expired(platform, CLI)
 
@@ -531,7 +531,7 @@ def demo(settings: Settings, password: str | None) -> None:
     """Load a small demo network: 2 central and 3 district hospitals with their staff."""
 
     async def go(platform: Platform) -> None:
-        from .demo import load_demo
+        from signalling.network.demo import load_demo
 
         for line in await load_demo(platform, password):
             click.echo(line)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from .errors import PlatformError
+from signalling.errors import PlatformError
 
 _CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
 _CONTROL_BUT_LINES = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"

@@ -11,17 +11,17 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .audit import AuditLog
-from .auth.login_sessions import SessionPolicy
-from .auth.tokens import TokenSigner
-from .blobstore import BlobStore
-from .db import migrations
-from .db.engine import check_database, create_engine, describe_url, session_factory
-from .private_files import private_dir
-from .settings import Settings
-from .shared_state import SharedState, create_shared_state
-from .signing_key import load_signing_key
-from .staff import LoginPolicy
+from signalling.audit import AuditLog
+from signalling.auth.login import LoginPolicy
+from signalling.auth.login_sessions import SessionPolicy
+from signalling.auth.signing_key import load_signing_key
+from signalling.auth.tokens import TokenSigner
+from signalling.blobstore import BlobStore
+from signalling.db import migrations
+from signalling.db.engine import check_database, create_engine, describe_url, session_factory
+from signalling.private_files import private_dir
+from signalling.settings import Settings
+from signalling.shared_state import SharedState, create_shared_state
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import ssl
 
 from aiohttp import web
 
-from .app import build_app
-from .http.access_log import RedactingAccessLogger
-from .http.web_client import MissingClientDependencies, check_web_client
-from .platform import StartupError, open_platform
-from .settings import Settings
+from signalling.app import build_app
+from signalling.http.access_log import RedactingAccessLogger
+from signalling.http.web_client import MissingClientDependencies, check_web_client
+from signalling.platform import StartupError, open_platform
+from signalling.settings import Settings
 
 log = logging.getLogger(__name__)
 

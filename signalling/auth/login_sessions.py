@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import LoginSession, User
-from ..db.types import utcnow
+from signalling.db.models import LoginSession, User
+from signalling.db.types import utcnow
 
 COOKIE_NAME = "th_session"
 

@@ -17,7 +17,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from ..shared_state import SharedState, SharedStateUnavailable
+from signalling.shared_state import SharedState, SharedStateUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,11 @@ class Grant(enum.StrEnum):
 PATIENT_GRANTS = frozenset({Grant.PUBLISH_AUDIO, Grant.PUBLISH_VIDEO, Grant.SUBSCRIBE, Grant.CHAT})
 
 
+# A room token's life: the web client refreshes it over its socket before it ends
+# (room.refresh), so a stolen one is short-lived. Patient links set their own.
+ROOM_TOKEN_TTL = timedelta(minutes=15)
+
+
 class InvalidToken(Exception):
     """The token is unusable; the message says why, without echoing the token."""
 
@@ -63,6 +68,35 @@ class TokenSigner:
         if len(key) < 32:
             raise ValueError("the signing key must be at least 32 bytes")
         self._key = key
+
+    def issue_room(
+        self,
+        *,
+        subject: str,
+        room: str,
+        grants: frozenset[Grant],
+        ttl: timedelta = ROOM_TOKEN_TTL,
+        name: str | None = None,
+        invite: str | None = None,
+        not_before: datetime | None = None,
+        now: datetime | None = None,
+    ) -> tuple[str, TokenClaims]:
+        """A room token: the one way every path (staff, trainee, patient link, refresh) makes one.
+
+        A patient link's token id is its invite id, so the link is redeemed once.
+        """
+        return self.issue(
+            subject=subject,
+            audience=Audience.ROOM,
+            ttl=ttl,
+            room=room,
+            grants=grants,
+            not_before=not_before,
+            token_id=invite,
+            invite=invite,
+            name=name,
+            now=now,
+        )
 
     def issue(
         self,

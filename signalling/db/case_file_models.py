@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base
-from .types import UTCDateTime, utcnow
+from signalling.db.models import Base
+from signalling.db.types import UTCDateTime, utcnow
 
 
 class CaseFile(Base):

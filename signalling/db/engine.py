@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
-from ..private_files import private_file, tighten
+from signalling.private_files import private_file, tighten
 
 # What SQLite keeps next to a database file; each holds patient data too.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import UTCDateTime, utcnow
+from signalling.db.types import UTCDateTime, utcnow
 
 # Named constraints so that Alembic migrations can refer to them on both databases.
 NAMING = {

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base
-from .types import UTCDateTime, utcnow
+from signalling.db.models import Base
+from signalling.db.types import UTCDateTime, utcnow
 
 
 class Recording(Base):

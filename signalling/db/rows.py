@@ -7,7 +7,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import Conflict
+from signalling.errors import Conflict
 
 R = TypeVar("R")
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..audit import Outcome
-from ..errors import PlatformError
-from .errors import Handler
-from .identity import actor_of
-from .keys import USER, platform_of
+from signalling.audit import Outcome
+from signalling.errors import PlatformError
+from signalling.http.errors import RequestHandler
+from signalling.http.identity import actor_of
+from signalling.http.keys import USER, platform_of
 
 
 def _message(exc: web.HTTPException) -> str:
@@ -30,10 +30,12 @@ def _message(exc: web.HTTPException) -> str:
         return exc.reason
 
 
-def audited(action: str, object_type: str, id_key: str = "id") -> Callable[[Handler], Handler]:
+def audited(
+    action: str, object_type: str, id_key: str = "id"
+) -> Callable[[RequestHandler], RequestHandler]:
     """Audit every refusal of the wrapped handler as ``action`` on its ``id_key`` object."""
 
-    def wrap(handler: Handler) -> Handler:
+    def wrap(handler: RequestHandler) -> RequestHandler:
         async def refused(request: web.Request, status: int, message: str) -> None:
             if USER not in request:
                 return

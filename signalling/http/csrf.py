@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..audit import Outcome
-from ..auth.login_sessions import COOKIE_NAME
-from .errors import Handler, json_error
-from .identity import actor_of
-from .keys import USER, platform_of
+from signalling.audit import Outcome
+from signalling.auth.login_sessions import COOKIE_NAME
+from signalling.http.errors import RequestHandler, json_error
+from signalling.http.identity import actor_of
+from signalling.http.keys import USER, platform_of
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
@@ -78,7 +78,7 @@ def refusal(request: web.Request) -> str | None:
 
 
 @web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def csrf_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     reason = refusal(request)
     if reason is None:
         return await handler(request)

@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from ..db.engine import check_database
-from .keys import platform_of
+from signalling.db.engine import check_database
+from signalling.http.keys import platform_of
 
 routes = web.RouteTableDef()
 

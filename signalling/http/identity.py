@@ -6,14 +6,14 @@ import re
 
 from aiohttp import web
 
-from ..audit import Actor, user_actor
-from ..auth.login_sessions import COOKIE_NAME, resolve_session
-from ..auth.tokens import Audience, InvalidToken
-from ..db.models import User
-from ..errors import Unauthorized
-from ..platform import Platform
-from .errors import Handler
-from .keys import USER, platform_of
+from signalling.audit import Actor, Outcome, user_actor
+from signalling.auth.login_sessions import COOKIE_NAME, resolve_session
+from signalling.auth.tokens import Audience, InvalidToken
+from signalling.db.models import Role, User
+from signalling.errors import Forbidden, Unauthorized
+from signalling.http.errors import RequestHandler
+from signalling.http.keys import USER, platform_of
+from signalling.platform import Platform
 
 # "user:<id>": ASCII digits only (int() would take "١٢" or " 12"), at most 18
 # so that the id fits the database's 64-bit integer.
@@ -58,7 +58,7 @@ async def identify(platform: Platform, request: web.Request) -> User | None:
 
 
 @web.middleware
-async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def identity_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     # Only the API needs to know; static files and probes stay cheap.
     # Patients have no account: their routes check the room session token themselves.
     if request.path.startswith(("/api/", "/dicomweb/", "/whip/")) and not request.path.startswith(
@@ -78,3 +78,12 @@ def require_user(request: web.Request) -> User:
     if USER not in request:
         raise Unauthorized("log in first")
     return request[USER]
+
+
+async def require_admin(request: web.Request, action: str) -> tuple[User, Actor]:
+    user = require_user(request)
+    actor = actor_of(user, request)
+    if user.role is not Role.ADMIN:
+        await platform_of(request).audit.record(actor, action, outcome=Outcome.DENIED)
+        raise Forbidden("only administrators may do that")
+    return user, actor

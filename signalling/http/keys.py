@@ -1,21 +1,17 @@
-"""Typed keys for what the aiohttp application and requests carry."""
+"""Typed keys for what every aiohttp application and request carries.
+
+Each feature declares its own keys in its package's ``keys.py``; these two are
+the kernel's: the open platform and the authenticated caller.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..cluster import RoomPlacement
-from ..db.models import User
-from ..nodes import NodeRegistry
-from ..platform import Platform
-from ..recording_consent import RecordingDesk
-from ..rooms import Rooms
+from signalling.db.models import User
+from signalling.platform import Platform
 
 PLATFORM = web.AppKey("platform", Platform)
-ROOMS = web.AppKey("rooms", Rooms)
-NODES = web.AppKey("nodes", NodeRegistry)
-PLACEMENT = web.AppKey("placement", RoomPlacement)
-RECORDINGS = web.AppKey("recordings", RecordingDesk)
 # Request-scoped: the authenticated staff member, if any.
 USER = web.RequestKey("user", User)
 

@@ -30,8 +30,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .errors import Handler, json_error
-from .keys import platform_of
+from signalling.http.errors import RequestHandler, json_error
+from signalling.http.keys import platform_of
 
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
@@ -73,7 +73,7 @@ def _route_label(request: web.Request) -> str:
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def metrics_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     metrics = request.app[METRICS]
     started = time.perf_counter()
     status = 500

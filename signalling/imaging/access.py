@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import (
+from signalling.db.models import (
     Consultation,
     ConsultationStudy,
     ConsultStatus,
@@ -19,7 +19,7 @@ from ..db.models import (
     Participant,
     User,
 )
-from ..errors import Conflict, NotFound
+from signalling.errors import Conflict, NotFound
 
 CLOSED = (ConsultStatus.ENDED, ConsultStatus.CANCELLED)
 

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dicom_viewer.index import ImagingIndex
 from dicom_viewer.instance import InstanceInfo
-
-from ..db.models import ConsultationStudy, ImagingInstance, ImagingSeries, ImagingStudy
+from signalling.db.models import ConsultationStudy, ImagingInstance, ImagingSeries, ImagingStudy
 
 
 class CatalogConflict(ValueError):

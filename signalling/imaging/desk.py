@@ -23,12 +23,10 @@ from dicom_viewer.measure import RegionStats
 from dicom_viewer.service import ImagingService
 from dicom_viewer.validate import Accepted, Refused, validate
 from dicom_viewer.view_state import RegionAnnotation, ViewStates
-
-from ..audit import Actor, Outcome
-from ..db.models import Consultation, ImagingInstance, Patient
-from ..platform import Platform
-from .access import Claimant, joinable
-from .catalog import (
+from signalling.audit import Actor, Outcome
+from signalling.db.models import Consultation, ImagingInstance, Patient
+from signalling.imaging.access import Claimant, joinable
+from signalling.imaging.catalog import (
     CatalogConflict,
     Duplicate,
     HeldElsewhere,
@@ -36,7 +34,8 @@ from .catalog import (
     file_instance,
     touched_studies,
 )
-from .identity import PatientMismatch, check_patient
+from signalling.imaging.identity import PatientMismatch, check_patient
+from signalling.platform import Platform
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024

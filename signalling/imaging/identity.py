@@ -20,8 +20,7 @@ from datetime import date
 
 from dicom_viewer.identity import name_tokens
 from dicom_viewer.instance import InstanceInfo
-
-from ..db.models import Patient, Sex
+from signalling.db.models import Patient, Sex
 
 _DICOM_SEX = {"M": Sex.MALE, "F": Sex.FEMALE}
 

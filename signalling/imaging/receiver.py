@@ -20,11 +20,10 @@ from sqlalchemy import select
 
 from dicom_viewer.scp import Origin, StorageSCP, StorageSCPConfig, StoreRefused
 from dicom_viewer.validate import Accepted, Refused
-
-from ..audit import Actor, Outcome
-from ..db.models import Consultation, ConsultStatus, Patient
-from .access import Claimant
-from .desk import Declined, FileResult, Held, Imaging
+from signalling.audit import Actor, Outcome
+from signalling.db.models import Consultation, ConsultStatus, Patient
+from signalling.imaging.access import Claimant
+from signalling.imaging.desk import Declined, FileResult, Held, Imaging
 
 log = logging.getLogger(__name__)
 OPEN = (ConsultStatus.REQUESTED, ConsultStatus.SCHEDULED, ConsultStatus.LIVE)

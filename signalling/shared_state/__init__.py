@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .base import SharedState, SharedStateUnavailable, Subscription
-from .in_process import InProcessState
-from .redis_state import RedisState
+from signalling.shared_state.base import SharedState, SharedStateUnavailable, Subscription
+from signalling.shared_state.in_process import InProcessState
+from signalling.shared_state.redis_state import RedisState
 
 __all__ = [
     "InProcessState",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .base import SharedState, Subscription
+from signalling.shared_state.base import SharedState, Subscription
 
 _QUEUE_LIMIT = 1000
 

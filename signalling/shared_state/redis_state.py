@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .base import SharedState, SharedStateUnavailable, Subscription
+from signalling.shared_state.base import SharedState, SharedStateUnavailable, Subscription
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from signalling.app import build_app
 from signalling.db.models import Facility, FacilityLevel, Role, Specialty, User
-from signalling.facilities import add_facility
+from signalling.network.facilities import add_facility
+from signalling.network.staff import add_user
 from signalling.platform import Platform, open_platform
 from signalling.settings import Settings, load_settings
-from signalling.staff import add_user
 
 PASSWORD = "correct horse battery"
 

@@ -16,9 +16,9 @@ from pydicom.data import get_testdata_file, get_testdata_files
 
 from signalling.app import build_app
 from signalling.platform import Platform, open_platform
+from tests.signalling.care_network import Member, build_network
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import Member, build_network
-from tests.signalling.test_rooms import Consult
+from tests.signalling.rooms.test_manager import Consult
 
 CT5N = "dicomdirtests/98892001/CT5N/*"
 

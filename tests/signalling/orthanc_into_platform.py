@@ -26,7 +26,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 from sqlalchemy import select
 
-from signalling.app import RECEIVER, build_app
+from signalling.app import build_app
 from signalling.db.models import (
     AuditEvent,
     Consultation,
@@ -40,10 +40,11 @@ from signalling.db.models import (
     Sex,
     Urgency,
 )
-from signalling.facilities import add_facility
+from signalling.imaging.keys import RECEIVER
+from signalling.network.facilities import add_facility
+from signalling.network.staff import add_user
 from signalling.platform import Platform, open_platform
 from signalling.settings import load_settings
-from signalling.staff import add_user
 from tests.dicom_viewer.orthanc_move import ORTHANC_AET, SCU_AET, _free_port, _wait_for_echo
 
 

@@ -21,7 +21,7 @@ def test_every_setting_is_documented_with_its_variable() -> None:
 
 def test_protocol_document_is_current() -> None:
     from signalling.protocol_doc import render
-    from signalling.room_protocol import CLIENT_EVENT_DOCS, CLIENT_EVENTS
+    from signalling.rooms.protocol import CLIENT_EVENT_DOCS, CLIENT_EVENTS
 
     assert CLIENT_EVENT_DOCS.keys() == CLIENT_EVENTS.keys()
     protocol = README.with_name("docs") / "PROTOCOL.md"

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from signalling.app import build_app
-from signalling.http.openapi import OPERATIONS
+from signalling.openapi import OPERATIONS
 from signalling.platform import Platform
 from tests.conftest import free_port
 

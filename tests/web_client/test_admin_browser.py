@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from tests.signalling.care_network import add_admin, served
 from tests.signalling.conftest import PASSWORD, make_settings
-from tests.signalling.network import add_admin, served
 from tests.web_client.test_shell_browser import shoot, watch_errors
 
 pytestmark = pytest.mark.browser

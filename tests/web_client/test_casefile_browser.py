@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import free_port
+from tests.signalling.care_network import accepted_consultation, served
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_imaging_browser import enter
 from tests.web_client.test_shell_browser import shoot, watch_errors

@@ -12,9 +12,9 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import RedisServer
 from tests.media_server.sfu_clients import requires_network
-from tests.signalling.network import accepted_consultation
-from tests.signalling.test_cluster import RoomClient, api_token, cluster, room_token
-from tests.signalling.test_rooms import REQUEST
+from tests.signalling.care_network import accepted_consultation
+from tests.signalling.cluster.test_cluster import RoomClient, api_token, cluster, room_token
+from tests.signalling.rooms.test_manager import REQUEST
 from tests.web_client.test_consultation_browser import log_in, sees_video_of
 
 pytestmark = [pytest.mark.browser, requires_network]

@@ -16,8 +16,8 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
+from tests.signalling.care_network import served
 from tests.signalling.conftest import PASSWORD, make_settings
-from tests.signalling.network import served
 from tests.web_client.test_shell_browser import shoot, watch_errors
 
 pytestmark = [pytest.mark.browser, requires_network]

@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from pydicom.uid import generate_uid
 
+from tests.signalling.care_network import accepted_consultation, served
 from tests.signalling.conftest import make_settings
 from tests.signalling.imaging_helpers import dicom_file
-from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_imaging_browser import enter
 

@@ -15,9 +15,9 @@ import pydicom
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.signalling.care_network import accepted_consultation, served
 from tests.signalling.conftest import make_settings
 from tests.signalling.imaging_helpers import ct5n, dicom_file, of_patient
-from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_imaging_browser import enter
 

@@ -17,8 +17,8 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from dicom_viewer.measure import region_stats
+from tests.signalling.care_network import accepted_consultation, served
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import accepted_consultation, served
 from tests.web_client.test_consultation_browser import log_in
 from tests.web_client.test_shell_browser import shoot
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.signalling.care_network import served
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import served
 from tests.web_client.test_consultation_browser import log_in
 
 pytestmark = pytest.mark.browser

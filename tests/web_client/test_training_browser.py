@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.media_server.sfu_clients import requires_network
+from tests.signalling.care_network import served
 from tests.signalling.conftest import make_settings
-from tests.signalling.network import served
 from tests.web_client.test_consultation_browser import log_in, my_id, sees_video_of
 from tests.web_client.test_shell_browser import shoot
 
