@@ -65,6 +65,24 @@ from signalling.training.classroom import TrainingEvents
 
 log = logging.getLogger(__name__)
 
+# Every feature's REST routes, in the order they are matched (and documented).
+API_ROUTES: tuple[web.RouteTableDef, ...] = (
+    health.routes,
+    login_routes.routes,
+    admin_routes.routes,
+    audit_routes.routes,
+    patient_routes.routes,
+    dispatch_routes.routes,
+    room_routes.routes,
+    casefile_routes.routes,
+    share_routes.routes,
+    recording_routes.routes,
+    training_routes.routes,
+    whip.routes,
+    whep.routes,
+    imaging_routes.routes,
+)
+
 # A recording no node wrote for this long is finished as interrupted (a live
 # track writes every 2 s at most; a silent publisher is dropped after 15 s).
 RECOVERY_IDLE_S = 60.0
@@ -109,20 +127,8 @@ def build_app(platform: Platform) -> web.Application:
     metrics = Metrics()
     app[PLATFORM] = platform
     app[METRICS] = metrics
-    app.add_routes(health.routes)
-    app.add_routes(login_routes.routes)
-    app.add_routes(admin_routes.routes)
-    app.add_routes(audit_routes.routes)
-    app.add_routes(patient_routes.routes)
-    app.add_routes(dispatch_routes.routes)
-    app.add_routes(room_routes.routes)
-    app.add_routes(casefile_routes.routes)
-    app.add_routes(share_routes.routes)
-    app.add_routes(recording_routes.routes)
-    app.add_routes(training_routes.routes)
-    app.add_routes(whip.routes)
-    app.add_routes(whep.routes)
-    app.add_routes(imaging_routes.routes)
+    for table in API_ROUTES:
+        app.add_routes(table)
     add_dicomweb_routes(app)
     imaging = Imaging(platform)
     app[IMAGING] = imaging

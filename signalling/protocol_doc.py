@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from signalling.openapi import OPERATIONS
+from signalling.app import API_ROUTES
+from signalling.openapi import operations
 from signalling.rooms.protocol import CLIENT_EVENT_DOCS, CLIENT_EVENTS, SERVER_EVENTS
 
 INTRO = """\
@@ -85,9 +86,10 @@ def render() -> str:
     lines += [f"| `{event}` | {what} |" for event, what in SERVER_EVENTS.items()]
     lines.append("\n## REST\n")
     lines += ["| method | path | what | auth |", "|---|---|---|---|"]
-    for op in OPERATIONS:
-        auth = "none" if op.public else "cookie or bearer"
-        lines.append(f"| {op.method.upper()} | `{op.path}` | {op.summary} | {auth} |")
+    routes = ((r.method, r.path, r.handler) for table in API_ROUTES for r in table)  # type: ignore[attr-defined]
+    for op in operations(routes):
+        auth = "none" if op.doc.public else "cookie or bearer"
+        lines.append(f"| {op.method.upper()} | `{op.path}` | {op.doc.summary} | {auth} |")
     return "\n".join(lines) + "\n"
 
 

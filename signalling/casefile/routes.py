@@ -39,6 +39,7 @@ from signalling.casefile.summary import summary_html
 from signalling.db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from signalling.db.models import Consultation, ConsultStatus, Facility, Participant, Role, User
 from signalling.errors import Forbidden, NotFound, PlatformError
+from signalling.http.api_docs import CASE_FILE_ID, CONSULTATION_ID, DOCUMENT_ID, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -94,6 +95,12 @@ async def _audit(
 
 
 @routes.get("/api/consultations/{id}/case-file")
+@api_doc(
+    "The patient's case file for this consultation (made on first use)",
+    "case files",
+    params=(CONSULTATION_ID,),
+    errors=(400, 401, 403, 404),
+)
 @audited("casefile.read", "consultation")
 async def consultation_case_file(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -116,6 +123,12 @@ async def consultation_case_file(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}")
+@api_doc(
+    "A case file: latest documents, attachments",
+    "case files",
+    params=(CASE_FILE_ID,),
+    errors=(401, 403, 404),
+)
 @audited("casefile.read", "case_file", "cf")
 async def read_case_file(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -127,6 +140,14 @@ async def read_case_file(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/case-files/{cf}/documents")
+@api_doc(
+    "Add a document (note, history, findings, vitals, conclusion)",
+    "case files",
+    ok=201,
+    body=NewDocument,
+    params=(CASE_FILE_ID,),
+    errors=(400, 401, 403, 404, 415),
+)
 @audited("casefile.write", "case_file", "cf")
 async def new_document(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -152,6 +173,13 @@ async def new_document(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/case-files/{cf}/documents/{doc}")
+@api_doc(
+    "A new version of a document; 409 if it changed since base_version",
+    "case files",
+    body=Revision,
+    params=(CASE_FILE_ID, DOCUMENT_ID),
+    errors=(400, 401, 403, 404, 409, 415),
+)
 @audited("casefile.write", "case_file", "cf")
 async def revise_document(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -175,6 +203,12 @@ async def revise_document(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}/documents/{doc}/versions")
+@api_doc(
+    "Every version of a document, with authors and signatures",
+    "case files",
+    params=(CASE_FILE_ID, DOCUMENT_ID),
+    errors=(401, 403, 404),
+)
 @audited("casefile.read", "case_file", "cf")
 async def versions(request: web.Request) -> web.Response:
     """Every version of a document, oldest first, each with its author and signatures."""
@@ -205,6 +239,22 @@ async def versions(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/case-files/{cf}/documents/{doc}/versions/{version:\\d{1,7}}/signatures")
+@api_doc(
+    "Sign a version of a conclusion (freezes it)",
+    "case files",
+    ok=201,
+    params=(
+        CASE_FILE_ID,
+        DOCUMENT_ID,
+        Param(
+            "version",
+            "path",
+            {"type": "integer", "minimum": 0, "maximum": 9_999_999},
+            required=True,
+        ),
+    ),
+    errors=(400, 401, 403, 404, 409),
+)
 @audited("casefile.sign", "case_file", "cf")
 async def sign_version(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -253,6 +303,14 @@ async def _attached_to(request: web.Request, user: User, case_file: CaseFile) ->
 
 
 @routes.post("/api/case-files/{cf}/attachments")
+@api_doc(
+    "Attach files (checked by content; size-limited while streaming)",
+    "case files",
+    ok=201,
+    params=(CASE_FILE_ID,),
+    upload=True,
+    errors=(400, 401, 403, 404),
+)
 @audited("casefile.attach", "case_file", "cf")
 async def upload(request: web.Request) -> web.Response:
     """Files are checked by content and streamed to the blob store within the limits."""
@@ -330,6 +388,24 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}/attachments/{aid}")
+@api_doc(
+    "Download an attachment",
+    "case files",
+    params=(
+        CASE_FILE_ID,
+        Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
+    ),
+    errors=(401, 403, 404),
+    media_type="application/octet-stream",
+    other_media_types=(
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/gif",
+        "text/plain",
+    ),
+)
 @audited("casefile.download", "case_file", "cf")
 async def download(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
@@ -364,6 +440,13 @@ async def _consultation_for_export(request: web.Request, user: User) -> Consulta
 
 
 @routes.get("/api/consultations/{id}/fhir")
+@api_doc(
+    "The consultation as a FHIR R4B bundle",
+    "case files",
+    params=(CONSULTATION_ID,),
+    errors=(401, 403, 404),
+    media_type="application/fhir+json",
+)
 @audited("casefile.export", "consultation")
 async def fhir_bundle(request: web.Request) -> web.Response:
     """The consultation as a FHIR bundle (Patient, Encounter, documents, imaging, report)."""
@@ -383,6 +466,13 @@ async def fhir_bundle(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/consultations/{id}/summary.html")
+@api_doc(
+    "A printable summary of the consultation and its conclusion",
+    "case files",
+    params=(CONSULTATION_ID,),
+    errors=(401, 403, 404),
+    media_type="text/html",
+)
 @audited("casefile.export", "consultation")
 async def printable_summary(request: web.Request) -> web.Response:
     user = require_user(request)

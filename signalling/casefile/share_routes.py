@@ -26,6 +26,7 @@ from signalling.casefile.routes import announce
 from signalling.db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from signalling.db.models import Consultation
 from signalling.errors import NotFound, Unauthorized
+from signalling.http.api_docs import CASE_FILE_ID, DOCUMENT_ID, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -40,6 +41,13 @@ class Shared(RequestBody):
 
 
 @routes.put("/api/case-files/{cf}/documents/{doc}/shared")
+@api_doc(
+    "Share (or stop sharing) a document's latest version with the patient",
+    "case files",
+    body=Shared,
+    params=(CASE_FILE_ID, DOCUMENT_ID),
+    errors=(400, 401, 403, 404, 415),
+)
 @audited("casefile.share", "case_file", "cf")
 async def share_document(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -72,6 +80,16 @@ async def share_document(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/case-files/{cf}/attachments/{aid}/shared")
+@api_doc(
+    "Share (or stop sharing) an attachment with the patient",
+    "case files",
+    body=Shared,
+    params=(
+        CASE_FILE_ID,
+        Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
+    ),
+    errors=(400, 401, 403, 404, 415),
+)
 @audited("casefile.share", "case_file", "cf")
 async def share_attachment(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -116,6 +134,11 @@ async def _patient(request: web.Request) -> tuple[TokenClaims, CaseFile]:
 
 
 @routes.get(PATIENT_PREFIX + "case-file")
+@api_doc(
+    "The patient's view: what clinicians shared (bearer: the room session token)",
+    "patients",
+    errors=(401, 404),
+)
 async def patient_view(request: web.Request) -> web.Response:
     claims, case_file = await _patient(request)
     platform = platform_of(request)
@@ -149,6 +172,21 @@ async def patient_view(request: web.Request) -> web.Response:
 
 
 @routes.get(PATIENT_PREFIX + "case-file/attachments/{aid}")
+@api_doc(
+    "A shared attachment, for the patient (bearer: the room session token)",
+    "patients",
+    params=(Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),),
+    errors=(401, 404),
+    media_type="application/octet-stream",
+    other_media_types=(
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/gif",
+        "text/plain",
+    ),
+)
 async def patient_download(request: web.Request) -> web.StreamResponse:
     claims, case_file = await _patient(request)
     platform = platform_of(request)

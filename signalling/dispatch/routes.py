@@ -28,6 +28,7 @@ from signalling.dispatch.participation import active_participation
 from signalling.dispatch.training_policy import TRAINING_ENDPOINT
 from signalling.errors import Conflict, Forbidden, NotFound
 from signalling.free_text import TEXT, MultiLine
+from signalling.http.api_docs import CONSULTATION_ID, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -88,6 +89,13 @@ class OnCall(RequestBody):
 
 
 @routes.post("/api/consultations")
+@api_doc(
+    "Open a consultation request",
+    "consultations",
+    ok=201,
+    body=OpenRequest,
+    errors=(400, 401, 403, 404, 415),
+)
 @audited("consultation.request", "consultation")
 async def open_request(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -116,6 +124,7 @@ def _listed(consultations: list[Consultation]) -> dict[str, Any]:
 
 
 @routes.get("/api/consultations")
+@api_doc("Consultations you take part in", "consultations")
 @audited("consultation.list", "consultation")
 async def mine(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -140,6 +149,7 @@ async def mine(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/consultations/queue")
+@api_doc("Open requests offered to you", "consultations")
 @audited("consultation.queue", "consultation")
 async def queue(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -154,6 +164,9 @@ async def queue(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/consultations/{id}")
+@api_doc(
+    "A consultation and its history", "consultations", params=(CONSULTATION_ID,), errors=(401, 404)
+)
 @audited("consultation.read", "consultation")
 async def detail(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -202,6 +215,13 @@ async def detail(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/consultations/{id}/accept")
+@api_doc(
+    "Accept a request (first wins)",
+    "consultations",
+    body=Accept,
+    params=(CONSULTATION_ID,),
+    errors=(400, 401, 403, 404, 409, 415),
+)
 @audited("consultation.accept", "consultation")
 async def accept(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -213,6 +233,13 @@ async def accept(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/consultations/{id}/decline")
+@api_doc(
+    "Decline a request, with a reason",
+    "consultations",
+    body=Decline,
+    params=(CONSULTATION_ID,),
+    errors=(400, 401, 403, 404, 409, 415),
+)
 @audited("consultation.decline", "consultation")
 async def decline(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -224,6 +251,9 @@ async def decline(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/consultations/{id}/cancel")
+@api_doc(
+    "Cancel your request", "consultations", params=(CONSULTATION_ID,), errors=(401, 403, 404, 409)
+)
 @audited("consultation.cancel", "consultation")
 async def cancel(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -232,6 +262,9 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/me/on-call")
+@api_doc(
+    "Go on or off call (specialists)", "consultations", body=OnCall, errors=(400, 401, 404, 415)
+)
 @audited("user.on_call", "user")
 async def set_on_call(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -264,6 +297,13 @@ async def _member_of(request: web.Request, user: User) -> Consultation:
 
 
 @routes.get("/api/consultations/{id}/calendar.ics")
+@api_doc(
+    "iCalendar invitation of a scheduled consultation",
+    "consultations",
+    params=(CONSULTATION_ID,),
+    errors=(401, 404, 409),
+    media_type="text/calendar",
+)
 @audited("consultation.calendar", "consultation")
 async def calendar(request: web.Request) -> web.Response:
     """The iCalendar invitation of a scheduled consultation, for the participants."""
@@ -307,6 +347,14 @@ class Invite(RequestBody):
 
 
 @routes.post("/api/consultations/{id}/participants")
+@api_doc(
+    "Invite another clinician into the consultation",
+    "consultations",
+    ok=201,
+    body=Invite,
+    params=(CONSULTATION_ID,),
+    errors=(400, 401, 403, 404, 409, 415),
+)
 @audited("consultation.invite", "consultation")
 async def invite_colleague(request: web.Request) -> web.Response:
     """Bring another specialist or a site's clinician into the consultation."""

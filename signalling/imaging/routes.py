@@ -24,6 +24,7 @@ from dicom_viewer.validate import Refused
 from signalling.audit import Outcome
 from signalling.db.models import Patient, User
 from signalling.errors import NotFound, PlatformError
+from signalling.http.api_docs import CONSULTATION_ID, FRAME, UID, WINDOW_PARAMS, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
@@ -74,6 +75,13 @@ CONFIRM_FIELD = "confirm_patient"
 
 
 @routes.post("/api/consultations/{id}/imaging")
+@api_doc(
+    "Upload DICOM files into the case file; a verdict per file (audited)",
+    "imaging",
+    params=(CONSULTATION_ID,),
+    upload=True,
+    errors=(400, 401, 404, 409, 415),
+)
 @audited("imaging.upload", "consultation")
 async def upload(request: web.Request) -> web.Response:
     """Several DICOM files in one multipart/form-data body; each gets its own
@@ -252,6 +260,12 @@ def _study_json(study: StudyRecord) -> dict[str, Any]:
 
 
 @routes.get("/api/consultations/{id}/imaging")
+@api_doc(
+    "The case file's studies, series and instances in viewing order (audited)",
+    "imaging",
+    params=(CONSULTATION_ID,),
+    errors=(401, 404),
+)
 @audited("imaging.read", "consultation")
 async def consultation_imaging(request: web.Request) -> web.Response:
     """The consultation's studies, series and instances in viewing order."""
@@ -290,6 +304,7 @@ async def _series_index(request: web.Request, user: User) -> tuple[ImagingIndex,
 
 
 @routes.get("/api/imaging/series/{uid}")
+@api_doc("A series' instances in anatomical order", "imaging", params=(UID,), errors=(401, 404))
 @audited("imaging.read", "series", "uid")
 async def series_detail(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -298,6 +313,13 @@ async def series_detail(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/imaging/series/{uid}/thumbnail")
+@api_doc(
+    "A series' thumbnail (WebP)",
+    "imaging",
+    params=(UID,),
+    errors=(401, 404),
+    media_type="image/webp",
+)
 @audited("imaging.read", "series", "uid")
 async def series_thumbnail(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
@@ -325,6 +347,12 @@ async def _instance(request: web.Request, user: User) -> tuple[str, InstanceInfo
 
 
 @routes.get("/api/imaging/instances/{uid}")
+@api_doc(
+    "What the viewer needs to show an instance, with its window presets",
+    "imaging",
+    params=(UID,),
+    errors=(401, 404),
+)
 @audited("imaging.read", "instance", "uid")
 async def instance_detail(request: web.Request) -> web.Response:
     """What the viewer needs before showing an instance, with its presets."""
@@ -410,6 +438,14 @@ def _image(data: bytes, media_type: str, etag: str, **headers: str) -> web.Respo
 
 
 @routes.get("/api/imaging/instances/{uid}/rendered")
+@api_doc(
+    "A frame rendered with a window (PNG or WebP; ETag, long-lived caching)",
+    "imaging",
+    params=(UID, FRAME, *WINDOW_PARAMS),
+    errors=(400, 401, 404),
+    media_type="image/png",
+    other_media_types=("image/webp",),
+)
 @audited("imaging.read", "instance", "uid")
 async def rendered(request: web.Request) -> web.StreamResponse:
     """One frame as PNG or WebP; the ETag names the exact rendition."""
@@ -437,6 +473,17 @@ async def rendered(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/imaging/instances/{uid}/pixel")
+@api_doc(
+    "The value under a point (HU for CT)",
+    "imaging",
+    params=(
+        UID,
+        Param("row", "query", {"type": "integer", "minimum": 0, "maximum": 65535}, True),
+        Param("column", "query", {"type": "integer", "minimum": 0, "maximum": 65535}, True),
+        FRAME,
+    ),
+    errors=(400, 401, 404),
+)
 @audited("imaging.read", "instance", "uid")
 async def pixel(request: web.Request) -> web.Response:
     """The value under a point: stored and after the modality LUT (HU for CT)."""
@@ -452,6 +499,16 @@ async def pixel(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/imaging/instances/{uid}/cine/{frame}")
+@api_doc(
+    "A cine frame as stored (JPEG baseline, not decoded); X-Frame-Rate says the rate",
+    "imaging",
+    params=(
+        UID,
+        Param("frame", "path", {"type": "integer", "minimum": 0, "maximum": 99999}, True),
+    ),
+    errors=(400, 401, 404),
+    media_type="image/jpeg",
+)
 @audited("imaging.read", "instance", "uid")
 async def cine_frame(request: web.Request) -> web.StreamResponse:
     """A JPEG-baseline frame exactly as stored: the browser decodes it."""
@@ -473,6 +530,12 @@ async def cine_frame(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/imaging/instances/{uid}/ecg")
+@api_doc(
+    "An ECG's leads (µV), sampling rate, measurements and annotations",
+    "imaging",
+    params=(UID,),
+    errors=(400, 401, 404),
+)
 @audited("imaging.read", "instance", "uid")
 async def ecg(request: web.Request) -> web.Response:
     """Leads (µV), sampling rate, measurements and fiducials as JSON."""
@@ -501,6 +564,13 @@ def _deidentified_zip(service_read: Callable[[str], bytes], shas: list[str]) -> 
 
 
 @routes.get("/api/imaging/series/{uid}/deidentified.zip")
+@api_doc(
+    "A series de-identified for sharing outside the care team (PS3.15; audited)",
+    "imaging",
+    params=(UID,),
+    errors=(401, 404),
+    media_type="application/zip",
+)
 @audited("imaging.export", "series", "uid")
 async def deidentified_series(request: web.Request) -> web.Response:
     """A series de-identified (PS3.15 basic profile) for sharing outside the

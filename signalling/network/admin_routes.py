@@ -22,6 +22,7 @@ from signalling.db.models import (
     User,
 )
 from signalling.errors import PlatformError
+from signalling.http.api_docs import Param, api_doc
 from signalling.http.errors import NOT_BLANK, RequestBody, parse_json
 from signalling.http.identity import require_admin
 from signalling.http.keys import platform_of
@@ -44,6 +45,7 @@ def _facility(f: Facility) -> dict[str, Any]:
 
 
 @routes.get("/api/admin/network")
+@api_doc("Facilities and pairings", "admin", errors=(401, 403))
 async def network(request: web.Request) -> web.Response:
     await require_admin(request, "admin.network.read")
     async with platform_of(request).db() as db:
@@ -63,6 +65,7 @@ class NewFacility(RequestBody):
 
 
 @routes.post("/api/admin/facilities")
+@api_doc("Add a facility", "admin", ok=201, body=NewFacility, errors=(400, 401, 403, 409, 415))
 async def create_facility(request: web.Request) -> web.Response:
     _, actor = await require_admin(request, "admin.facility.add")
     body = await parse_json(request, NewFacility)
@@ -85,6 +88,13 @@ class NewPairing(RequestBody):
 
 
 @routes.post("/api/admin/pairings")
+@api_doc(
+    "Pair a central hospital with a facility",
+    "admin",
+    ok=201,
+    body=NewPairing,
+    errors=(400, 401, 403, 404, 409, 415),
+)
 async def create_pairing(request: web.Request) -> web.Response:
     _, actor = await require_admin(request, "admin.pairing.add")
     body = await parse_json(request, NewPairing)
@@ -117,6 +127,7 @@ def _user(u: User, codes: dict[int, str]) -> dict[str, Any]:
 
 
 @routes.get("/api/admin/users")
+@api_doc("Staff accounts", "admin", errors=(401, 403))
 async def users(request: web.Request) -> web.Response:
     await require_admin(request, "admin.users.read")
     async with platform_of(request).db() as db:
@@ -134,6 +145,9 @@ class NewUser(RequestBody):
 
 
 @routes.post("/api/admin/users")
+@api_doc(
+    "Add a staff account", "admin", ok=201, body=NewUser, errors=(400, 401, 403, 404, 409, 415)
+)
 async def create_user(request: web.Request) -> web.Response:
     _, actor = await require_admin(request, "admin.user.add")
     body = await parse_json(request, NewUser)
@@ -160,6 +174,13 @@ class Active(RequestBody):
 
 
 @routes.put("/api/admin/users/{username}/active")
+@api_doc(
+    "Enable or disable an account",
+    "admin",
+    body=Active,
+    params=(Param("username", "path", {"type": "string", "maxLength": 64}, required=True),),
+    errors=(400, 401, 403, 404, 415),
+)
 async def set_user_active(request: web.Request) -> web.Response:
     admin, actor = await require_admin(request, "admin.user.change")
     body = await parse_json(request, Active)
@@ -185,6 +206,7 @@ async def set_user_active(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/admin/nodes")
+@api_doc("Live nodes of the cluster and their load", "admin", errors=(401, 403))
 async def nodes(request: web.Request) -> web.Response:
     """The nodes that sent a heartbeat in the last 5 s, with their load."""
     await require_admin(request, "admin.nodes.read")

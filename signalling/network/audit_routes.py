@@ -23,6 +23,8 @@ from aiohttp import web
 from signalling.audit import AuditFilter, Outcome
 from signalling.db.models import AuditEvent
 from signalling.errors import PlatformError
+from signalling.free_text import LINE
+from signalling.http.api_docs import ID_QUERY, Param, api_doc
 from signalling.http.identity import require_admin
 from signalling.http.keys import platform_of
 
@@ -160,6 +162,31 @@ def _wants_csv(request: web.Request) -> bool:
 
 
 @routes.get("/api/audit")
+@api_doc(
+    "Audit events, newest first, filtered and paged, or all matching as CSV "
+    "(administrators; itself audited)",
+    "admin",
+    params=(
+        Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        Param("before", "query", ID_QUERY, description="the previous page's `next`"),
+        Param("patient", "query", ID_QUERY),
+        Param("user", "query", {"type": "string", "maxLength": 80, "pattern": LINE}),
+        Param("facility", "query", ID_QUERY),
+        Param(
+            "action",
+            "query",
+            {"type": "string", "maxLength": 64, "pattern": LINE},
+            description="exact, or a prefix ending in *",
+        ),
+        Param("outcome", "query", {"type": "string", "enum": ["ok", "denied", "error"]}),
+        Param("object_type", "query", {"type": "string", "maxLength": 40, "pattern": LINE}),
+        Param("object", "query", {"type": "string", "maxLength": 128, "pattern": LINE}),
+        Param("since", "query", {"type": "string", "format": "date-time"}),
+        Param("until", "query", {"type": "string", "format": "date-time"}),
+        Param("format", "query", {"type": "string", "enum": ["json", "csv"]}),
+    ),
+    errors=(400, 401, 403),
+)
 async def audit_events(request: web.Request) -> web.StreamResponse:
     _, actor = await require_admin(request, "audit.read")
     platform = platform_of(request)

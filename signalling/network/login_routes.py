@@ -12,6 +12,7 @@ from signalling.auth.login import LoginRefused, TooManyAttempts, authenticate
 from signalling.auth.login_sessions import COOKIE_NAME, end_session, start_session
 from signalling.auth.login_throttle import LoginThrottle, Throttled
 from signalling.db.models import Facility, User
+from signalling.http.api_docs import api_doc
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of, user_of
@@ -45,6 +46,13 @@ async def describe_user(request: web.Request, user: User) -> dict[str, Any]:
 
 
 @routes.post("/api/auth/login")
+@api_doc(
+    "Log in with a password; sets the session cookie",
+    "auth",
+    body=LoginBody,
+    public=True,
+    errors=(400, 401, 413, 415),
+)
 async def login(request: web.Request) -> web.Response:
     body = await parse_json(request, LoginBody)
     platform = platform_of(request)
@@ -109,6 +117,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/logout")
+@api_doc("End the browser session", "auth", public=True, errors=())
 async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(COOKIE_NAME)
     if (user := user_of(request)) is not None:
@@ -125,6 +134,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/auth/session")
+@api_doc("The logged-in user, or null", "auth", public=True, errors=(401,))
 async def session(request: web.Request) -> web.Response:
     """The browser's question "am I logged in?": a plain answer, never a 401."""
     user = user_of(request)
@@ -132,6 +142,7 @@ async def session(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/me")
+@api_doc("The authenticated user", "auth")
 async def me(request: web.Request) -> web.Response:
     user = require_user(request)
     return web.json_response({"user": await describe_user(request, user)})

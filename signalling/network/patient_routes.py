@@ -10,6 +10,7 @@ from pydantic import Field, Strict
 
 from signalling.db.models import Patient, Sex
 from signalling.free_text import LINE, OneLine
+from signalling.http.api_docs import PATIENT_ID, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -30,6 +31,13 @@ class NewPatient(RequestBody):
 
 
 @routes.post("/api/patients")
+@api_doc(
+    "Register a patient at your facility",
+    "patients",
+    ok=201,
+    body=NewPatient,
+    errors=(400, 401, 403, 409, 415),
+)
 @audited("patient.create", "patient")
 async def create(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -49,6 +57,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/patients/{id:\\d{1,15}}")
+@api_doc("A patient record (audited)", "patients", params=(PATIENT_ID,), errors=(401, 404))
 @audited("patient.read", "patient")
 async def read(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -67,6 +76,19 @@ async def read(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/patients")
+@api_doc(
+    "Find your facility's patients by identifier",
+    "patients",
+    params=(
+        Param(
+            "identifier",
+            "query",
+            {"type": "string", "minLength": 1, "maxLength": 64, "pattern": LINE},
+            required=True,
+        ),
+    ),
+    errors=(400, 401),
+)
 @audited("patient.search", "patient")
 async def search(request: web.Request) -> web.Response:
     user = require_user(request)

@@ -15,6 +15,7 @@ from signalling.audit import Outcome
 from signalling.db.models import Consultation, Participant, Role, User
 from signalling.db.recording_models import Recording, RecordingFile
 from signalling.errors import Forbidden, NotFound
+from signalling.http.api_docs import CONSULTATION_ID, Param, api_doc
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
 from signalling.recording.keys import RECORDINGS
@@ -40,6 +41,12 @@ async def _allowed(request: web.Request, user: User, c: Consultation) -> None:
 
 
 @routes.get("/api/consultations/{id}/recordings")
+@api_doc(
+    "The consultation's recordings and their files (clinicians, treating facility)",
+    "recordings",
+    params=(CONSULTATION_ID,),
+    errors=(401, 403, 404),
+)
 async def list_recordings(request: web.Request) -> web.Response:
     user = require_user(request)
     platform = platform_of(request)
@@ -89,6 +96,21 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/recordings/files/{fid:\\d{1,12}}")
+@api_doc(
+    "A recorded track (WebM), to play or save; audited",
+    "recordings",
+    params=(
+        Param(
+            "fid",
+            "path",
+            {"type": "integer", "minimum": 0, "maximum": 999_999_999_999},
+            required=True,
+        ),
+    ),
+    errors=(401, 403, 404),
+    media_type="video/webm",
+    other_media_types=("audio/webm",),
+)
 async def recording_file(request: web.Request) -> web.StreamResponse:
     """A track file, for the browser to play (ranges) or save."""
     user = require_user(request)
@@ -121,6 +143,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/admin/recordings/purge")
+@api_doc("Delete recordings older than the retention setting", "admin", errors=(401, 403))
 async def purge(request: web.Request) -> web.Response:
     user = require_user(request)
     if user.role is not Role.ADMIN:

@@ -13,6 +13,7 @@ from signalling.auth.tokens import Grant
 from signalling.db.models import Consultation, ConsultStatus, Patient
 from signalling.dispatch.participation import STAFF_GRANTS, active_participation
 from signalling.errors import Forbidden
+from signalling.http.api_docs import CONSULTATION_ID, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_admin, require_user
@@ -24,6 +25,9 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/consultations/{id}/token")
+@api_doc(
+    "A room token for a participant", "rooms", params=(CONSULTATION_ID,), errors=(401, 404, 409)
+)
 @audited("token.issue", "consultation")
 async def room_token(request: web.Request) -> web.Response:
     """A room token for a participant: what the web client joins the room with."""
@@ -57,6 +61,14 @@ class PatientLink(RequestBody):
 
 
 @routes.post("/api/consultations/{id}/patient-link")
+@api_doc(
+    "A one-time link that brings the patient to the lobby",
+    "rooms",
+    ok=201,
+    body=PatientLink,
+    params=(CONSULTATION_ID,),
+    errors=(400, 401, 403, 404, 409, 415),
+)
 @audited("invite.create", "consultation")
 async def patient_link(request: web.Request) -> web.Response:
     """A one-time link that brings the consultation's patient into the lobby."""
@@ -93,6 +105,7 @@ async def patient_link(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/admin/sessions")
+@api_doc("Live consultations and their media health", "admin", errors=(401, 403))
 async def live_sessions(request: web.Request) -> web.Response:
     """Live consultations on this node, with the health of their media."""
     await require_admin(request, "admin.sessions.read")

@@ -31,6 +31,7 @@ from signalling.dispatch.training_policy import is_trainer, may_hold_trainings
 from signalling.dispatch.training_policy import training as find_training
 from signalling.errors import Forbidden, NotFound, PlatformError
 from signalling.free_text import LINE, OneLine
+from signalling.http.api_docs import Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -46,6 +47,13 @@ class NewTraining(RequestBody):
 
 
 @routes.post("/api/trainings")
+@api_doc(
+    "Hold a training session (trainers and specialists)",
+    "trainings",
+    ok=201,
+    body=NewTraining,
+    errors=(400, 401, 403, 415),
+)
 @audited("training.create", "training")
 async def create(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -81,6 +89,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/trainings")
+@api_doc("Live and scheduled trainings", "trainings")
 @audited("training.list", "training")
 async def trainings(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -116,6 +125,12 @@ async def _training(request: web.Request) -> Consultation:
 
 
 @routes.post("/api/trainings/{id}/token")
+@api_doc(
+    "A room token: the trainer runs the room, others watch and ask",
+    "trainings",
+    params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+    errors=(400, 401, 404),
+)
 @audited("token.issue", "training")
 async def token(request: web.Request) -> web.Response:
     """The trainer runs the room; every other staff member joins to watch and ask."""
@@ -144,6 +159,12 @@ async def token(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/trainings/{id}/attendance")
+@api_doc(
+    "The attendance register: who, from where, how long",
+    "trainings",
+    params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+    errors=(401, 403, 404),
+)
 @audited("training.attendance", "training")
 async def attendance(request: web.Request) -> web.Response:
     """Who attended, from which facility, for how long (trainer and administrators)."""
