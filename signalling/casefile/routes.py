@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from signalling.audit import Actor
 from signalling.blobstore import BlobTooLarge
 from signalling.casefile.content_types import (
+    ALLOWED,
     RefusedContent,
     check_name_matches,
     safe_filename,
@@ -48,6 +49,7 @@ from signalling.realtime.keys import SIO
 from signalling.rooms.room import sio_room
 
 routes = web.RouteTableDef()
+ATTACHMENT_ID = Param("aid", "path", {"type": "string", "maxLength": 64}, required=True)
 MB = 1024 * 1024
 SNIFF_BYTES = 8192
 
@@ -393,18 +395,11 @@ async def upload(request: web.Request) -> web.Response:
     "case files",
     params=(
         CASE_FILE_ID,
-        Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
+        ATTACHMENT_ID,
     ),
     errors=(401, 403, 404),
     media_type="application/octet-stream",
-    other_media_types=(
-        "application/pdf",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/gif",
-        "text/plain",
-    ),
+    other_media_types=tuple(ALLOWED),
 )
 @audited("casefile.download", "case_file", "cf")
 async def download(request: web.Request) -> web.StreamResponse:
@@ -439,6 +434,16 @@ async def _consultation_for_export(request: web.Request, user: User) -> Consulta
     return c
 
 
+async def _exported(request: web.Request, user: User, c: Consultation, form: str) -> None:
+    await platform_of(request).audit.record(
+        actor_of(user, request),
+        "casefile.export",
+        object_type="consultation",
+        object_id=c.id,
+        detail={"format": form},
+    )
+
+
 @routes.get("/api/consultations/{id}/fhir")
 @api_doc(
     "The consultation as a FHIR R4B bundle",
@@ -455,13 +460,7 @@ async def fhir_bundle(request: web.Request) -> web.Response:
     platform = platform_of(request)
     async with platform.db() as db:
         bundle = await consultation_bundle(db, c, platform.settings.effective_public_url)
-    await platform.audit.record(
-        actor_of(user, request),
-        "casefile.export",
-        object_type="consultation",
-        object_id=c.id,
-        detail={"format": "fhir"},
-    )
+    await _exported(request, user, c, "fhir")
     return web.json_response(bundle, content_type="application/fhir+json")
 
 
@@ -481,13 +480,7 @@ async def printable_summary(request: web.Request) -> web.Response:
     async with platform.db() as db:
         facility = await db.get(Facility, c.facility_id)
         case = await overview(db, await case_file_for(db, c)) if c.patient_id else None
-    await platform.audit.record(
-        actor_of(user, request),
-        "casefile.export",
-        object_type="consultation",
-        object_id=c.id,
-        detail={"format": "html"},
-    )
+    await _exported(request, user, c, "html")
     html = summary_html(c, case, facility.name if facility else "")
     return web.Response(
         text=html, content_type="text/html", headers={"Cache-Control": "private, no-store"}

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from signalling.audit import Actor
 from signalling.auth.tokens import Audience, InvalidToken, TokenClaims
+from signalling.casefile.content_types import ALLOWED
 from signalling.casefile.documents import (
     accessible,
     attachment_json,
@@ -22,11 +23,11 @@ from signalling.casefile.documents import (
     entry_json,
     latest,
 )
-from signalling.casefile.routes import announce
+from signalling.casefile.routes import ATTACHMENT_ID, announce
 from signalling.db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from signalling.db.models import Consultation
 from signalling.errors import NotFound, Unauthorized
-from signalling.http.api_docs import CASE_FILE_ID, DOCUMENT_ID, Param, api_doc
+from signalling.http.api_docs import CASE_FILE_ID, DOCUMENT_ID, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -84,10 +85,7 @@ async def share_document(request: web.Request) -> web.Response:
     "Share (or stop sharing) an attachment with the patient",
     "case files",
     body=Shared,
-    params=(
-        CASE_FILE_ID,
-        Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),
-    ),
+    params=(CASE_FILE_ID, ATTACHMENT_ID),
     errors=(400, 401, 403, 404, 415),
 )
 @audited("casefile.share", "case_file", "cf")
@@ -175,17 +173,10 @@ async def patient_view(request: web.Request) -> web.Response:
 @api_doc(
     "A shared attachment, for the patient (bearer: the room session token)",
     "patients",
-    params=(Param("aid", "path", {"type": "string", "maxLength": 64}, required=True),),
+    params=(ATTACHMENT_ID,),
     errors=(401, 404),
     media_type="application/octet-stream",
-    other_media_types=(
-        "application/pdf",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/gif",
-        "text/plain",
-    ),
+    other_media_types=tuple(ALLOWED),
 )
 async def patient_download(request: web.Request) -> web.StreamResponse:
     claims, case_file = await _patient(request)

@@ -358,15 +358,20 @@ class Rooms:
 
     # Leaving ---------------------------------------------------------------------
 
+    def _take_socket(self, sid: str) -> tuple[Room, Member] | None:
+        """The room and member a closing socket was, no longer found by it."""
+        where = self.by_sid.pop(sid, None)
+        room = self.rooms.get(where[0]) if where else None
+        member = room.members.get(where[1]) if room and where else None
+        if room is None or member is None or member.sid != sid:
+            return None
+        return room, member
+
     async def disconnected(self, sid: str) -> None:
         """The socket is gone; the member stays for the grace period."""
-        where = self.by_sid.pop(sid, None)
-        if where is None:
+        if (found := self._take_socket(sid)) is None:
             return
-        room = self.rooms.get(where[0])
-        member = room.members.get(where[1]) if room else None
-        if room is None or member is None or member.sid != sid:
-            return
+        room, member = found
         member.sid = None
         loop = asyncio.get_running_loop()
         member.grace = loop.call_later(
@@ -376,13 +381,9 @@ class Rooms:
     async def revoked(self, sid: str) -> None:
         """The socket's access ended (account disabled, logged out): its member
         leaves at once, media and all, with no grace period to come back in."""
-        where = self.by_sid.pop(sid, None)
-        if where is None:
+        if (found := self._take_socket(sid)) is None:
             return
-        room = self.rooms.get(where[0])
-        member = room.members.get(where[1]) if room else None
-        if room is None or member is None or member.sid != sid:
-            return
+        room, member = found
         await self._leave_sio_rooms(room, member)
         member.sid = None
         await self._drop(room, member, reason="removed")
@@ -476,14 +477,7 @@ class Rooms:
         target = self.target(room, payload.participant_id)
         if target.admitted:
             raise RoomError("already in the room; remove them instead")
-        await self.platform.audit.record(
-            moderator.actor,
-            "room.refuse",
-            object_type="room",
-            object_id=room.id,
-            detail={"member": target.id},
-        )
-        await self._evict(room, target, "room.refused", moderator)
+        await self._evict(room, target, "room.refused", moderator, audited_as="room.refuse")
         return {"ok": True}
 
     async def remove(self, sid: str, payload: Target) -> dict[str, Any]:
@@ -491,17 +485,19 @@ class Rooms:
         target = self.target(room, payload.participant_id)
         if target.id == moderator.id:
             raise RoomError("use leave to leave the room yourself")
+        await self._evict(room, target, "room.removed", moderator, audited_as="room.remove")
+        return {"ok": True}
+
+    async def _evict(
+        self, room: Room, target: Member, event: str, by: Member, *, audited_as: str
+    ) -> None:
         await self.platform.audit.record(
-            moderator.actor,
-            "room.remove",
+            by.actor,
+            audited_as,
             object_type="room",
             object_id=room.id,
             detail={"member": target.id},
         )
-        await self._evict(room, target, "room.removed", moderator)
-        return {"ok": True}
-
-    async def _evict(self, room: Room, target: Member, event: str, by: Member) -> None:
         room.banned.add(target.id)
         with contextlib.suppress(SharedStateUnavailable):
             await self.platform.shared.set_remove(f"room:{room.id}:admitted", target.id)
