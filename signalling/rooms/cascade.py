@@ -346,8 +346,6 @@ class Cascade(RoomListener):
         if sdp is not None:
             await self.sio.emit("media.subscribe_offer", {"sdp": sdp}, to=member.sid)
         elif reason is not None:
-            if here is not None:
-                here.in_media.discard(peer)
             member.media = None
             await self.sio.emit("media.closed", {"reason": reason}, to=member.sid)
 

@@ -110,15 +110,16 @@ class Rooms:
         return member.media if member.media is not None else self.media
 
     async def _join_media(self, room: Room, member: Member) -> None:
-        member.media = self._media_placement(room, member) if self._media_placement else None
-        if member.media is not None:
+        placed = self._media_placement(room, member) if self._media_placement else None
+        if placed is not None:
             try:
-                await member.media.join(room.id, member.id, member.permissions())
+                await placed.join(room.id, member.id, member.permissions())
+                member.media = placed
                 return
             except PlatformError as exc:
                 log.warning("member %s served here instead: %s", member.id, exc)
-                member.media = None
         await self.media.join(room.id, member.id, member.permissions())
+        member.media = self.media
 
     async def _leave_media(self, room: Room, member: Member) -> None:
         try:
@@ -331,12 +332,11 @@ class Rooms:
         await self.sio.enter_room(member.sid, sio_room(room.id))
         if member.moderator:
             await self.sio.enter_room(member.sid, sio_moderators(room.id))
-        if member.id not in room.in_media:
+        if member.media is None:
             try:
                 await self._join_media(room, member)
             except PeerExists:
-                pass
-            room.in_media.add(member.id)
+                member.media = self.media
         if announce:
             await self.sio.emit(
                 "participant.joined", member.public(), room=sio_room(room.id), skip_sid=member.sid
@@ -405,8 +405,7 @@ class Rooms:
         room.members.pop(member.id, None)
         if member.grace is not None:
             member.grace.cancel()
-        if member.id in room.in_media:
-            room.in_media.discard(member.id)
+        if member.media is not None:
             await self._leave_media(room, member)
         if member.admitted:
             await self.sio.emit(
@@ -736,8 +735,8 @@ class Rooms:
             raise
         role = "viewer" if viewer else "trainer"
         member = Member(member_id, name, role, f"http:{member_id}", frozenset(), None, True)
+        member.media = self.media
         room.members[member_id] = member
-        room.in_media.add(member_id)
         await self.sio.emit("participant.joined", member.public(), room=sio_room(room_id))
         return answer
 
@@ -769,10 +768,9 @@ class Rooms:
 
     async def rejoin_media(self, room: Room, member: Member) -> None:
         """Join the member's media peer again, with the permissions their grants give now."""
-        if member.id in room.in_media:
+        if member.media is not None:
             await self._leave_media(room, member)
         await self._join_media(room, member)
-        room.in_media.add(member.id)
 
     async def restart(self, sid: str) -> dict[str, Any]:
         """Start the member's media over (new peer connections after a network change)."""
@@ -814,10 +812,10 @@ class Rooms:
                 "media.active_speaker", {"participant_id": event.peer_id}, room=sio_room(room.id)
             )
         elif isinstance(event, PeerClosed):
-            if event.reason != PeerClosed.LEFT:
-                # A leave is ours (drop, restart, new permissions): we keep count ourselves.
-                room.in_media.discard(event.peer_id)
             member = room.members.get(event.peer_id)
+            if member is not None and event.reason != PeerClosed.LEFT:
+                # A leave is ours (drop, restart, new permissions): we keep count ourselves.
+                member.media = None
             if member is not None and member.sid is not None and event.reason != PeerClosed.LEFT:
                 # The client restarts its media (media.restart) when told.
                 await self.sio.emit("media.closed", {"reason": event.reason}, to=member.sid)

@@ -62,8 +62,9 @@ class Member:
     admitted: bool
     hand_raised: bool = False
     grace: asyncio.TimerHandle | None = None
-    # Where the member's media is served when not by this node's SFU (a watcher
-    # served by its own node's SFU, see signalling.rooms.cascade).
+    # The media plane serving the member's peer: this node's SFU, or for a watcher
+    # served by its own node, that node's (signalling.rooms.cascade); None while
+    # the member has no peer. The one record of whether it has one.
     media: MemberMedia | None = None
     # Where the member's connection comes from, and a staff member's facility: audit rows.
     ip: str = ""
@@ -102,9 +103,13 @@ class Room:
     members: dict[str, Member] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
     locked: bool = False
-    in_media: set[str] = field(default_factory=set)
     producers: dict[str, dict[str, Any]] = field(default_factory=dict)
     active_speaker: str | None = None
+
+    @property
+    def in_media(self) -> set[str]:
+        """The members with a media peer (each member knows its own: ``Member.media``)."""
+        return {m.id for m in self.members.values() if m.media is not None}
 
     def admitted(self) -> list[Member]:
         return [m for m in self.members.values() if m.admitted]
