@@ -33,7 +33,7 @@ from signalling.rooms.events import EventHandler
 from signalling.rooms.listener import RoomListener
 from signalling.rooms.manager import Rooms
 from signalling.rooms.protocol import Empty, RecordingAnswer
-from signalling.rooms.room import Member, Room, RoomError, sio_moderators, sio_room
+from signalling.rooms.room import Member, ProducerInfo, Room, RoomError, sio_moderators, sio_room
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class RecordingDesk(RoomListener):
             # A track that cannot be recorded must not stop the consultation.
             log.exception("cannot record %s", producer_id)
 
-    async def producer_added(self, room_id: str, info: dict[str, Any]) -> None:
+    async def producer_added(self, room_id: str, info: ProducerInfo) -> None:
         recording = self.active.get(room_id)
         room = self.rooms.rooms.get(room_id)
         if recording is None or room is None or recording.status != "recording":

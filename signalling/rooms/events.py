@@ -175,7 +175,7 @@ def register_room_events(
             router.routes.pop(sid, None)
         return ack, refused
 
-    def make(event: str) -> Any:
+    def make(event: str) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
         async def on_event(sid: str, data: Any = None) -> dict[str, Any]:
             connection = connections.get(sid)
             if connection is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from signalling.rooms.room import Member, Room
+from signalling.rooms.room import Member, ProducerInfo, Room
 
 
 class RoomListener:
@@ -25,7 +25,7 @@ class RoomListener:
     async def member_gone(self, room_id: str, member_id: str) -> None:
         """A member left, was removed, or its grace period ran out."""
 
-    async def producer_added(self, room_id: str, producer: dict[str, Any]) -> None:
+    async def producer_added(self, room_id: str, producer: ProducerInfo) -> None:
         """A member publishes a track (``producer`` as ``media.producer_added`` says it)."""
 
     async def producer_removed(self, room_id: str, producer_id: str) -> None:

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 from sqlalchemy import select, update
@@ -43,17 +43,20 @@ from signalling.rooms.listener import RoomListener
 from signalling.rooms.protocol import (
     ChatHistory,
     ChatSend,
+    ConsumerRef,
     Hand,
     Ice,
     Join,
     Lock,
     Mute,
     Publish,
+    SubscribeAnswer,
     Target,
 )
 from signalling.rooms.room import (
     Member,
     MemberMedia,
+    ProducerInfo,
     Room,
     RoomError,
     sio_moderators,
@@ -62,6 +65,7 @@ from signalling.rooms.room import (
 from signalling.shared_state import SharedStateUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GRACE_S = 30.0
 ADMITTED_TTL_S = 12 * 3600.0
@@ -651,8 +655,8 @@ class Rooms:
     # Media ---------------------------------------------------------------------------------
 
     async def _media(
-        self, sid: str, call: Callable[[Room, Member], Awaitable[Any]]
-    ) -> tuple[Room, Member, Any]:
+        self, sid: str, call: Callable[[Room, Member], Awaitable[T]]
+    ) -> tuple[Room, Member, T]:
         room, member = self.admitted(sid)
         try:
             return room, member, await call(room, member)
@@ -668,7 +672,7 @@ class Rooms:
         )
         return {"sdp": answer}
 
-    async def subscribe_answer(self, sid: str, payload: Any) -> dict[str, Any]:
+    async def subscribe_answer(self, sid: str, payload: SubscribeAnswer) -> dict[str, Any]:
         await self._media(
             sid, lambda room, m: self.media_of(m).subscribe_answer(room.id, m.id, payload.sdp)
         )
@@ -688,14 +692,14 @@ class Rooms:
         )
         return {"ok": True}
 
-    async def pause(self, sid: str, payload: Any) -> dict[str, Any]:
+    async def pause(self, sid: str, payload: ConsumerRef) -> dict[str, Any]:
         await self._media(
             sid,
             lambda room, m: self.media_of(m).pause_consumer(room.id, m.id, payload.producer_id),
         )
         return {"ok": True}
 
-    async def resume(self, sid: str, payload: Any) -> dict[str, Any]:
+    async def resume(self, sid: str, payload: ConsumerRef) -> dict[str, Any]:
         await self._media(
             sid,
             lambda room, m: self.media_of(m).resume_consumer(room.id, m.id, payload.producer_id),
@@ -787,7 +791,7 @@ class Rooms:
             if member is not None and member.sid is not None:
                 await self.sio.emit("media.subscribe_offer", {"sdp": event.sdp}, to=member.sid)
         elif isinstance(event, ProducerAdded):
-            info = {
+            info: ProducerInfo = {
                 "producer_id": event.producer_id,
                 "participant_id": event.peer_id,
                 "kind": event.kind,

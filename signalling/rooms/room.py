@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from media_server.permissions import Permissions, TrackSource
 from signalling.audit import Actor
 from signalling.auth.tokens import Grant
 from signalling.errors import PlatformError
+
+
+class ProducerInfo(TypedDict):
+    """A track as members are told of it (``media.producer_added``)."""
+
+    producer_id: str
+    participant_id: str
+    kind: str
+    source: str
 
 
 class RoomError(PlatformError):
@@ -103,7 +112,10 @@ class Room:
     members: dict[str, Member] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
     locked: bool = False
-    producers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The producers announced to the members, as the media plane's events came: a
+    # member's join state and the events after it never name a producer twice
+    # (asking the SFU instead could list one whose ProducerAdded is still queued).
+    producers: dict[str, ProducerInfo] = field(default_factory=dict)
     active_speaker: str | None = None
 
     @property
