@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import func, select
 
 from signalling.auth.tokens import Grant
-from signalling.db.models import Consultation, ConsultStatus, Patient
+from signalling.db.models import Consultation, ConsultStatus, Patient, User
 from signalling.dispatch.participation import STAFF_GRANTS, active_participation
 from signalling.errors import Forbidden
 from signalling.http.api_docs import CONSULTATION_ID, api_doc
@@ -33,26 +34,29 @@ async def room_token(request: web.Request) -> web.Response:
     """A room token for a participant: what the web client joins the room with."""
     user = require_user(request)
     c, part = await active_participation(request, user)
+    about = {"consultation": c.id, "patient_id": c.patient_id}
+    return await staff_room_token(request, user, c.room, STAFF_GRANTS[part.part], about)
+
+
+async def staff_room_token(
+    request: web.Request,
+    user: User,
+    room: str,
+    grants: frozenset[Grant],
+    about: Mapping[str, object],
+) -> web.Response:
+    """A staff member's room token, audited with what it is for (``about``)."""
     platform = platform_of(request)
-    token, claims = platform.signer.issue_room(
-        subject=f"user:{user.id}",
-        room=c.room,
-        grants=STAFF_GRANTS[part.part],
-    )
+    token, claims = platform.signer.issue_room(subject=f"user:{user.id}", room=room, grants=grants)
     await platform.audit.record(
         actor_of(user, request),
         "token.issue",
         object_type="room",
-        object_id=c.room,
-        detail={
-            "consultation": c.id,
-            "patient_id": c.patient_id,
-            "token_id": claims.token_id,
-            "grants": sorted(claims.grants),
-        },
+        object_id=room,
+        detail={**about, "token_id": claims.token_id, "grants": sorted(claims.grants)},
     )
     return web.json_response(
-        {"token": token, "room": c.room, "expires_at": claims.expires_at.isoformat()}
+        {"token": token, "room": room, "expires_at": claims.expires_at.isoformat()}
     )
 
 

@@ -36,9 +36,11 @@ from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
+from signalling.rooms.routes import staff_room_token
 
 routes = web.RouteTableDef()
 TRAINEE_GRANTS = frozenset({Grant.SUBSCRIBE, Grant.CHAT})
+TRAINING_ID = Param("id", "path", {"type": "string", "maxLength": 64}, required=True)
 
 
 class NewTraining(RequestBody):
@@ -128,7 +130,7 @@ async def _training(request: web.Request) -> Consultation:
 @api_doc(
     "A room token: the trainer runs the room, others watch and ask",
     "trainings",
-    params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+    params=(TRAINING_ID,),
     errors=(400, 401, 404),
 )
 @audited("token.issue", "training")
@@ -140,29 +142,14 @@ async def token(request: web.Request) -> web.Response:
         raise PlatformError(f"this training is {c.status.value}")
     # The trainer, while still allowed to hold trainings, runs it; everyone else watches.
     grants = frozenset(Grant) if is_trainer(c, user) else TRAINEE_GRANTS
-    platform = platform_of(request)
-    issued, claims = platform.signer.issue_room(
-        subject=f"user:{user.id}",
-        room=c.room,
-        grants=grants,
-    )
-    await platform.audit.record(
-        actor_of(user, request),
-        "token.issue",
-        object_type="room",
-        object_id=c.room,
-        detail={"training": c.id, "token_id": claims.token_id, "grants": sorted(grants)},
-    )
-    return web.json_response(
-        {"token": issued, "room": c.room, "expires_at": claims.expires_at.isoformat()}
-    )
+    return await staff_room_token(request, user, c.room, grants, {"training": c.id})
 
 
 @routes.get("/api/trainings/{id}/attendance")
 @api_doc(
     "The attendance register: who, from where, how long",
     "trainings",
-    params=(Param("id", "path", {"type": "string", "maxLength": 64}, required=True),),
+    params=(TRAINING_ID,),
     errors=(401, 403, 404),
 )
 @audited("training.attendance", "training")
