@@ -92,7 +92,7 @@ def register_room_events(
             await sio.disconnect(sid)
         return {"error": message, **extra}
 
-    async def run(event: str, sid: str, data: Any, ip: str) -> tuple[dict[str, Any], bool]:
+    async def run(event: str, sid: str, data: object, ip: str) -> tuple[dict[str, Any], bool]:
         """Validate and handle: (acknowledgement, whether it was a refusal)."""
         CLIENT_ADDRESS.set(ip)
         try:
@@ -108,7 +108,7 @@ def register_room_events(
             log.exception("room event failed", extra={"event": event})
             return {"error": "internal error; the incident was logged"}, False
 
-    async def room_node(event: str, sid: str, data: Any) -> str | None:
+    async def room_node(event: str, sid: str, data: object) -> str | None:
         """The node that handles this event when it is not this one."""
         assert router is not None
         if event != "room.join":
@@ -135,7 +135,7 @@ def register_room_events(
         return node
 
     async def forward(
-        node: str, event: str, sid: str, data: Any, ip: str
+        node: str, event: str, sid: str, data: object, ip: str
     ) -> tuple[dict[str, Any], bool]:
         assert router is not None
         if event == "room.join":
@@ -175,8 +175,8 @@ def register_room_events(
             router.routes.pop(sid, None)
         return ack, refused
 
-    def make(event: str) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
-        async def on_event(sid: str, data: Any = None) -> dict[str, Any]:
+    def make(event: str) -> Callable[[str, object], Awaitable[dict[str, Any]]]:
+        async def on_event(sid: str, data: object = None) -> dict[str, Any]:
             connection = connections.get(sid)
             if connection is None:
                 return {"error": "this connection is closing"}
@@ -241,7 +241,7 @@ def register_room_events(
     if router is not None:
 
         async def served_event(
-            event: str, sid: str, data: Any, via: str, ip: str = ""
+            event: str, sid: str, data: object, via: str, ip: str = ""
         ) -> dict[str, Any]:
             if event not in CLIENT_EVENTS:
                 raise RemoteError(f"unknown event {event[:40]!r}")
