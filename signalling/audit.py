@@ -17,7 +17,6 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -60,12 +59,12 @@ CLI = Actor("cli", "operator")
 SYSTEM = Actor("system", "system")
 
 
-def _canonical(row: Mapping[str, Any]) -> bytes:
+def _canonical(row: Mapping[str, object]) -> bytes:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _fields(event: AuditEvent) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+def _fields(event: AuditEvent) -> dict[str, str | int]:
+    fields: dict[str, str | int] = {
         "id": event.id,
         "at": event.at.isoformat(timespec="microseconds"),
         "actor": event.actor,
@@ -109,14 +108,15 @@ class AuditLog:
         outcome: Outcome = Outcome.OK,
         object_type: str = "",
         object_id: str = "",
-        detail: Mapping[str, Any] | None = None,
+        detail: Mapping[str, object] | None = None,
         patient_id: int | None = None,
     ) -> AuditEvent:
         """Append one row; `patient_id` names whose data it was, when it was a patient's."""
         details = dict(detail or {})
-        if patient_id is None and isinstance(details.get("patient_id"), int):
+        named = details.get("patient_id")
+        if patient_id is None and isinstance(named, int):
             # Callers that name the patient in the detail name it in the column too.
-            patient_id = details["patient_id"]
+            patient_id = named
         if patient_id is not None and _subject_id(patient_id) is None:
             # A refused request may name a patient id that cannot exist; keep
             # what was asked for rather than fail the audit write.
@@ -148,7 +148,7 @@ class AuditLog:
         outcome: Outcome,
         object_type: str,
         object_id: str,
-        detail: Mapping[str, Any],
+        detail: Mapping[str, object],
         patient_id: int | None,
     ) -> AuditEvent:
         async with self._sessions() as db, db.begin():

@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import click
 
@@ -25,6 +25,7 @@ from signalling.private_files import private_dir
 from signalling.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 60}
@@ -38,7 +39,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T]) -> T:  # as asyncio.run takes it
     try:
         return asyncio.run(coro)
     except (StartupError, PlatformError) as exc:
@@ -47,14 +48,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def settings_options(
     *overrides: str,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Adds --data-dir and --config to a command and hands it validated Settings.
 
     ``overrides`` names the command's own options that are settings too
     (serve's --host, --port, ...): given on the command line, they win.
     """
 
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(fn: Callable[..., R]) -> Callable[..., R]:
         @click.option(
             "--data-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -68,7 +69,7 @@ def settings_options(
             help="TOML settings file. [env TELEHEALTH_CONFIG]",
         )
         @functools.wraps(fn)
-        def wrapper(data_dir: Path | None, config_file: Path | None, **kwargs: Any) -> Any:
+        def wrapper(data_dir: Path | None, config_file: Path | None, **kwargs: object) -> R:
             given = {name: kwargs.pop(name) for name in overrides}
             try:
                 settings = load_settings(config_file, data_dir=data_dir, **given)
@@ -254,13 +255,22 @@ def user_add(
     with_platform(go, settings)
 
 
+class _UserRow(TypedDict):
+    username: str
+    full_name: str
+    role: str
+    facility: str | None
+    specialties: list[str]
+    active: bool
+
+
 @user.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @settings_options()
 def user_list(settings: Settings, as_json: bool) -> None:
     """List staff accounts."""
 
-    async def go(platform: Platform) -> list[dict[str, Any]]:
+    async def go(platform: Platform) -> list[_UserRow]:
         from sqlalchemy import select
 
         from signalling.db.models import Facility

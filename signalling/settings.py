@@ -24,7 +24,7 @@ ENV_PREFIX = "TELEHEALTH_"
 # The TOML file's contents for the Settings() call in progress; a context
 # variable rather than a class attribute so that concurrent loads (tests)
 # cannot see each other's file.
-_toml_values: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+_toml_values: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
     "_toml_values", default=None
 )
 
@@ -251,7 +251,7 @@ def _describe(loc: tuple[int | str, ...]) -> str:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; ``overrides`` are command-line values (None means unset)."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     if config_file is not None:
         try:
             with open(config_file, "rb") as fh:

@@ -214,7 +214,7 @@ async def sign(
         raise Conflict("you have signed this version already") from None
 
 
-async def entry_json(db: AsyncSession, entry: CaseEntry) -> dict[str, Any]:
+async def entry_json(db: AsyncSession, entry: CaseEntry) -> dict[str, object]:
     signers = await db.execute(
         select(User.username, User.full_name, CaseSignature.signed_at)
         .join(CaseSignature, CaseSignature.user_id == User.id)
@@ -273,7 +273,7 @@ async def overview(db: AsyncSession, case_file: CaseFile) -> dict[str, Any]:
     }
 
 
-def attachment_json(a: CaseAttachment) -> dict[str, Any]:
+def attachment_json(a: CaseAttachment) -> dict[str, object]:
     return {
         "id": a.id,
         "filename": a.filename,

@@ -26,18 +26,32 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from typing import Any
+from typing import Any, TypedDict
 
 from media_server.tasks import TaskSet
 from signalling import background
 from signalling.cluster.nodes import NodeRegistry
 from signalling.errors import PlatformError
-from signalling.shared_state import SharedState, SharedStateUnavailable
+from signalling.shared_state import SharedState, SharedStateUnavailable, Subscription
 
 log = logging.getLogger(__name__)
 
 # A node's answer to a call from another node: keyword arguments in, JSON out.
-RpcHandler = Callable[..., Awaitable[Any]]
+RpcHandler = Callable[..., Awaitable[object]]
+
+# The messages on the wire, as JSON ("from" is a keyword, hence the call syntax).
+_Request = TypedDict(
+    "_Request",
+    {"id": str, "from": str, "method": str, "args": dict[str, object]},
+    total=False,
+)
+
+
+class _Reply(TypedDict, total=False):
+    id: str | None
+    result: object
+    error: str
+
 
 CALL_TIMEOUT_S = 10.0
 # How long a room's placement is remembered without a join refreshing it.
@@ -66,7 +80,7 @@ class NodeRpc:
         self.shared = shared
         self.node_id = node_id
         self.handlers: dict[str, RpcHandler] = {}
-        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._waiting: dict[str, asyncio.Future[object]] = {}
         self._tasks = TaskSet()  # the listener and the calls it serves
         # Nodes found gone before their heartbeat expired -> when (wall clock). Only a
         # hint: a heartbeat sent after that brings the node back (a Redis blip).
@@ -85,12 +99,12 @@ class NodeRpc:
             future.cancel()
 
     async def call(
-        self, node_id: str, method: str, timeout: float = CALL_TIMEOUT_S, **args: Any
-    ) -> Any:
+        self, node_id: str, method: str, timeout: float = CALL_TIMEOUT_S, **args: object
+    ) -> Any:  # the handler's JSON answer, whose shape the method decides
         call_id = uuid.uuid4().hex
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._waiting[call_id] = future
-        message = {"id": call_id, "from": self.node_id, "method": method, "args": args}
+        message: _Request = {"id": call_id, "from": self.node_id, "method": method, "args": args}
         try:
             if not await self.shared.publish(_channel(node_id), json.dumps(message)):
                 # Nobody listens: the node's Redis connection closed with the process.
@@ -103,7 +117,7 @@ class NodeRpc:
         finally:
             self._waiting.pop(call_id, None)
 
-    async def _listen(self, subscription: Any) -> None:
+    async def _listen(self, subscription: Subscription) -> None:
         async with subscription:
             async for raw in subscription:
                 try:
@@ -120,8 +134,8 @@ class NodeRpc:
                         else:
                             future.set_result(message.get("result"))
 
-    async def _serve(self, message: dict[str, Any]) -> None:
-        reply: dict[str, Any] = {"id": message.get("id")}
+    async def _serve(self, message: _Request) -> None:
+        reply: _Reply = {"id": message.get("id")}
         handler = self.handlers.get(message.get("method", ""))
         try:
             if handler is None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,7 +60,7 @@ LAST_RING = 3
 class Notifier(Protocol):
     """Delivers an event to every connection of a user, on whichever node it is."""
 
-    async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None: ...
+    async def to_user(self, user_id: int, event: str, data: Mapping[str, object]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Deadlines:
         }[urgency]
 
 
-def _event(c: Consultation, action: str, actor: User | None, **detail: Any) -> ConsultationEvent:
+def _event(c: Consultation, action: str, actor: User | None, **detail: object) -> ConsultationEvent:
     return ConsultationEvent(
         consultation_id=c.id,
         actor_id=actor.id if actor else None,
@@ -86,7 +86,23 @@ def _event(c: Consultation, action: str, actor: User | None, **detail: Any) -> C
     )
 
 
-def summary(c: Consultation) -> dict[str, Any]:
+class Summary(TypedDict):
+    """A consultation as clients see it; times in ISO 8601."""
+
+    id: str
+    kind: str
+    specialty: str
+    urgency: str
+    status: str
+    ring: int
+    ring_deadline: str | None
+    question: str
+    room: str
+    created_at: str
+    scheduled_for: str | None
+
+
+def summary(c: Consultation) -> Summary:
     """What clients are told about a consultation (no patient details)."""
     return {
         "id": c.id,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import NotRequired, TypedDict
 
 from aiohttp import BodyPartReader, web
 from pydicom.dataset import Dataset
@@ -53,6 +53,18 @@ FAILURE_OF = {
     "uid_conflict": NOT_AUTHORIZED,
     "uid_mismatch": UID_MISMATCH,
 }
+
+
+class Attribute(TypedDict):
+    """One attribute in the DICOM JSON model (PS3.18 F.2.2); a data set maps tags to these."""
+
+    vr: str
+    Value: NotRequired[Sequence[object]]
+    InlineBinary: NotRequired[str]
+    BulkDataURI: NotRequired[str]
+
+
+DicomJson = dict[str, Attribute]
 _BULK_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}
 _COMPRESSED_TYPES = {
     "1.2.840.10008.1.2.4.50": "image/jpeg",
@@ -90,7 +102,7 @@ async def _index(request: web.Request, user: User, study_uid: str | None = None)
         return await load_index(db, uids)
 
 
-def _dicom_json(body: Any, status: int = 200) -> web.Response:
+def _dicom_json(body: object, status: int = 200) -> web.Response:
     # no charset parameter: clients (dicomweb-client) compare the media type exactly
     return web.Response(body=json.dumps(body).encode(), status=status, content_type=DICOM_JSON)
 
@@ -110,7 +122,7 @@ async def _audit(request: web.Request, user: User, action: str, study_uids: Iter
 # STOW-RS ----------------------------------------------------------------------------
 
 
-def _element(vr: str, value: Any) -> dict[str, Any]:
+def _element(vr: str, value: str | int) -> Attribute:
     return {"vr": vr, "Value": [value]}
 
 
@@ -137,7 +149,7 @@ async def stow(request: web.Request) -> web.Response:
     cap = platform.settings.max_upload_mb * MB
     claimant = Claimant(user, c)
     stored: list[Filed] = []
-    failed: list[dict[str, Any]] = []
+    failed: list[DicomJson] = []
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
@@ -188,8 +200,8 @@ def _held_text(reason: str) -> str:
     )
 
 
-def _failed(info: InstanceInfo | None, reason: int, text: str) -> dict[str, Any]:
-    item: dict[str, Any] = {"00081197": _element("US", reason), "0040A160": _element("UT", text)}
+def _failed(info: InstanceInfo | None, reason: int, text: str) -> DicomJson:
+    item: DicomJson = {"00081197": _element("US", reason), "0040A160": _element("UT", text)}
     if info is not None:
         item["00081150"] = _element("UI", info.sop_class_uid)
         item["00081155"] = _element("UI", info.sop_instance_uid)
@@ -197,10 +209,10 @@ def _failed(info: InstanceInfo | None, reason: int, text: str) -> dict[str, Any]
 
 
 def _stow_answer(
-    request: web.Request, stored: list[Filed], failed: list[dict[str, Any]]
+    request: web.Request, stored: list[Filed], failed: list[DicomJson]
 ) -> web.Response:
     base = _base_url(request)
-    body: dict[str, Any] = {}
+    body: DicomJson = {}
     if stored:
         studies = {f.info.study_instance_uid for f in stored}
         if len(studies) == 1:
@@ -338,14 +350,14 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
     return await _multipart(request, parts(), "application/dicom")
 
 
-def _metadata(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
+def _metadata(ds: Dataset, transfer_syntax: str) -> DicomJson:
     """The data set in DICOM JSON without bulk data (pixels, waveforms)."""
     light = Dataset()
     for element in ds:
         if element.VR in _BULK_VRS and element.tag.group != 0x0002:
             continue
         light.add(element)
-    body: dict[str, Any] = light.to_json_dict(bulk_data_threshold=10**9)
+    body: DicomJson = light.to_json_dict(bulk_data_threshold=10**9)
     body["00020010"] = _element("UI", transfer_syntax)
     return body
 

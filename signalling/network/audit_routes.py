@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -50,7 +50,7 @@ COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _int(query: Any, name: str, *, low: int = 1, high: int = 2**31 - 1) -> int | None:
+def _int(query: Mapping[str, str], name: str, *, low: int = 1, high: int = 2**31 - 1) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
@@ -63,7 +63,7 @@ def _int(query: Any, name: str, *, low: int = 1, high: int = 2**31 - 1) -> int |
     return value
 
 
-def _time(query: Any, name: str) -> datetime | None:
+def _time(query: Mapping[str, str], name: str) -> datetime | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
@@ -76,7 +76,7 @@ def _time(query: Any, name: str) -> datetime | None:
     return value
 
 
-def _text(query: Any, name: str, limit: int) -> str | None:
+def _text(query: Mapping[str, str], name: str, limit: int) -> str | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
@@ -85,7 +85,7 @@ def _text(query: Any, name: str, limit: int) -> str | None:
     return str(raw)
 
 
-def filter_of(query: Any) -> AuditFilter:
+def filter_of(query: Mapping[str, str]) -> AuditFilter:
     """The auditor's question from the query string; a 400 names a bad field."""
     user = _text(query, "user", 80)
     if user is not None and user.isdigit():
@@ -110,14 +110,14 @@ def filter_of(query: Any) -> AuditFilter:
     )
 
 
-def _detail(event: AuditEvent) -> Any:
+def _detail(event: AuditEvent) -> object:
     try:
         return json.loads(event.detail)
     except ValueError:
         return event.detail  # kept as written: the hash covers the text
 
 
-def event_json(event: AuditEvent) -> dict[str, Any]:
+def event_json(event: AuditEvent) -> dict[str, object]:
     return {
         "id": event.id,
         "at": event.at.isoformat(),
@@ -135,7 +135,7 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 

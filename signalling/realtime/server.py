@@ -11,9 +11,9 @@ account or log-in ends (signalling.realtime.revocation).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import socketio
 from aiohttp import web
@@ -50,7 +50,7 @@ class SocketNotifier:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
 
-    async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None:
+    async def to_user(self, user_id: int, event: str, data: Mapping[str, object]) -> None:
         await self._sio.emit(event, data, room=user_room(user_id))
 
 
@@ -74,16 +74,18 @@ def create_socketio(
         engineio_logger=False,
     )
 
-    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        request: web.Request = environ["aiohttp.request"]
+    async def connect(sid: str, environ: Mapping[str, object], auth: object) -> None:
+        # engineio's aiohttp driver puts the request in the environ
+        request = cast(web.Request, environ["aiohttp.request"])
         connection = Connection(sid, connection_address(request))
         user = None
-        if auth is not None and not (isinstance(auth, dict) and isinstance(auth.get("token"), str)):
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if auth is not None and not isinstance(token, str):
             raise socketio.exceptions.ConnectionRefusedError('auth must be {"token": "..."}')
         try:
-            if auth is not None:
-                user = await user_from_bearer(platform, auth["token"])
-                connection.expires_at = _expiry(platform, auth["token"])
+            if isinstance(token, str):  # auth is not None
+                user = await user_from_bearer(platform, token)
+                connection.expires_at = _expiry(platform, token)
             elif cookie := request.cookies.get(COOKIE_NAME):
                 user = await user_from_cookie(platform, cookie)
                 connection.session = session_id(cookie)
@@ -102,7 +104,7 @@ def create_socketio(
         metrics.socket_connections.inc()
         await sio.emit("welcome", {"username": user.username, "role": user.role.value}, to=sid)
 
-    async def disconnect(sid: str, *args: Any) -> None:
+    async def disconnect(sid: str, *args: object) -> None:
         if sid in connections.users:
             metrics.socket_connections.dec()
         await connections.remove(sid)
