@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from signalling.app import build_app
@@ -128,14 +129,8 @@ async def member(
 
 @pytest.fixture
 async def network(settings: Settings) -> AsyncIterator[tuple[Platform, str]]:
-    async with open_platform(settings, migrate=True) as platform:
-        await build_network(platform)
-        server = TestServer(build_app(platform))
-        await server.start_server()
-        try:
-            yield platform, str(server.make_url("/"))
-        finally:
-            await server.close()
+    async with served(settings) as served_network:
+        yield served_network
 
 
 class ServerProcess:
@@ -180,20 +175,32 @@ class ServerProcess:
 
 
 @contextlib.asynccontextmanager
+async def served_app(
+    settings: Settings,
+    *,
+    seed: Callable[[Platform], Awaitable[object]] = build_network,
+    port: int | None = None,
+) -> AsyncIterator[tuple[Platform, web.Application, str]]:
+    """The real application on a platform seeded by ``seed`` (the test network unless
+    told), served over TCP: (platform, app, base URL)."""
+    async with open_platform(settings, migrate=True) as platform:
+        await seed(platform)
+        app = build_app(platform)
+        server = TestServer(app, port=port or None)
+        await server.start_server()
+        try:
+            yield platform, app, str(server.make_url("/"))
+        finally:
+            await server.close()
+
+
+@contextlib.asynccontextmanager
 async def served(
     settings: Settings, *, port: int | None = None
 ) -> AsyncIterator[tuple[Platform, str]]:
     """The real application with the test network, served over TCP: (platform, base URL)."""
-    async with open_platform(settings, migrate=True) as platform:
-        await build_network(platform)
-        server = (
-            TestServer(build_app(platform), port=port) if port else TestServer(build_app(platform))
-        )
-        await server.start_server()
-        try:
-            yield platform, str(server.make_url("/"))
-        finally:
-            await server.close()
+    async with served_app(settings, port=port) as (platform, _, url):
+        yield platform, url
 
 
 async def accepted_consultation(

@@ -6,6 +6,7 @@ addresses (127.0.0.2, 127.0.0.3), which the server sees as request.remote.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +14,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
 
-from signalling.app import build_app
 from signalling.db.models import AuditEvent, User
-from signalling.platform import Platform, open_platform
+from signalling.platform import Platform
+from tests.signalling.care_network import served_app
 from tests.signalling.conftest import PASSWORD, make_settings, seed_staff
 
 REFUSED = {"error": "wrong user name or password"}
@@ -44,17 +44,22 @@ class Browser:
         await self.http.close()
 
 
+@contextlib.asynccontextmanager
+async def browsers(url: str, *addresses: str) -> AsyncIterator[list[Browser]]:
+    """A browser at each address, closed afterwards."""
+    opened = [Browser(url, address) for address in addresses]
+    try:
+        yield opened
+    finally:
+        for browser in opened:
+            await browser.close()
+
+
 @pytest.fixture
 async def served(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Platform, str]]:
     settings = make_settings(tmp_path, database_url=database_url, login_max_failures=3)
-    async with open_platform(settings, migrate=True) as platform:
-        await seed_staff(platform)
-        server = TestServer(build_app(platform))
-        await server.start_server()
-        try:
-            yield platform, str(server.make_url("/"))
-        finally:
-            await server.close()
+    async with served_app(settings, seed=seed_staff) as (platform, _, url):
+        yield platform, url
 
 
 async def login_rows(platform: Platform) -> list[AuditEvent]:
@@ -68,8 +73,7 @@ async def login_rows(platform: Platform) -> list[AuditEvent]:
 
 async def test_every_refusal_gets_the_same_answer(served: tuple[Platform, str]) -> None:
     platform, url = served
-    browser = Browser(url, "127.0.0.1")
-    try:
+    async with browsers(url, "127.0.0.1") as (browser,):
         answers = [await browser.login("nobody", "whatever123")]  # unknown name
         answers += [await browser.login("doc", "wrong password!") for _ in range(3)]
         answers.append(await browser.login("doc", PASSWORD))  # throttled: right password
@@ -87,33 +91,26 @@ async def test_every_refusal_gets_the_same_answer(served: tuple[Platform, str]) 
         async with platform.db() as db:
             doc = await db.scalar(select(User).where(User.username == "doc"))
         assert doc is not None and doc.locked_until is None
-    finally:
-        await browser.close()
 
 
 async def test_a_guesser_elsewhere_cannot_lock_the_owner_out(
     served: tuple[Platform, str],
 ) -> None:
     _, url = served
-    attacker, owner = Browser(url, "127.0.0.2"), Browser(url, "127.0.0.1")
-    try:
+    async with browsers(url, "127.0.0.2", "127.0.0.1") as (attacker, owner):
         for _ in range(8):
             assert await attacker.login("doc", "guess guess guess") == (401, REFUSED)
         # the attacker's address is throttled for that name, even with the right password
         assert await attacker.login("doc", PASSWORD) == (401, REFUSED)
         status, body = await owner.login("doc", PASSWORD)
         assert status == 200 and body["user"]["username"] == "doc"
-    finally:
-        await attacker.close()
-        await owner.close()
 
 
 async def test_an_address_guessing_many_names_is_held_back(
     served: tuple[Platform, str],
 ) -> None:
     platform, url = served
-    attacker, owner = Browser(url, "127.0.0.3"), Browser(url, "127.0.0.1")
-    try:
+    async with browsers(url, "127.0.0.3", "127.0.0.1") as (attacker, owner):
         # 10 x login_max_failures failures from one address, over many names
         for i in range(30):
             assert await attacker.login(f"user{i}", "guess guess guess") == (401, REFUSED)
@@ -124,9 +121,6 @@ async def test_an_address_guessing_many_names_is_held_back(
         assert json.loads(rows[-1].detail)["reason"] == "too many failures from this address"
         assert rows[-1].ip == "127.0.0.3"
         assert (await owner.login("spec", PASSWORD))[0] == 200
-    finally:
-        await attacker.close()
-        await owner.close()
 
 
 async def test_a_disabled_account_is_named_only_to_its_password(
@@ -136,12 +130,9 @@ async def test_a_disabled_account_is_named_only_to_its_password(
     async with platform.db() as db:
         await db.execute(update(User).where(User.username == "doc").values(is_active=False))
         await db.commit()
-    browser = Browser(url, "127.0.0.1")
-    try:
+    async with browsers(url, "127.0.0.1") as (browser,):
         assert await browser.login("doc", "wrong password!") == (401, REFUSED)
         assert await browser.login("doc", PASSWORD) == (
             401,
             {"error": "this account is disabled"},
         )
-    finally:
-        await browser.close()

@@ -14,12 +14,12 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 from sqlalchemy import select
 
-from signalling.app import build_app
 from signalling.auth.login_sessions import COOKIE_NAME
 from signalling.auth.tokens import Audience
 from signalling.db.models import AuditEvent, User
-from signalling.platform import Platform, open_platform
+from signalling.platform import Platform
 from tests.signalling.care_network import served as network_served
+from tests.signalling.care_network import served_app
 from tests.signalling.conftest import PASSWORD, make_settings, seed_staff
 from tests.web_client.conftest import browser
 
@@ -27,26 +27,22 @@ __all__ = ["browser"]
 
 PUBLIC = "https://telehealth.benhvien.example"
 
+Served = tuple[Platform, str, str]
+"""(platform, base URL, the specialist's session cookie)"""
+
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[Platform, str, str]]:
-    """(platform, base URL, the specialist's session cookie)."""
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = make_settings(tmp_path, public_url=PUBLIC)
-    async with open_platform(settings, migrate=True) as platform:
-        await seed_staff(platform)
-        server = TestServer(build_app(platform))
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
+    async with served_app(settings, seed=seed_staff) as (platform, _, url):
+        base = url.rstrip("/")
         async with aiohttp.ClientSession() as http:
             async with http.post(
                 base + "/api/auth/login", json={"username": "spec", "password": PASSWORD}
             ) as response:
                 assert response.status == 200
                 cookie = response.cookies[COOKIE_NAME].value
-        try:
-            yield platform, base, cookie
-        finally:
-            await server.close()
+        yield platform, base, cookie
 
 
 async def on_call(platform: Platform) -> bool:
@@ -54,6 +50,13 @@ async def on_call(platform: Platform) -> bool:
         user = await db.scalar(select(User).where(User.username == "spec"))
         assert user is not None
         return user.on_call
+
+
+async def status_of(method: str, url: str, headers: dict[str, str]) -> int:
+    """The status a fresh client (no cookie jar of its own) gets for this request."""
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, url, headers=headers) as response:
+            return response.status
 
 
 async def put_on_call(base: str, headers: dict[str, str], value: bool) -> tuple[int, dict]:
@@ -75,7 +78,7 @@ async def put_on_call(base: str, headers: dict[str, str], value: bool) -> tuple[
     ],
 )
 async def test_forged_request_with_cookie_is_refused_and_audited(
-    served: tuple[Platform, str, str], forged: dict[str, str]
+    served: Served, forged: dict[str, str]
 ) -> None:
     platform, base, cookie = served
     before = await on_call(platform)
@@ -91,21 +94,12 @@ async def test_forged_request_with_cookie_is_refused_and_audited(
     assert json.loads(row.detail)["status"] == 403
 
 
-async def test_body_less_post_with_cookie_from_elsewhere_is_refused(
-    served: tuple[Platform, str, str],
-) -> None:
+async def test_body_less_post_with_cookie_from_elsewhere_is_refused(served: Served) -> None:
     _, base, cookie = served
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            base + "/api/auth/logout",
-            headers={"Cookie": f"{COOKIE_NAME}={cookie}", "Origin": "https://evil.example"},
-        ) as response:
-            assert response.status == 403
-        # the session survived: the forged log-out did nothing
-        async with http.get(
-            base + "/api/me", headers={"Cookie": f"{COOKIE_NAME}={cookie}"}
-        ) as response:
-            assert response.status == 200
+    forged = {"Cookie": f"{COOKIE_NAME}={cookie}", "Origin": "https://evil.example"}
+    assert await status_of("POST", base + "/api/auth/logout", forged) == 403
+    # the session survived: the forged log-out did nothing
+    assert await status_of("GET", base + "/api/me", {"Cookie": f"{COOKIE_NAME}={cookie}"}) == 200
 
 
 @pytest.mark.parametrize(
@@ -118,23 +112,21 @@ async def test_body_less_post_with_cookie_from_elsewhere_is_refused(
         {"Origin": PUBLIC + ":443"},  # same origin, default port spelled out
     ],
 )
-async def test_own_requests_with_cookie_pass(
-    served: tuple[Platform, str, str], own: dict[str, str]
-) -> None:
+async def test_own_requests_with_cookie_pass(served: Served, own: dict[str, str]) -> None:
     platform, base, cookie = served
     status, _ = await put_on_call(base, {"Cookie": f"{COOKIE_NAME}={cookie}", **own}, True)
     assert status == 200
     assert await on_call(platform) is True
 
 
-async def test_origin_of_the_request_itself_passes(served: tuple[Platform, str, str]) -> None:
+async def test_origin_of_the_request_itself_passes(served: Served) -> None:
     platform, base, cookie = served
     status, _ = await put_on_call(base, {"Cookie": f"{COOKIE_NAME}={cookie}", "Origin": base}, True)
     assert status == 200
     assert await on_call(platform) is True
 
 
-async def test_bearer_without_cookie_is_not_checked(served: tuple[Platform, str, str]) -> None:
+async def test_bearer_without_cookie_is_not_checked(served: Served) -> None:
     platform, base, _ = served
     async with platform.db() as db:
         user = await db.scalar(select(User).where(User.username == "spec"))
@@ -148,16 +140,10 @@ async def test_bearer_without_cookie_is_not_checked(served: tuple[Platform, str,
     assert await on_call(platform) is True
 
 
-async def test_safe_methods_with_cookie_are_not_checked(
-    served: tuple[Platform, str, str],
-) -> None:
+async def test_safe_methods_with_cookie_are_not_checked(served: Served) -> None:
     _, base, cookie = served
-    async with aiohttp.ClientSession() as http:
-        async with http.get(
-            base + "/api/me",
-            headers={"Cookie": f"{COOKIE_NAME}={cookie}", "Sec-Fetch-Site": "cross-site"},
-        ) as response:
-            assert response.status == 200
+    cross_site = {"Cookie": f"{COOKIE_NAME}={cookie}", "Sec-Fetch-Site": "cross-site"}
+    assert await status_of("GET", base + "/api/me", cross_site) == 200
 
 
 EVIL_PAGE = """<!doctype html><html><body>
@@ -217,7 +203,7 @@ async def test_chromium_form_from_another_port_cannot_log_out(
     "forged", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}]
 )
 async def test_a_forged_log_in_is_refused_without_a_cookie(
-    served: tuple[Platform, str, str], forged: dict[str, str]
+    served: Served, forged: dict[str, str]
 ) -> None:
     """Log-in CSRF: the victim's browser must not be logged into another account."""
     _, base, _ = served

@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
-from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from requests import HTTPError
 from sqlalchemy import select
 
@@ -31,7 +28,9 @@ from tests.signalling.care_network import Member, member
 from tests.signalling.conftest import PASSWORD
 from tests.signalling.imaging_helpers import (
     audit_rows,
+    c_store,
     ct5n,
+    dataset_bytes,
     dicom_file,
     get,
     served_consult,
@@ -65,12 +64,6 @@ async def other_facility_doctor(platform: Platform, url: str) -> tuple[Member, s
 
 def _client(base: str, token: str) -> DICOMwebClient:
     return DICOMwebClient(url=base, headers={"Authorization": f"Bearer {token}"})
-
-
-def _bytes(ds: Dataset) -> bytes:
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -172,7 +165,7 @@ async def test_uids_of_another_facility_neither_join_nor_replace(
         # 3. the same, in a study of the attacker's own
         squatter = dcmread(dicom_file("CT_small.dcm"))
         squatter.SOPInstanceUID = sop
-        attempts = [_bytes(joiner), _bytes(replacer), _bytes(squatter), originals[sop]]
+        attempts = [*map(dataset_bytes, [joiner, replacer, squatter]), originals[sop]]
 
         status, body = await upload(
             attacker, own, [(f"a{i}.dcm", data) for i, data in enumerate(attempts)]
@@ -218,23 +211,12 @@ async def test_the_care_team_resends_idempotently_and_never_overwrites(
     # other bytes under a stored SOP Instance UID: refused, the stored one kept
     changed = dcmread(BytesIO(data))
     changed.PatientName = "SOMEONE^ELSE"
-    status, body = await upload(consult.doc, consult.id, [("changed.dcm", _bytes(changed))])
+    status, body = await upload(consult.doc, consult.id, [("changed.dcm", dataset_bytes(changed))])
     assert body["results"][0]["status"] == "refused", body
     assert body["results"][0]["code"] == "duplicate"
     await _victim_unchanged(platform, consult, originals)
     assert [r.outcome for r in await audit_rows(platform, "imaging.duplicate")] == ["denied"]
     assert sop in body["results"][0]["reason"]
-
-
-def _c_store(port: int, datasets: list[Dataset]) -> list[int]:
-    ae = AE(ae_title="X_SCANNER")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", port, ae_title="TELEHEALTH")
-    assert assoc.is_established
-    try:
-        return [int(assoc.send_c_store(ds).Status) for ds in datasets]
-    finally:
-        assoc.release()
 
 
 async def test_c_store_cannot_borrow_a_study_either(
@@ -258,7 +240,7 @@ async def test_c_store_cannot_borrow_a_study_either(
         joiner.StudyInstanceUID = str(victim_ds.StudyInstanceUID)
         joiner.SeriesInstanceUID = generate_uid()
         joiner.SOPInstanceUID = generate_uid()
-        statuses = await asyncio.to_thread(_c_store, port, [joiner])
+        statuses = await asyncio.to_thread(c_store, port, [joiner], ae_title="X_SCANNER")
         assert statuses[0] != 0  # a failure status: the sender knows
         await _attacker_sees_nothing(
             platform,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,20 @@ from dicomweb_client import DICOMwebClient
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from requests import HTTPError
 from sqlalchemy import select
 
 from signalling.db.models import ConsultationStudy, ImagingInstance
 from signalling.imaging.keys import RECEIVER
 from signalling.platform import Platform
-from tests.signalling.imaging_helpers import audit_rows, dicom_file, served_consult, upload
+from tests.signalling.imaging_helpers import (
+    audit_rows,
+    c_store,
+    dataset_bytes,
+    dicom_file,
+    served_consult,
+    upload,
+)
 from tests.signalling.rooms.test_manager import Consult
 
 CASE = {"id": "079123", "name": "Lò Văn Páo", "birth_date": None, "sex": "male"}
@@ -43,12 +47,6 @@ def _ct(**identity: str) -> Dataset:
         elif keyword in ds:
             delattr(ds, keyword)
     return ds
-
-
-def _bytes(ds: Dataset) -> bytes:
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 OURS = {"PatientID": "079123", "PatientName": "LO^VAN^PAO", "PatientSex": "M"}
@@ -80,7 +78,7 @@ async def test_the_patients_own_images_go_straight_in(
     platform, _, consult = case
     ds = _ct(**OURS, SpecificCharacterSet="ISO_IR 192")  # UTF-8, for the institution's name
     ds.PatientAge, ds.InstitutionName = "052Y", "TTYT Mường Chà"
-    status, body = await upload(consult.doc, consult.id, [("ct.dcm", _bytes(ds))])
+    status, body = await upload(consult.doc, consult.id, [("ct.dcm", dataset_bytes(ds))])
     assert status == 200 and body["accepted"] == 1, body
     _, listing = await consult.doc.call("GET", f"/api/consultations/{consult.id}/imaging")
     study = listing["studies"][0]
@@ -111,7 +109,7 @@ async def test_another_identity_is_held_until_the_uploader_confirms(
 ) -> None:
     platform, _, consult = case
     ds = _ct(**identity)
-    data = _bytes(ds)
+    data = dataset_bytes(ds)
     status, body = await upload(consult.doc, consult.id, [("ct.dcm", data)])
     assert status == 200, body
     result = body["results"][0]
@@ -159,7 +157,7 @@ async def test_stow_holds_another_patient_and_takes_the_confirmed(
 
     async with consult.doc.http.post(
         f"{consult.url}dicomweb/consultations/{consult.id}/studies?confirm_patient=yes",
-        data=_multipart_related(_bytes(ds)),
+        data=_multipart_related(dataset_bytes(ds)),
         headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=XyZ'},
     ) as response:
         assert response.status == 200, await response.text()
@@ -171,17 +169,6 @@ def _multipart_related(data: bytes) -> bytes:
     return b"--XyZ\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n--XyZ--\r\n"
 
 
-def _c_store(port: int, datasets: list[Dataset]) -> list[int]:
-    ae = AE(ae_title="CT_MUONGCHA")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", port, ae_title="TELEHEALTH")
-    assert assoc.is_established
-    try:
-        return [int(assoc.send_c_store(ds).Status) for ds in datasets]
-    finally:
-        assoc.release()
-
-
 async def test_c_store_files_a_mismatch_out_of_sight(
     case: tuple[Platform, Any, Consult],
 ) -> None:
@@ -190,7 +177,7 @@ async def test_c_store_files_a_mismatch_out_of_sight(
     ours = _ct(**OURS)
     # The modality sends the case's PatientID, but another patient's name and sex.
     mixed = _ct(PatientID="079123", PatientName="TRAN^THI^BE", PatientSex="F")
-    assert await asyncio.to_thread(_c_store, port, [ours, mixed]) == [0, 0]
+    assert await asyncio.to_thread(c_store, port, [ours, mixed], ae_title="CT_MUONGCHA") == [0, 0]
     assert await _studies(consult) == [str(ours.StudyInstanceUID)]
     # Kept (the sender was told it was stored) but attached to no consultation.
     assert await _stored(platform, str(mixed.SOPInstanceUID))

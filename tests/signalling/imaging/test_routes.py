@@ -20,6 +20,7 @@ from tests.signalling.imaging_helpers import (
     get,
     served_consult,
     upload,
+    upload_one,
 )
 from tests.signalling.rooms.test_manager import Consult
 
@@ -89,10 +90,8 @@ async def test_bad_files_refused_with_reasons_good_ones_kept(
 async def test_non_participant_cannot_see_or_add(served: tuple[Platform, Consult]) -> None:
     platform, consult = served
     slice_ = ct5n()[0]
-    status, body = await upload(consult.doc, consult.id, [(slice_.name, slice_.read_bytes())])
-    assert status == 200 and body["accepted"] == 1
-    sop = body["results"][0]["sop_uid"]
-    series = body["results"][0]["series_uid"]
+    uploaded = await upload_one(consult.doc, consult.id, slice_)
+    sop, series = uploaded["sop_uid"], uploaded["series_uid"]
     outsider = await member(platform, consult.url, "hue.cardio")  # another hospital
     try:
         for path in (

@@ -24,6 +24,7 @@ from tests.signalling.imaging_helpers import (
     get,
     served_consult,
     upload,
+    upload_one,
 )
 from tests.signalling.rooms.test_manager import Consult
 
@@ -47,9 +48,8 @@ async def test_ct_slice_rendered_with_its_window_and_cached(
 ) -> None:
     _, consult = served
     path = ct5n()[0]
-    status, body = await upload(consult.doc, consult.id, [(path.name, path.read_bytes())])
-    assert status == 200 and body["accepted"] == 1
-    sop = body["results"][0]["sop_uid"]
+    uploaded = await upload_one(consult.doc, consult.id, path)
+    sop = uploaded["sop_uid"]
     ds = dcmread(path)
     hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
 
@@ -88,7 +88,7 @@ async def test_ct_slice_rendered_with_its_window_and_cached(
     detail = json.loads(raw)
     assert detail["presets"][0] == "file" and "lung" in detail["presets"]
 
-    series = body["results"][0]["series_uid"]
+    series = uploaded["series_uid"]
     status, thumb, theaders = await get(consult.spec, f"/api/imaging/series/{series}/thumbnail")
     assert status == 200 and theaders["Content-Type"] == "image/webp"
     assert Image.open(io.BytesIO(thumb)).size == (16, 16)  # never enlarged
@@ -99,9 +99,7 @@ async def test_cine_frames_served_as_stored_with_the_frame_rate(
 ) -> None:
     _, consult = served
     path = dicom_file("examples_ybr_color.dcm")
-    status, body = await upload(consult.doc, consult.id, [(path.name, path.read_bytes())])
-    assert status == 200 and body["accepted"] == 1, body
-    sop = body["results"][0]["sop_uid"]
+    sop = (await upload_one(consult.doc, consult.id, path))["sop_uid"]
     status, raw, _ = await get(consult.spec, f"/api/imaging/instances/{sop}")
     detail = json.loads(raw)
     assert detail["kind"] == "cine" and detail["frames"] == 30 and detail["jpeg_frames"]
@@ -119,9 +117,7 @@ async def test_cine_frames_served_as_stored_with_the_frame_rate(
 async def test_ecg_as_data(served: tuple[Platform, Consult]) -> None:
     _, consult = served
     path = dicom_file("waveform_ecg.dcm")
-    status, body = await upload(consult.doc, consult.id, [(path.name, path.read_bytes())])
-    assert status == 200 and body["accepted"] == 1, body
-    sop = body["results"][0]["sop_uid"]
+    sop = (await upload_one(consult.doc, consult.id, path))["sop_uid"]
     status, raw, _ = await get(consult.spec, f"/api/imaging/instances/{sop}/ecg")
     assert status == 200
     ecg = json.loads(raw)

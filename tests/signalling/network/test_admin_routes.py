@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -22,6 +23,14 @@ async def as_admin(client: TestClient[Any, Any]) -> None:
     await add_admin(client.app[PLATFORM])
     response = await client.post("/api/auth/login", json={"username": "root", "password": PASSWORD})
     assert response.status == 200
+
+
+async def add_at_con_dao(client: TestClient[Any, Any], **account: Any) -> ClientResponse:
+    """POST /api/admin/users: an account at TTYT-CD with a long enough password."""
+    return await client.post(
+        "/api/admin/users",
+        json={**account, "facility": "TTYT-CD", "password": "long enough password"},
+    )
 
 
 async def test_network_and_staff(client: TestClient[Any, Any]) -> None:
@@ -51,27 +60,12 @@ async def test_network_and_staff(client: TestClient[Any, Any]) -> None:
     net = await (await client.get("/api/admin/network")).json()
     assert {"central": "BVBM", "partner": "TTYT-CD", "specialty": "surgery"} in net["pairings"]
 
-    response = await client.post(
-        "/api/admin/users",
-        json={
-            "username": "cd.doctor",
-            "full_name": "BS. Côn Đảo",
-            "role": "doctor",
-            "facility": "TTYT-CD",
-            "password": "long enough password",
-        },
+    response = await add_at_con_dao(
+        client, username="cd.doctor", full_name="BS. Côn Đảo", role="doctor"
     )
     assert response.status == 201, await response.text()
-    bad = await client.post(
-        "/api/admin/users",
-        json={
-            "username": "x.spec",
-            "full_name": "S",
-            "role": "specialist",
-            "facility": "TTYT-CD",
-            "specialties": ["surgery"],
-            "password": "long enough password",
-        },
+    bad = await add_at_con_dao(
+        client, username="x.spec", full_name="S", role="specialist", specialties=["surgery"]
     )
     assert bad.status == 400  # specialists work at central hospitals
     users = (await (await client.get("/api/admin/users")).json())["users"]

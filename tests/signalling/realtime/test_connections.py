@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -14,36 +15,36 @@ from tests.signalling.rooms.test_manager import Consult, consult, emit
 __all__ = ["consult"]
 
 
-async def chat_rows(consult: Consult, prefix: str) -> int:
+async def count_rows(consult: Consult, model: Any, *where: Any) -> int:
     async with consult.platform.db() as db:
-        return int(
-            await db.scalar(
-                select(func.count())
-                .select_from(ChatMessage)
-                .where(ChatMessage.room == consult.room, ChatMessage.text.startswith(prefix))
-            )
-            or 0
-        )
+        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def chat_rows(consult: Consult, prefix: str) -> int:
+    return await count_rows(
+        consult, ChatMessage, ChatMessage.room == consult.room, ChatMessage.text.startswith(prefix)
+    )
 
 
 async def audited(consult: Consult) -> int:
-    async with consult.platform.db() as db:
-        return int(
-            await db.scalar(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(AuditEvent.action == "chat.send", AuditEvent.object_id == consult.room)
-            )
-            or 0
-        )
+    return await count_rows(
+        consult, AuditEvent, AuditEvent.action == "chat.send", AuditEvent.object_id == consult.room
+    )
 
 
-async def test_reserved_names_are_answered_and_ignored(
-    consult: Consult, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+async def in_room(consult: Consult, caplog: pytest.LogCaptureFixture) -> Consult:
+    """Both clinicians in the room, the log captured from INFO up."""
     caplog.set_level(logging.INFO)
     await consult.enter(consult.doc)
     await consult.enter(consult.spec)
+    return consult
+
+
+async def test_reserved_names_are_answered_and_ignored(
+    in_room: Consult, caplog: pytest.LogCaptureFixture
+) -> None:
+    consult = in_room
     for name in ("disconnect", "connect"):
         answer = await consult.doc.sio.call(name, {"environ": "x"}, timeout=5)
         assert answer == {"error": f"{name!r} is reserved and cannot be sent"}
@@ -54,12 +55,10 @@ async def test_reserved_names_are_answered_and_ignored(
 
 
 async def test_a_client_sent_disconnect_does_not_reset_the_chat_limit(
-    consult: Consult, caplog: pytest.LogCaptureFixture
+    in_room: Consult, caplog: pytest.LogCaptureFixture
 ) -> None:
     """80 messages, each after a fake `disconnect` and `connect`: the 5/s limit holds."""
-    caplog.set_level(logging.INFO)
-    await consult.enter(consult.doc)
-    await consult.enter(consult.spec)
+    consult = in_room
     loop = asyncio.get_running_loop()
     started = loop.time()
     sent = 0

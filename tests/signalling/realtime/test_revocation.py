@@ -16,18 +16,17 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
 
 from signalling.app import build_app
-from signalling.db.models import ChatMessage, LoginSession, Role, User
+from signalling.db.models import ChatMessage, LoginSession, User
 from signalling.db.types import utcnow
-from signalling.network.staff import add_user
 from signalling.platform import open_platform
 from signalling.realtime.keys import SIO
 from signalling.realtime.revocation import revocation_of
 from signalling.rooms.keys import ROOMS
 from signalling.rooms.manager import Rooms
 from tests.conftest import RedisServer
-from tests.signalling.care_network import Member, build_network, member
+from tests.signalling.care_network import Member, add_admin, build_network, member
 from tests.signalling.conftest import PASSWORD, make_settings
-from tests.signalling.rooms.test_manager import Consult, Patient, emit
+from tests.signalling.rooms.test_manager import Consult, Patient, consult_served, emit, let_in
 
 DEADLINE_S = 5.0  # generous: the sweep runs every half second
 GONE = (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError)
@@ -55,18 +54,8 @@ class Served:
 async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Served]:
     # A long grace period: a socket that merely drops would keep its member.
     settings = make_settings(tmp_path, room_grace_seconds=60, database_url=database_url)
-    async with open_platform(settings, migrate=True) as platform:
-        await build_network(platform)
-        app = build_app(platform)
-        server = TestServer(app)
-        await server.start_server()
-        consult = Consult(platform, str(server.make_url("/")))
-        await consult.start()
-        try:
-            yield Served(consult, app)
-        finally:
-            await consult.close()
-            await server.close()
+    async with consult_served(settings) as (app, consult):
+        yield Served(consult, app)
 
 
 async def gone(sio: socketio.AsyncClient) -> None:
@@ -82,6 +71,28 @@ async def user_id(served: Served, username: str) -> int:
         user = await db.scalar(select(User).where(User.username == username))
     assert user is not None
     return user.id
+
+
+async def log_in(browser: aiohttp.ClientSession, url: str, username: str) -> tuple[int, str]:
+    """A log-in with the password in this browser: (status, the session cookie)."""
+    async with browser.post(
+        url + "/api/auth/login", json={"username": username, "password": PASSWORD}
+    ) as response:
+        return response.status, response.cookies["th_session"].value
+
+
+async def cookie_socket(url: str, cookie: str) -> socketio.AsyncClient:
+    """A page's socket, with the log-in cookie and no token."""
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(url, headers={"Cookie": f"th_session={cookie}"}, transports=["websocket"])
+    return sio
+
+
+async def doc_page(consult: Consult, cookie: str) -> tuple[socketio.AsyncClient, Any]:
+    """The doctor's page on the cookie's socket, joining the room: (socket, the join's ack)."""
+    page = await cookie_socket(consult.url, cookie)
+    ack = await page.call("room.join", {"token": await consult.token(consult.doc)}, timeout=10)
+    return page, ack
 
 
 async def refused_or_gone(who: Member | Patient, event: str, data: Any = None) -> None:
@@ -126,22 +137,11 @@ async def test_an_admin_disabling_an_account_cuts_it_off(served: Served) -> None
     consult = served.consult
     await consult.enter(consult.doc)
     await consult.enter(consult.spec)
-    async with consult.platform.db() as db:
-        await add_user(
-            db,
-            username="root",
-            full_name="Root",
-            role=Role.ADMIN,
-            password=PASSWORD,
-            facility=None,
-        )
-        await db.commit()
+    await add_admin(consult.platform, "root")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
         url = consult.url.rstrip("/")
-        async with admin.post(
-            url + "/api/auth/login", json={"username": "root", "password": PASSWORD}
-        ) as response:
-            assert response.status == 200
+        status, _ = await log_in(admin, url, "root")
+        assert status == 200
         async with admin.put(
             url + "/api/admin/users/bm.cardio/active", json={"active": False}
         ) as response:
@@ -159,16 +159,9 @@ async def test_logging_out_ends_the_log_ins_sockets(served: Served) -> None:
     await consult.enter(consult.spec)
     url = consult.url.rstrip("/")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.post(
-            url + "/api/auth/login", json={"username": "mc.doc", "password": PASSWORD}
-        ) as response:
-            assert response.status == 200
-            cookie = response.cookies["th_session"].value
-        page = socketio.AsyncClient(reconnection=False)
-        await page.connect(
-            consult.url, headers={"Cookie": f"th_session={cookie}"}, transports=["websocket"]
-        )
-        ack = await page.call("room.join", {"token": await consult.token(consult.doc)}, timeout=10)
+        status, cookie = await log_in(browser, url, "mc.doc")
+        assert status == 200
+        page, ack = await doc_page(consult, cookie)
         assert ack["state"] == "joined", ack
         doc_member = ack["participant_id"]
         assert doc_member in served.in_media()
@@ -181,10 +174,7 @@ async def test_logging_out_ends_the_log_ins_sockets(served: Served) -> None:
         assert doc_member not in served.in_media()
         assert consult.doc.sio.connected
         # The ended log-in cannot open a socket as anyone.
-        again = socketio.AsyncClient(reconnection=False)
-        await again.connect(
-            consult.url, headers={"Cookie": f"th_session={cookie}"}, transports=["websocket"]
-        )
+        again = await cookie_socket(consult.url, cookie)
         assert (await again.call("room.refresh", timeout=5))["error"] == "join a room first"
         await again.disconnect()
 
@@ -194,9 +184,7 @@ async def test_a_removed_member_loses_its_socket_and_media(served: Served) -> No
     await consult.enter(consult.doc)
     patient = Patient(consult.url)
     await patient.connect()
-    ack = await patient.emit("room.join", {"token": await consult.patient_link(), "name": "Páo"})
-    assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))["ok"]
-    await patient.next("room.admitted")
+    ack = await let_in(consult, patient, name="Páo")
     assert ack["participant_id"] in served.in_media()
     assert (
         await emit(consult.doc, "participant.remove", {"participant_id": ack["participant_id"]})
@@ -265,15 +253,8 @@ async def test_an_idle_time_out_does_not_drop_a_live_call(served: Served) -> Non
     url = consult.url.rstrip("/")
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as browser:
-        async with browser.post(
-            url + "/api/auth/login", json={"username": "mc.doc", "password": PASSWORD}
-        ) as response:
-            cookie = response.cookies["th_session"].value
-        page = socketio.AsyncClient(reconnection=False)
-        await page.connect(
-            consult.url, headers={"Cookie": f"th_session={cookie}"}, transports=["websocket"]
-        )
-        ack = await page.call("room.join", {"token": await consult.token(consult.doc)}, timeout=10)
+        _, cookie = await log_in(browser, url, "mc.doc")
+        page, ack = await doc_page(consult, cookie)
         assert ack["state"] == "joined", ack
         async with consult.platform.db() as db:
             await db.execute(

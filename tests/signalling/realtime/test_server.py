@@ -133,7 +133,7 @@ async def consult_with_images(tmp_path: Path, database_url: str) -> AsyncIterato
 async def test_socket_audit_rows_carry_the_source_address(consult_with_images: Any) -> None:
     """The address is taken at connect and kept with the connection and its member."""
     from tests.signalling.imaging_helpers import audit_rows, ct5n, upload
-    from tests.signalling.rooms.test_manager import Patient, emit
+    from tests.signalling.rooms.test_manager import Patient, emit, let_in
 
     consult = consult_with_images
     status, body = await upload(consult.doc, consult.id, [(p.name, p.read_bytes()) for p in ct5n()])
@@ -144,11 +144,7 @@ async def test_socket_audit_rows_carry_the_source_address(consult_with_images: A
     patient = Patient(consult.url)
     await patient.connect()
     try:
-        ack = await patient.emit("room.join", {"token": await consult.patient_link()})
-        assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))[
-            "ok"
-        ]
-        await patient.next("room.admitted")
+        await let_in(consult, patient)
         assert "id" in await emit(consult.doc, "chat.send", {"text": "xin chào", "client_id": "1"})
         assert (await emit(consult.spec, "chat.history", {"after_id": 0}))["messages"]
         assert "state" in await emit(

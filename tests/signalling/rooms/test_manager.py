@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,12 +12,11 @@ from typing import Any
 import jwt
 import pytest
 import socketio
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
-from signalling.app import build_app
-from signalling.platform import Platform, open_platform
+from signalling.platform import Platform
 from signalling.settings import Settings
-from tests.signalling.care_network import Member, build_network, member
+from tests.signalling.care_network import Member, member, served_app
 from tests.signalling.conftest import make_settings
 
 REQUEST = {
@@ -102,21 +102,35 @@ def settings_for(tmp_path: Path, **kw: Any) -> Settings:
     return make_settings(tmp_path, **kw)
 
 
+@contextlib.asynccontextmanager
+async def consult_served(
+    settings: Settings, *, with_patient: bool = False
+) -> AsyncIterator[tuple[web.Application, Consult]]:
+    """The real application with the test network, served over TCP, and an accepted
+    consultation on it, its two clinicians logged in: (app, consult)."""
+    async with served_app(settings) as (platform, app, url):
+        c = Consult(platform, url, with_patient=with_patient)
+        await c.start()
+        try:
+            yield app, c
+        finally:
+            await c.close()
+
+
+async def let_in(consult: Consult, patient: Patient, **join: Any) -> dict[str, Any]:
+    """The patient joins with a fresh link and the doctor admits them: the join's ack."""
+    ack = await patient.emit("room.join", {"token": await consult.patient_link(), **join})
+    assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))["ok"]
+    await patient.next("room.admitted")
+    return dict(ack)
+
+
 @pytest.fixture
 async def consult(tmp_path: Path, database_url: str) -> AsyncIterator[Consult]:
     """Every room test runs against SQLite and PostgreSQL."""
     settings = settings_for(tmp_path, room_grace_seconds=8, database_url=database_url)
-    async with open_platform(settings, migrate=True) as p:
-        await build_network(p)
-        server = TestServer(build_app(p))
-        await server.start_server()
-        c = Consult(p, str(server.make_url("/")))
-        await c.start()
-        try:
-            yield c
-        finally:
-            await c.close()
-            await server.close()
+    async with consult_served(settings) as (_, c):
+        yield c
 
 
 async def test_lobby_admit_and_refuse(consult: Consult) -> None:
@@ -267,21 +281,12 @@ async def test_chat_reaches_late_joiners_and_survives_a_socket_drop(consult: Con
 
 
 async def test_grace_period_ends_in_a_leave(tmp_path: Path) -> None:
-    async with open_platform(settings_for(tmp_path, room_grace_seconds=1), migrate=True) as p:
-        await build_network(p)
-        server = TestServer(build_app(p))
-        await server.start_server()
-        c = Consult(p, str(server.make_url("/")))
-        await c.start()
-        try:
-            joined = await c.enter(c.doc)
-            await c.enter(c.spec)
-            await c.doc.sio.disconnect()
-            left = await c.spec.next("participant.left", timeout=5)
-            assert left == {"id": joined["participant_id"], "reason": "disconnected"}
-        finally:
-            await c.close()
-            await server.close()
+    async with consult_served(settings_for(tmp_path, room_grace_seconds=1)) as (_, c):
+        joined = await c.enter(c.doc)
+        await c.enter(c.spec)
+        await c.doc.sio.disconnect()
+        left = await c.spec.next("participant.left", timeout=5)
+        assert left == {"id": joined["participant_id"], "reason": "disconnected"}
 
 
 async def test_a_chat_flood_cuts_off_the_flooder_only(consult: Consult) -> None:
@@ -344,28 +349,19 @@ async def test_join_hands_out_stun_and_time_limited_turn(tmp_path: Path) -> None
         turn_secret="coturn-shared-secret",
         turn_ttl_seconds=3600,
     )
-    async with open_platform(settings, migrate=True) as p:
-        await build_network(p)
-        server = TestServer(build_app(p))
-        await server.start_server()
-        c = Consult(p, str(server.make_url("/")))
-        await c.start()
-        try:
-            ack = await c.enter(c.doc)
-            stun, turn = ack["ice_servers"]
-            assert stun == {"urls": ["stun:stun.benhvien.example:3478"]}
-            assert turn["urls"] == ["turns:turn.benhvien.example:443?transport=tcp"]
-            expiry, user = turn["username"].split(":", 1)
-            assert user == ack["participant_id"]
-            assert 3500 < int(expiry) - time.time() <= 3600
-            # What coturn's use-auth-secret computes from the same secret.
-            expected = base64.b64encode(
-                hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
-            ).decode()
-            assert turn["credential"] == expected
-        finally:
-            await c.close()
-            await server.close()
+    async with consult_served(settings) as (_, c):
+        ack = await c.enter(c.doc)
+        stun, turn = ack["ice_servers"]
+        assert stun == {"urls": ["stun:stun.benhvien.example:3478"]}
+        assert turn["urls"] == ["turns:turn.benhvien.example:443?transport=tcp"]
+        expiry, user = turn["username"].split(":", 1)
+        assert user == ack["participant_id"]
+        assert 3500 < int(expiry) - time.time() <= 3600
+        # What coturn's use-auth-secret computes from the same secret.
+        expected = base64.b64encode(
+            hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
+        ).decode()
+        assert turn["credential"] == expected
 
 
 def test_turn_settings_come_in_pairs(tmp_path: Path) -> None:
@@ -391,11 +387,7 @@ async def test_a_patient_cannot_open_the_case_files_images(consult: Consult) -> 
     patient = Patient(consult.url)
     await patient.connect()
     try:
-        ack = await patient.emit("room.join", {"token": await consult.patient_link()})
-        assert (await emit(consult.doc, "room.admit", {"participant_id": ack["participant_id"]}))[
-            "ok"
-        ]
-        await patient.next("room.admitted")
+        await let_in(consult, patient)
         refused = await patient.emit("view.open", {"object_id": series, "kind": "series"})
         assert refused == {"error": "only the care team opens the case file's images"}
         await consult.doc.nothing("view.state", wait=0.3)  # nothing was shown to the room

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -15,8 +17,9 @@ from aiortc.mediastreams import MediaStreamError
 from sqlalchemy import select
 
 from signalling.db.models import User
+from signalling.platform import Platform
 from tests.media_server.sfu_clients import NumberedVideoTrack, read_number, requires_network
-from tests.signalling.care_network import member, served
+from tests.signalling.care_network import Member, member, served
 from tests.signalling.conftest import make_settings
 from tests.signalling.rooms.test_room_media import SocketMediaClient
 
@@ -116,71 +119,96 @@ async def whep_play(url: str, token: str, tid: str) -> tuple[RTCPeerConnection, 
     return pc, location, numbers
 
 
+@dataclass
+class Broadcast:
+    """A training bm.cardio broadcasts over WHIP the way OBS does; mc.doc may watch it
+    (through the API, no socket) with the WHEP player the test starts, if any."""
+
+    trainer: Member
+    viewer: Member
+    tid: str
+    publisher: RTCPeerConnection
+    player: RTCPeerConnection | None = None
+
+    async def viewer_token(self) -> str:
+        _, body = await self.viewer.call("POST", f"/api/trainings/{self.tid}/token")
+        return str(body["token"])
+
+
+@contextlib.asynccontextmanager
+async def whip_broadcast(platform: Platform, url: str, title: str) -> AsyncIterator[Broadcast]:
+    """A new training ``title``, its trainer publishing numbered video over WHIP."""
+    trainer = await member(platform, url, "bm.cardio", online=False)
+    viewer = await member(platform, url, "mc.doc", online=False)
+    publisher = RTCPeerConnection()
+    broadcast: Broadcast | None = None
+    try:
+        _, body = await trainer.call("POST", "/api/trainings", {"title": title})
+        tid = body["training"]["id"]
+        publisher.addTransceiver(NumberedVideoTrack(base=40), direction="sendonly")
+        await publisher.setLocalDescription(await publisher.createOffer())
+        async with trainer.http.post(
+            f"{url.rstrip('/')}/whip/trainings/{tid}",
+            data=publisher.localDescription.sdp,
+            headers={"Content-Type": "application/sdp"},
+        ) as response:
+            assert response.status == 201
+            answer = await response.text()
+        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        broadcast = Broadcast(trainer, viewer, tid, publisher)
+        yield broadcast
+    finally:
+        await publisher.close()
+        if broadcast is not None and broadcast.player is not None:
+            await broadcast.player.close()
+        await trainer.close()
+        await viewer.close()
+
+
 async def test_whip_in_whep_out(tmp_path: Path) -> None:
     """OBS publishes over WHIP; a WHEP player with a viewer token watches the same training."""
-    async with served(make_settings(tmp_path)) as (platform, url):
-        trainer = await member(platform, url, "bm.cardio", online=False)
-        viewer = await member(platform, url, "mc.doc", online=False)
-        publisher = RTCPeerConnection()
-        player: RTCPeerConnection | None = None
-        try:
-            _, body = await trainer.call("POST", "/api/trainings", {"title": "WHEP"})
-            tid = body["training"]["id"]
-            publisher.addTransceiver(NumberedVideoTrack(base=40), direction="sendonly")
-            await publisher.setLocalDescription(await publisher.createOffer())
-            async with trainer.http.post(
-                f"{url.rstrip('/')}/whip/trainings/{tid}",
-                data=publisher.localDescription.sdp,
-                headers={"Content-Type": "application/sdp"},
+    async with (
+        served(make_settings(tmp_path)) as (platform, url),
+        whip_broadcast(platform, url, "WHEP") as broadcast,
+    ):
+        tid, viewer = broadcast.tid, broadcast.viewer
+        token = await broadcast.viewer_token()
+        # no token, a token of another room's kind: refused before anything is made
+        async with aiohttp.ClientSession() as http:
+            plain = f"{url.rstrip('/')}/whep/trainings/{tid}"
+            sdp = {"Content-Type": "application/sdp"}
+            async with http.post(plain, data="v=0", headers=sdp) as response:
+                assert response.status == 401
+            async with http.post(
+                plain, data="v=0", headers={**sdp, "Authorization": f"Bearer {viewer.token}"}
             ) as response:
-                assert response.status == 201
-                answer = await response.text()
-            await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+                assert response.status == 401  # an API token is not a viewer token
+            async with http.post(
+                plain, data="garbage", headers={**sdp, "Authorization": f"Bearer {token}"}
+            ) as response:
+                assert response.status == 400
 
-            _, body = await viewer.call("POST", f"/api/trainings/{tid}/token")
-            token = body["token"]
-            # no token, a token of another room's kind: refused before anything is made
-            async with aiohttp.ClientSession() as http:
-                plain = f"{url.rstrip('/')}/whep/trainings/{tid}"
-                sdp = {"Content-Type": "application/sdp"}
-                async with http.post(plain, data="v=0", headers=sdp) as response:
-                    assert response.status == 401
-                async with http.post(
-                    plain, data="v=0", headers={**sdp, "Authorization": f"Bearer {viewer.token}"}
-                ) as response:
-                    assert response.status == 401  # an API token is not a viewer token
-                async with http.post(
-                    plain, data="garbage", headers={**sdp, "Authorization": f"Bearer {token}"}
-                ) as response:
-                    assert response.status == 400
-
-            player, location, numbers = await whep_play(url, token, tid)
-            deadline = asyncio.get_running_loop().time() + 20
-            while len(numbers) < 20:
-                assert asyncio.get_running_loop().time() < deadline, numbers
-                await asyncio.sleep(0.2)
-            assert numbers == sorted(numbers)
-            async with aiohttp.ClientSession() as http:
-                auth = {"Authorization": f"Bearer {token}"}
-                async with http.delete(location, headers=auth) as response:
-                    assert response.status == 200
-                async with http.delete(location, headers=auth) as response:
-                    assert response.status == 404
-                # a disabled account's viewer token no longer plays
-                async with platform.db() as db:
-                    user = await db.scalar(select(User).where(User.username == "mc.doc"))
-                    assert user is not None
-                    user.is_active = False
-                    await db.commit()
-                async with http.post(
-                    f"{url.rstrip('/')}/whep/trainings/{tid}",
-                    data="v=0",
-                    headers={"Content-Type": "application/sdp", **auth},
-                ) as response:
-                    assert response.status == 403
-        finally:
-            await publisher.close()
-            if player is not None:
-                await player.close()
-            await trainer.close()
-            await viewer.close()
+        broadcast.player, location, numbers = await whep_play(url, token, tid)
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(numbers) < 20:
+            assert asyncio.get_running_loop().time() < deadline, numbers
+            await asyncio.sleep(0.2)
+        assert numbers == sorted(numbers)
+        async with aiohttp.ClientSession() as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.delete(location, headers=auth) as response:
+                assert response.status == 200
+            async with http.delete(location, headers=auth) as response:
+                assert response.status == 404
+            # a disabled account's viewer token no longer plays
+            async with platform.db() as db:
+                user = await db.scalar(select(User).where(User.username == "mc.doc"))
+                assert user is not None
+                user.is_active = False
+                await db.commit()
+            async with http.post(
+                f"{url.rstrip('/')}/whep/trainings/{tid}",
+                data="v=0",
+                headers={"Content-Type": "application/sdp", **auth},
+            ) as response:
+                assert response.status == 403
