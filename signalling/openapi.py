@@ -9,6 +9,7 @@ route is declared.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from signalling.http.api_docs import ApiDoc, doc_of
+from signalling.http.api_docs import PATH_PARAMS, ApiDoc, doc_of
 
 # (method, path as routed, handler): from an application's router or a route table
 Route = tuple[str, str, Callable[..., Any]]
@@ -53,8 +54,20 @@ def operations(routes: Iterable[Route]) -> list[Operation]:
     for method, path, handler in routes:
         doc = doc_of(handler)
         if doc is not None and method != "HEAD":
-            found.append(Operation(method.lower(), documented_path(path), doc))
+            documented = documented_path(path)
+            found.append(Operation(method.lower(), documented, _with_path_params(doc, documented)))
     return found
+
+
+def _with_path_params(doc: ApiDoc, path: str) -> ApiDoc:
+    """The path's parameters a route does not declare, in path order, before its own."""
+    named = {p.name for p in doc.params}
+    implied = tuple(
+        PATH_PARAMS[name]
+        for name in re.findall(r"\{(\w+)\}", path)
+        if name not in named and name in PATH_PARAMS
+    )
+    return dataclasses.replace(doc, params=implied + doc.params) if implied else doc
 
 
 def _error_schema() -> dict[str, Any]:

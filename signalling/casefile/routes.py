@@ -40,7 +40,7 @@ from signalling.casefile.summary import summary_html
 from signalling.db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from signalling.db.models import Consultation, ConsultStatus, Facility, Participant, Role, User
 from signalling.errors import Forbidden, NotFound, PlatformError
-from signalling.http.api_docs import CASE_FILE_ID, CONSULTATION_ID, DOCUMENT_ID, Param, api_doc
+from signalling.http.api_docs import CASE_FILE_ID, DOCUMENT_ID, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -49,7 +49,7 @@ from signalling.realtime.keys import SIO
 from signalling.rooms.room import sio_room
 
 routes = web.RouteTableDef()
-ATTACHMENT_ID = Param("aid", "path", {"type": "string", "maxLength": 64}, required=True)
+
 MB = 1024 * 1024
 SNIFF_BYTES = 8192
 
@@ -100,7 +100,6 @@ async def _audit(
 @api_doc(
     "The patient's case file for this consultation (made on first use)",
     "case files",
-    params=(CONSULTATION_ID,),
     errors=(400, 401, 403, 404),
 )
 @audited("casefile.read", "consultation")
@@ -128,7 +127,6 @@ async def consultation_case_file(request: web.Request) -> web.Response:
 @api_doc(
     "A case file: latest documents, attachments",
     "case files",
-    params=(CASE_FILE_ID,),
     errors=(401, 403, 404),
 )
 @audited("casefile.read", "case_file", "cf")
@@ -147,7 +145,6 @@ async def read_case_file(request: web.Request) -> web.Response:
     "case files",
     ok=201,
     body=NewDocument,
-    params=(CASE_FILE_ID,),
     errors=(400, 401, 403, 404, 415),
 )
 @audited("casefile.write", "case_file", "cf")
@@ -179,7 +176,6 @@ async def new_document(request: web.Request) -> web.Response:
     "A new version of a document; 409 if it changed since base_version",
     "case files",
     body=Revision,
-    params=(CASE_FILE_ID, DOCUMENT_ID),
     errors=(400, 401, 403, 404, 409, 415),
 )
 @audited("casefile.write", "case_file", "cf")
@@ -208,7 +204,6 @@ async def revise_document(request: web.Request) -> web.Response:
 @api_doc(
     "Every version of a document, with authors and signatures",
     "case files",
-    params=(CASE_FILE_ID, DOCUMENT_ID),
     errors=(401, 403, 404),
 )
 @audited("casefile.read", "case_file", "cf")
@@ -309,7 +304,6 @@ async def _attached_to(request: web.Request, user: User, case_file: CaseFile) ->
     "Attach files (checked by content; size-limited while streaming)",
     "case files",
     ok=201,
-    params=(CASE_FILE_ID,),
     upload=True,
     errors=(400, 401, 403, 404),
 )
@@ -393,10 +387,6 @@ async def upload(request: web.Request) -> web.Response:
 @api_doc(
     "Download an attachment",
     "case files",
-    params=(
-        CASE_FILE_ID,
-        ATTACHMENT_ID,
-    ),
     errors=(401, 403, 404),
     media_type="application/octet-stream",
     other_media_types=tuple(ALLOWED),
@@ -448,7 +438,6 @@ async def _exported(request: web.Request, user: User, c: Consultation, form: str
 @api_doc(
     "The consultation as a FHIR R4B bundle",
     "case files",
-    params=(CONSULTATION_ID,),
     errors=(401, 403, 404),
     media_type="application/fhir+json",
 )
@@ -468,7 +457,6 @@ async def fhir_bundle(request: web.Request) -> web.Response:
 @api_doc(
     "A printable summary of the consultation and its conclusion",
     "case files",
-    params=(CONSULTATION_ID,),
     errors=(401, 403, 404),
     media_type="text/html",
 )

@@ -23,11 +23,11 @@ from signalling.casefile.documents import (
     entry_json,
     latest,
 )
-from signalling.casefile.routes import ATTACHMENT_ID, announce
+from signalling.casefile.routes import announce
 from signalling.db.case_file_models import CaseAttachment, CaseEntry, CaseFile
 from signalling.db.models import Consultation
 from signalling.errors import NotFound, Unauthorized
-from signalling.http.api_docs import CASE_FILE_ID, DOCUMENT_ID, api_doc
+from signalling.http.api_docs import api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -46,7 +46,6 @@ class Shared(RequestBody):
     "Share (or stop sharing) a document's latest version with the patient",
     "case files",
     body=Shared,
-    params=(CASE_FILE_ID, DOCUMENT_ID),
     errors=(400, 401, 403, 404, 415),
 )
 @audited("casefile.share", "case_file", "cf")
@@ -85,7 +84,6 @@ async def share_document(request: web.Request) -> web.Response:
     "Share (or stop sharing) an attachment with the patient",
     "case files",
     body=Shared,
-    params=(CASE_FILE_ID, ATTACHMENT_ID),
     errors=(400, 401, 403, 404, 415),
 )
 @audited("casefile.share", "case_file", "cf")
@@ -173,7 +171,6 @@ async def patient_view(request: web.Request) -> web.Response:
 @api_doc(
     "A shared attachment, for the patient (bearer: the room session token)",
     "patients",
-    params=(ATTACHMENT_ID,),
     errors=(401, 404),
     media_type="application/octet-stream",
     other_media_types=tuple(ALLOWED),

@@ -28,7 +28,7 @@ from signalling.dispatch.participation import active_participation
 from signalling.dispatch.training_policy import TRAINING_ENDPOINT
 from signalling.errors import Conflict, Forbidden, NotFound
 from signalling.free_text import TEXT, MultiLine
-from signalling.http.api_docs import CONSULTATION_ID, api_doc
+from signalling.http.api_docs import api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -164,9 +164,7 @@ async def queue(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/consultations/{id}")
-@api_doc(
-    "A consultation and its history", "consultations", params=(CONSULTATION_ID,), errors=(401, 404)
-)
+@api_doc("A consultation and its history", "consultations", errors=(401, 404))
 @audited("consultation.read", "consultation")
 async def detail(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -219,7 +217,6 @@ async def detail(request: web.Request) -> web.Response:
     "Accept a request (first wins)",
     "consultations",
     body=Accept,
-    params=(CONSULTATION_ID,),
     errors=(400, 401, 403, 404, 409, 415),
 )
 @audited("consultation.accept", "consultation")
@@ -237,7 +234,6 @@ async def accept(request: web.Request) -> web.Response:
     "Decline a request, with a reason",
     "consultations",
     body=Decline,
-    params=(CONSULTATION_ID,),
     errors=(400, 401, 403, 404, 409, 415),
 )
 @audited("consultation.decline", "consultation")
@@ -251,9 +247,7 @@ async def decline(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/consultations/{id}/cancel")
-@api_doc(
-    "Cancel your request", "consultations", params=(CONSULTATION_ID,), errors=(401, 403, 404, 409)
-)
+@api_doc("Cancel your request", "consultations", errors=(401, 403, 404, 409))
 @audited("consultation.cancel", "consultation")
 async def cancel(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -300,7 +294,6 @@ async def _member_of(request: web.Request, user: User) -> Consultation:
 @api_doc(
     "iCalendar invitation of a scheduled consultation",
     "consultations",
-    params=(CONSULTATION_ID,),
     errors=(401, 404, 409),
     media_type="text/calendar",
 )
@@ -352,7 +345,6 @@ class Invite(RequestBody):
     "consultations",
     ok=201,
     body=Invite,
-    params=(CONSULTATION_ID,),
     errors=(400, 401, 403, 404, 409, 415),
 )
 @audited("consultation.invite", "consultation")

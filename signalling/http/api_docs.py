@@ -1,7 +1,8 @@
 """What a REST route declares of itself for the OpenAPI document, beside its handler.
 
 ``@api_doc(...)`` under the route's decorator records the summary, tag, body
-model, parameters and answers on the handler; signalling.openapi reads them
+model, parameters (a path's ``{id}``, ``{uid}``, ``{cf}``, ``{doc}``, ``{aid}``
+are implied: PATH_PARAMS) and answers on the handler; signalling.openapi reads them
 from the application's routes. One declaration per route: a /api route
 without one fails the OpenAPI test.
 """
@@ -93,6 +94,10 @@ WINDOW_PARAMS = (
 )
 CASE_FILE_ID = Param("cf", "path", {"type": "string", "maxLength": 64}, required=True)
 DOCUMENT_ID = Param("doc", "path", {"type": "string", "maxLength": 64}, required=True)
+ATTACHMENT_ID = Param("aid", "path", {"type": "string", "maxLength": 64}, required=True)
+# What a path parameter of these names is, unless its route declares otherwise
+# (``/api/patients/{id}`` is a number): routes need not repeat them.
+PATH_PARAMS = {p.name: p for p in (CONSULTATION_ID, UID, CASE_FILE_ID, DOCUMENT_ID, ATTACHMENT_ID)}
 PATIENT_ID = Param(
     "id", "path", {"type": "integer", "minimum": 0, "maximum": 10**15 - 1}, required=True
 )

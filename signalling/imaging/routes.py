@@ -24,7 +24,7 @@ from dicom_viewer.validate import Refused
 from signalling.audit import Outcome
 from signalling.db.models import Patient, User
 from signalling.errors import NotFound, PlatformError
-from signalling.http.api_docs import CONSULTATION_ID, FRAME, UID, WINDOW_PARAMS, Param, api_doc
+from signalling.http.api_docs import FRAME, UID, WINDOW_PARAMS, Param, api_doc
 from signalling.http.audited import audited
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
@@ -78,7 +78,6 @@ CONFIRM_FIELD = "confirm_patient"
 @api_doc(
     "Upload DICOM files into the case file; a verdict per file (audited)",
     "imaging",
-    params=(CONSULTATION_ID,),
     upload=True,
     errors=(400, 401, 404, 409, 415),
 )
@@ -263,7 +262,6 @@ def _study_json(study: StudyRecord) -> dict[str, Any]:
 @api_doc(
     "The case file's studies, series and instances in viewing order (audited)",
     "imaging",
-    params=(CONSULTATION_ID,),
     errors=(401, 404),
 )
 @audited("imaging.read", "consultation")
@@ -304,7 +302,7 @@ async def _series_index(request: web.Request, user: User) -> tuple[ImagingIndex,
 
 
 @routes.get("/api/imaging/series/{uid}")
-@api_doc("A series' instances in anatomical order", "imaging", params=(UID,), errors=(401, 404))
+@api_doc("A series' instances in anatomical order", "imaging", errors=(401, 404))
 @audited("imaging.read", "series", "uid")
 async def series_detail(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -316,7 +314,6 @@ async def series_detail(request: web.Request) -> web.Response:
 @api_doc(
     "A series' thumbnail (WebP)",
     "imaging",
-    params=(UID,),
     errors=(401, 404),
     media_type="image/webp",
 )
@@ -350,7 +347,6 @@ async def _instance(request: web.Request, user: User) -> tuple[str, InstanceInfo
 @api_doc(
     "What the viewer needs to show an instance, with its window presets",
     "imaging",
-    params=(UID,),
     errors=(401, 404),
 )
 @audited("imaging.read", "instance", "uid")
@@ -533,7 +529,6 @@ async def cine_frame(request: web.Request) -> web.StreamResponse:
 @api_doc(
     "An ECG's leads (µV), sampling rate, measurements and annotations",
     "imaging",
-    params=(UID,),
     errors=(400, 401, 404),
 )
 @audited("imaging.read", "instance", "uid")
@@ -567,7 +562,6 @@ def _deidentified_zip(service_read: Callable[[str], bytes], shas: list[str]) -> 
 @api_doc(
     "A series de-identified for sharing outside the care team (PS3.15; audited)",
     "imaging",
-    params=(UID,),
     errors=(401, 404),
     media_type="application/zip",
 )

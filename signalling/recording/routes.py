@@ -15,7 +15,7 @@ from signalling.audit import Outcome
 from signalling.db.models import Consultation, Participant, Role, User
 from signalling.db.recording_models import Recording, RecordingFile
 from signalling.errors import Forbidden, NotFound
-from signalling.http.api_docs import CONSULTATION_ID, Param, api_doc
+from signalling.http.api_docs import Param, api_doc
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
 from signalling.recording.keys import RECORDINGS
@@ -44,7 +44,6 @@ async def _allowed(request: web.Request, user: User, c: Consultation) -> None:
 @api_doc(
     "The consultation's recordings and their files (clinicians, treating facility)",
     "recordings",
-    params=(CONSULTATION_ID,),
     errors=(401, 403, 404),
 )
 async def list_recordings(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from signalling.auth.tokens import Grant
 from signalling.db.models import Consultation, ConsultStatus, Patient, User
 from signalling.dispatch.participation import STAFF_GRANTS, active_participation
 from signalling.errors import Forbidden
-from signalling.http.api_docs import CONSULTATION_ID, api_doc
+from signalling.http.api_docs import api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_admin, require_user
@@ -26,9 +26,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/consultations/{id}/token")
-@api_doc(
-    "A room token for a participant", "rooms", params=(CONSULTATION_ID,), errors=(401, 404, 409)
-)
+@api_doc("A room token for a participant", "rooms", errors=(401, 404, 409))
 @audited("token.issue", "consultation")
 async def room_token(request: web.Request) -> web.Response:
     """A room token for a participant: what the web client joins the room with."""
@@ -70,7 +68,6 @@ class PatientLink(RequestBody):
     "rooms",
     ok=201,
     body=PatientLink,
-    params=(CONSULTATION_ID,),
     errors=(400, 401, 403, 404, 409, 415),
 )
 @audited("invite.create", "consultation")

@@ -31,7 +31,7 @@ from signalling.dispatch.training_policy import is_trainer, may_hold_trainings
 from signalling.dispatch.training_policy import training as find_training
 from signalling.errors import Forbidden, NotFound, PlatformError
 from signalling.free_text import LINE, OneLine
-from signalling.http.api_docs import Param, api_doc
+from signalling.http.api_docs import api_doc
 from signalling.http.audited import audited
 from signalling.http.errors import RequestBody, parse_json
 from signalling.http.identity import actor_of, require_user
@@ -40,7 +40,6 @@ from signalling.rooms.routes import staff_room_token
 
 routes = web.RouteTableDef()
 TRAINEE_GRANTS = frozenset({Grant.SUBSCRIBE, Grant.CHAT})
-TRAINING_ID = Param("id", "path", {"type": "string", "maxLength": 64}, required=True)
 
 
 class NewTraining(RequestBody):
@@ -130,7 +129,6 @@ async def _training(request: web.Request) -> Consultation:
 @api_doc(
     "A room token: the trainer runs the room, others watch and ask",
     "trainings",
-    params=(TRAINING_ID,),
     errors=(400, 401, 404),
 )
 @audited("token.issue", "training")
@@ -149,7 +147,6 @@ async def token(request: web.Request) -> web.Response:
 @api_doc(
     "The attendance register: who, from where, how long",
     "trainings",
-    params=(TRAINING_ID,),
     errors=(401, 403, 404),
 )
 @audited("training.attendance", "training")
