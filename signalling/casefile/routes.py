@@ -124,11 +124,7 @@ async def consultation_case_file(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/case-files/{cf}")
-@api_doc(
-    "A case file: latest documents, attachments",
-    "case files",
-    errors=(401, 403, 404),
-)
+@api_doc("A case file: latest documents, attachments", "case files", errors=(401, 403, 404))
 @audited("casefile.read", "case_file", "cf")
 async def read_case_file(request: web.Request) -> web.Response:
     user = require_user(request)
@@ -202,9 +198,7 @@ async def revise_document(request: web.Request) -> web.Response:
 
 @routes.get("/api/case-files/{cf}/documents/{doc}/versions")
 @api_doc(
-    "Every version of a document, with authors and signatures",
-    "case files",
-    errors=(401, 403, 404),
+    "Every version of a document, with authors and signatures", "case files", errors=(401, 403, 404)
 )
 @audited("casefile.read", "case_file", "cf")
 async def versions(request: web.Request) -> web.Response:

@@ -311,12 +311,7 @@ async def series_detail(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/imaging/series/{uid}/thumbnail")
-@api_doc(
-    "A series' thumbnail (WebP)",
-    "imaging",
-    errors=(401, 404),
-    media_type="image/webp",
-)
+@api_doc("A series' thumbnail (WebP)", "imaging", errors=(401, 404), media_type="image/webp")
 @audited("imaging.read", "series", "uid")
 async def series_thumbnail(request: web.Request) -> web.StreamResponse:
     user = require_user(request)

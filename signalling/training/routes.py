@@ -144,11 +144,7 @@ async def token(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/trainings/{id}/attendance")
-@api_doc(
-    "The attendance register: who, from where, how long",
-    "trainings",
-    errors=(401, 403, 404),
-)
+@api_doc("The attendance register: who, from where, how long", "trainings", errors=(401, 403, 404))
 @audited("training.attendance", "training")
 async def attendance(request: web.Request) -> web.Response:
     """Who attended, from which facility, for how long (trainer and administrators)."""
