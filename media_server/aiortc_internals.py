@@ -52,6 +52,9 @@ SENDER_PACKET_COUNT = "_RTCRtpSender__packet_count"
 
 RtpHook = Callable[[RtpPacket], Awaitable[None]]
 
+# where install_receive_hook keeps a receiver's current hook (an attribute of ours)
+_HOOK_CELL = "_sfu_receive_hook"
+
 
 class DiscardQueue(queue.Queue[Any]):
     """Stands in for a receiver's decoder queue: drops encoded frames.
@@ -70,10 +73,18 @@ def install_receive_hook(
     """Route `receiver`'s incoming RTP to `hook`, and keep it from decoding.
 
     Must be called before the receiver starts, i.e. right after the
-    remote description that created it was applied. Load-test clients pass
-    `keep_aiortc_handling=False` to skip aiortc's reports, NACKs and jitter
-    buffer as well; the SFU never does.
+    remote description that created it was applied. Called again on the
+    same receiver (a section that stopped sending and sends again is a new
+    producer), it replaces the hook rather than wrapping another layer.
+    Load-test clients pass `keep_aiortc_handling=False` to skip aiortc's
+    reports, NACKs and jitter buffer as well; the SFU never does.
     """
+    installed: list[RtpHook] | None = getattr(receiver, _HOOK_CELL, None)
+    if installed is not None:
+        installed[0] = hook
+        return
+    cell = [hook]
+    setattr(receiver, _HOOK_CELL, cell)
     setattr(receiver, RECEIVER_DECODER_QUEUE, DiscardQueue())
 
     original_handle = receiver._handle_rtp_packet
@@ -81,7 +92,7 @@ def install_receive_hook(
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         try:
-            await hook(packet)
+            await cell[0](packet)
         except Exception:
             logger.exception("RTP hook failed")
         if not keep_aiortc_handling:

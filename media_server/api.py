@@ -33,7 +33,10 @@ Each participant has a publish connection (the client offers; one m-line
 per track it sends: microphone, camera, screen) and a subscribe
 connection (the server offers, and re-offers whenever producers come and
 go; it exists once there is something to receive). Producer ids are
-"<peer id>:<mid>" (a piped producer keeps its origin's id, see below;
+"<peer id>:<mid>", or "<peer id>:<mid>.<n>" when that name was used before
+in the room (a member back after a reload, a screen shared again): an id
+is never reused, since a subscriber's connection keeps the sections of
+what it was sent (a piped producer keeps its origin's id, see below;
 nothing parses them); at the subscriber, the track id of a consumer is
 the producer id and its stream id is the publishing peer's id.
 
@@ -75,7 +78,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from .errors import (
     InvalidState,
@@ -139,7 +142,13 @@ class MediaServer:
         self._rooms[room_id] = Room(
             room_id,
             emit=self._emit,
-            configuration=RTCConfiguration(iceServers=list(self.config.ice_servers)),
+            # Every section on one transport. Under aiortc's default (balanced) a
+            # second video section shares the first video's transport, which the
+            # peer's BUNDLE answer then stops: a subscriber whose first offer has
+            # two videos (anyone joining after two publishers) got only the first.
+            configuration=RTCConfiguration(
+                iceServers=list(self.config.ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            ),
             media_timeout=self.config.media_timeout,
             liveness_interval=self.config.liveness_interval,
             keyframe_interval=self.config.keyframe_interval,

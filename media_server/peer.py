@@ -80,8 +80,10 @@ class PeerCallbacks:
         producer_removed: Callable[[Producer], None],
         dropped: Callable[[str, str], None],
         has_producer: Callable[[str], bool],
+        name_producer: Callable[[str], str],
     ) -> None:
         self.emit = emit
+        self.name_producer = name_producer
         self.producer_added = producer_added
         self.producer_removed = producer_removed
         self.dropped = dropped
@@ -132,7 +134,7 @@ class Peer:
     async def publish_offer(self, sdp: str, sources: Mapping[str, TrackSource] | None) -> str:
         offered = check_description(sdp, "offer")
         publications = {
-            mid: Publication(f"{self.id}:{mid}", self.id, source)
+            mid: Publication(self._producer_id(mid), self.id, source)
             for mid, source in self._sources_for(offered, sources or {}).items()
         }
         return await self._apply_publish_offer(sdp, publications, OWN_TRACKS)
@@ -184,12 +186,13 @@ class Peer:
             if fresh:
                 self._publish_pc = pc
                 self._publish_mode = mode
-            # hook new receivers before they start: nothing awaited in between
-            new_transceivers = [t for t in pc.getTransceivers() if t.mid not in known]
+            # hook receivers before they start: nothing awaited in between. A
+            # section that sends again (a screen shared once more on its old
+            # m-line) is a new producer on its old receiver.
             hooked: dict[str, RTCRtpTransceiver] = {}
-            for transceiver in new_transceivers:
+            for transceiver in pc.getTransceivers():
                 mid = transceiver.mid
-                if mid is not None and mid in publications:
+                if mid is not None and mid in publications and mid not in self.producers:
                     hooked[mid] = transceiver
             producers = {
                 mid: Producer(
@@ -219,6 +222,14 @@ class Peer:
                 self._callbacks.producer_added(producer)
             self._start_monitor()
             return self._outgoing(str(pc.localDescription.sdp))
+
+    def _producer_id(self, mid: str) -> str:
+        """The id of the producer a sending section carries: its own while it goes
+        on, else a new one that the room has never used (see Room.name_producer)."""
+        current = self.producers.get(mid)
+        if current is not None:
+            return current.id
+        return self._callbacks.name_producer(f"{self.id}:{mid}")
 
     def _check_names(self, publications: Mapping[str, Publication], known: set[str | None]) -> None:
         """Refuse a producer id the room already has, unless this offer ends its holder."""

@@ -48,6 +48,8 @@ class Room:
         self._keyframe_interval = keyframe_interval
         self._speaker_interval = speaker_interval
         self._announced_address = announced_address
+        # how often each "<peer id>:<mid>" has named a producer here (name_producer)
+        self._names: dict[str, int] = {}
         self._speaker = ActiveSpeakerDetector()
         self._tasks = TaskSet()
         self._speaker_task = asyncio.ensure_future(self._detect_speaker())
@@ -69,6 +71,16 @@ class Room:
         except KeyError:
             raise UnknownProducer(f"no producer {producer_id!r} in room {self.id!r}") from None
 
+    def name_producer(self, base: str) -> str:
+        """A producer id never used in this room: `base` ("<peer id>:<mid>") the first
+        time, then "<base>.1", "<base>.2"... A subscriber's connection keeps the
+        sections (and a=msid) of the producers it was sent, since m-lines are not
+        recycled; a member coming back, or a screen shared again on the same
+        section, must not repeat one (browsers refuse duplicate a=msid)."""
+        used = self._names.get(base, 0)
+        self._names[base] = used + 1
+        return base if used == 0 else f"{base}.{used}"
+
     def join(self, peer_id: str, permissions: Permissions, auto_subscribe: bool = True) -> Peer:
         if peer_id in self.peers:
             raise PeerExists(f"peer {peer_id!r} already joined room {self.id!r}")
@@ -82,6 +94,7 @@ class Room:
                 producer_removed=self._producer_removed,
                 dropped=self._dropped,
                 has_producer=self.producers.__contains__,
+                name_producer=self.name_producer,
             ),
             configuration=self._configuration,
             media_timeout=self._media_timeout,

@@ -232,6 +232,7 @@ class Rooms:
 
         member = room.members.get(member_id)
         resumed = member is not None
+        media_resumed = resumed and member is not None and member.media is not None
         if member is not None:
             if member.grace is not None:
                 member.grace.cancel()
@@ -244,6 +245,12 @@ class Rooms:
             member.sid = sid
             member.grants = claims.grants
             member.ip = CLIENT_ADDRESS.get()
+            if member.media is not None and member.media_session != payload.media_session:
+                # The page whose connections the peer served is gone (a reload,
+                # another tab): its peer ends with its producers, and this page's
+                # media starts afresh under new producer ids.
+                await self.rejoin_media(room, member)
+                media_resumed = False
         else:
             admitted = (
                 Grant.MODERATE in claims.grants
@@ -262,6 +269,7 @@ class Rooms:
                 facility_id=facility,
             )
             room.members[member_id] = member
+        member.media_session = payload.media_session
         self.by_sid[sid] = (room.id, member.id)
 
         if member.admitted:
@@ -283,6 +291,8 @@ class Rooms:
             "ice_servers": self.media.ice_servers_for(member.id),
             "state": "joined" if member.admitted else "lobby",
             "resumed": resumed,
+            # The page's connections go on (a socket reconnect): no new publish.
+            "media_resumed": media_resumed,
             "token_expires_at": claims.expires_at.isoformat(),
         }
         if session_token is not None:

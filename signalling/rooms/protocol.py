@@ -26,6 +26,9 @@ class Payload(BaseModel):
 class Join(Payload):
     token: str = Field(min_length=10, max_length=4096)
     name: str | None = Field(None, min_length=1, max_length=100)
+    # The page's media session (random, one per page): a join that names another
+    # than the member's media has comes from a new page, whose media starts over.
+    media_session: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class Empty(Payload):
@@ -152,8 +155,11 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
 # What each client event does, and who may send it (for docs/PROTOCOL.md).
 CLIENT_EVENT_DOCS: dict[str, str] = {
     "room.join": "Enter a room with a room token (staff) or a patient link's token. Answers "
-    "`state` (`joined` or `lobby`), `participant_id`, `resumed`, and once in: participants, "
-    "producers, chat history; a patient also gets `session_token` for reconnecting.",
+    "`state` (`joined` or `lobby`), `participant_id`, `resumed`, `media_resumed`, and once in: "
+    "participants, producers, chat history; a patient also gets `session_token` for "
+    "reconnecting. A page sends its own random `media_session`: joining with another than "
+    "the member's media has (a reload, another tab) ends that media, so the page publishes "
+    "afresh; the same one (a socket reconnect) keeps it (`media_resumed: true`).",
     "room.leave": "Leave the room for good (no grace period).",
     "room.refresh": "Get a fresh room token before the current one expires.",
     "room.admit": "Moderators: let someone in from the lobby.",

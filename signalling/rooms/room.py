@@ -75,6 +75,8 @@ class Member:
     # served by its own node, that node's (signalling.rooms.cascade); None while
     # the member has no peer. The one record of whether it has one.
     media: MemberMedia | None = None
+    # Which page's connections that peer serves (Join.media_session).
+    media_session: str | None = None
     # Where the member's connection comes from, and a staff member's facility: audit rows.
     ip: str = ""
     facility_id: int | None = None

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
@@ -291,7 +293,10 @@ class Client(TrackReader):
         if not self.answer_subscribe_offers:
             return
         if self.subscribe_pc is None:
-            self.subscribe_pc = RTCPeerConnection()
+            # as the web client's: every section on one transport
+            self.subscribe_pc = RTCPeerConnection(
+                RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+            )
             self.watch(self.subscribe_pc)
         pc = self.subscribe_pc
         self.note_remote_description(event.sdp)

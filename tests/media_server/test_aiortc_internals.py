@@ -151,6 +151,17 @@ async def test_hooked_receiver_forwards_and_does_not_decode() -> None:
         )
         await internals.send_pli(receiver, ssrc)
         await wait_for(lambda: bool(keyframe_requests), what="PLI at the sender hook")
+        # hooked again (a new producer on the same section): the new hook replaces
+        # the old one, which sees nothing more
+        later: list[RtpPacket] = []
+
+        async def new_hook(packet: RtpPacket) -> None:
+            later.append(packet)
+
+        internals.install_receive_hook(receiver, new_hook)
+        seen = len(packets)
+        await wait_for(lambda: len(later) > 30, what="packets at the new hook")
+        assert len(packets) - seen <= 1  # at most one in flight while swapping
     finally:
         await client.close()
         await server.close()

@@ -127,13 +127,14 @@ async def test_edge_subscriber_sees_the_origin_publisher(
     await wait_for(lambda: len(video.numbers) > frames + 10, what="alice still flowing")
     assert ascending(video.numbers)
 
-    # bob comes back: the origin reuses the id "bob:0", and so does the edge
+    # bob comes back: the origin names his producer anew ("bob:0.1"), and so does the edge
     bob = await origin.join("r", "bob")
     await bob.publish(NumberedVideoTrack(base=60), sources={0: TrackSource.SCREEN})
     await wait_for(
-        lambda: not viewer.received["bob:0"].ended and len(viewer.received["bob:0"].numbers) > 5,
+        lambda: "bob:0.1" in viewer.received and len(viewer.received["bob:0.1"].numbers) > 5,
         what="bob's screen again at the edge viewer",
     )
+    assert viewer.received["bob:0"].ended
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
 
     # the pipe leaves the origin: the edge loses its connection, its pipe peer and producers
@@ -142,7 +143,7 @@ async def test_edge_subscriber_sees_the_origin_publisher(
         lambda: any(isinstance(e, PeerClosed) and e.peer_id == "pipe" for e in edge.events),
         what="the pipe peer to close on the edge",
     )
-    assert sorted(removed()) == ["alice:0", "alice:1", "bob:0", "bob:0"]
+    assert sorted(removed()) == ["alice:0", "alice:1", "bob:0", "bob:0.1"]
     assert (await edge.server.stats("r")).producers == ()
 
 

@@ -279,3 +279,34 @@ async def test_sender_reports_count_the_forwarded_packets(harness: Harness) -> N
     # what the SFU's sender reports is what reached bob, up to one report interval
     assert 50 < sent <= received + 5
     assert received - sent < 300
+
+
+async def test_a_late_joiner_receives_everyone_already_publishing(harness: Harness) -> None:
+    """The late joiner's first subscribe offer carries two videos (and two audios):
+    every one of them must reach it, not only the first of each kind."""
+    await harness.server.create_room("r")
+    early = [await harness.join("r", name) for name in ("alice", "bob")]
+    for i, client in enumerate(early):
+        await client.publish(ToneTrack(loud=False), NumberedVideoTrack(base=40 * i))
+    await wait_for(
+        lambda: all(any(len(r.numbers) >= 10 for r in c.received.values()) for c in early),
+        timeout=15,
+        what="the first two see each other",
+    )
+    carol = await harness.join("r", "carol")
+    await carol.publish(ToneTrack(loud=True), NumberedVideoTrack(base=80))
+
+    def carol_sees_both() -> bool:
+        videos = [r for r in carol.received.values() if r.track.kind == "video"]
+        audios = [r for r in carol.received.values() if r.track.kind == "audio"]
+        return (
+            len(videos) == 2
+            and all(len(v.numbers) >= 20 for v in videos)
+            and len(audios) == 2
+            and all(a.frames > 0 for a in audios)
+        )
+
+    await wait_for(carol_sees_both, timeout=20, what="carol decodes alice's and bob's video")
+    for track_id, received in carol.received.items():
+        base = {"alice": 0, "bob": 40}[track_id.split(":")[0]]
+        assert all(abs(b - base) <= 8 for _, b in received.numbers)  # each its own picture

@@ -54,7 +54,7 @@ async function staffRoom(kind, id) {
     return;
   }
   const media = new RoomMedia();
-  const answer = await call("room.join", { token }).catch((err) => {
+  const answer = await call("room.join", { token, media_session: media.session }).catch((err) => {
     media.close();
     root.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     return null;
@@ -76,7 +76,7 @@ async function staffRoom(kind, id) {
   const refresh = setInterval(async () => {
     token = (await call("room.refresh").catch(() => ({ token }))).token;
   }, 5 * 60 * 1000);
-  room.rejoin = () => call("room.join", { token });
+  room.rejoin = () => call("room.join", { token, media_session: media.session });
   currentView = {
     stop: () => {
       clearInterval(refresh);

@@ -124,7 +124,7 @@ export class PatientJoin {
     const media = new RoomMedia(); // ready before the server's first offer
     let answer;
     try {
-      answer = await call("room.join", { token, name: name || undefined });
+      answer = await call("room.join", { token, name: name || undefined, media_session: media.session });
     } catch (err) {
       media.close();
       throw err;
@@ -132,7 +132,7 @@ export class PatientJoin {
     if (answer.session_token) sessionStorage.setItem(SESSION_KEY, answer.session_token);
     this.stopMeter?.();
     this.stream?.getTracks().forEach((track) => track.stop());
-    const rejoin = () => call("room.join", { token: sessionStorage.getItem(SESSION_KEY) });
+    const rejoin = () => call("room.join", { token: sessionStorage.getItem(SESSION_KEY), media_session: media.session });
     if (answer.state === "joined") return this.onAdmitted({ ...answer, rejoin }, media);
     clear(this.root).append(
       h("section", { class: "card lobby", role: "status", "aria-live": "polite" }, h("h2", { i18n: "room.lobbyTitle" }), h("p", { i18n: "room.lobby" })),

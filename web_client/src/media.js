@@ -6,6 +6,16 @@
 import { call, on } from "./realtime.js";
 
 const GATHER_TIMEOUT_MS = 3000;
+// A connection "disconnected" this long is started over (aiortc has no ICE restart).
+const DISCONNECTED_GRACE_MS = 5000;
+// Media restarts after a failure wait 0, 1, 2, 4... s, at most 30 s; after this
+// many in a row without a connection, the page stops and says so.
+const MAX_RECOVERIES = 6;
+const MAX_BACKOFF_MS = 30000;
+// Connected this long, a connection counts as recovered.
+const STABLE_MS = 10000;
+// A fuse far below Chrome's 500: a bug that loops on connections stops here.
+export const MAX_CONNECTIONS = 40;
 
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -20,10 +30,24 @@ function gathered(pc) {
   });
 }
 
+// The session's ICE user fragment: the server's connection, since aiortc never
+// restarts ICE on one; a new one means the server started that connection over.
+function iceUfrag(sdp) {
+  return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null;
+}
+
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export class RoomMedia {
   // Create it before room.join: the server may offer the subscribe connection the
   // moment the join is processed, before the join's answer arrives.
   constructor() {
+    // Sent with every room.join of this page: the server keeps this page's media
+    // across a socket reconnect and starts it over for another page.
+    this.session = randomId();
     this.trackHandler = null;
     this.pendingTracks = [];
     this.config = { iceServers: [], bundlePolicy: "max-bundle" };
@@ -31,13 +55,99 @@ export class RoomMedia {
     this.configured = new Promise((resolve) => (this.openGate = resolve));
     this.publishPc = null;
     this.subscribePc = null;
+    this.subscribeUfrag = null;
     this.localStream = null;
+    this.connectionsMade = 0;
+    this.recoveries = 0;
+    this.recovering = null; // the restart under way or waited for
+    this.closed = false;
+    this.stateHandler = () => {};
     this.offers = Promise.resolve(); // server offers are answered one at a time
     this.unsubscribe = on("media.subscribe_offer", (data) => {
-      this.offers = this.offers.then(() => this.configured).then(() => this.answer(data.sdp)).catch((err) => {
-        console.warn("subscribe offer failed", err);
-      });
+      this.offers = this.offers
+        .then(() => this.configured)
+        .then(() => this.answer(data.sdp))
+        .catch((err) => {
+          console.warn("subscribe offer failed", err);
+          this.recover(`subscribe offer: ${err.message}`);
+        });
     });
+  }
+
+  // handler(state, detail): "connecting", "connected", "reconnecting" or "failed".
+  onState(handler) {
+    this.stateHandler = handler;
+  }
+
+  newConnection(role) {
+    if (this.connectionsMade >= MAX_CONNECTIONS) throw new Error("too many media connections");
+    this.connectionsMade += 1;
+    const pc = new RTCPeerConnection(this.config);
+    let grace = null;
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc !== this.publishPc && pc !== this.subscribePc) return; // replaced already
+      const state = pc.connectionState;
+      clearTimeout(grace);
+      if (state === "connected") {
+        // Connected for a while: the next failure is a new one, restarted at once.
+        grace = setTimeout(() => {
+          if (pc.connectionState === "connected") this.recoveries = 0;
+        }, STABLE_MS);
+        this.stateHandler("connected");
+      } else if (state === "failed") {
+        this.recover(`${role} connection failed`);
+      } else if (state === "disconnected") {
+        this.stateHandler("reconnecting");
+        grace = setTimeout(() => {
+          if (pc.connectionState === "disconnected") this.recover(`${role} connection lost`);
+        }, DISCONNECTED_GRACE_MS);
+      }
+    });
+    return pc;
+  }
+
+  // Start this page's media over, once at a time, waiting longer each time it
+  // fails again; after MAX_RECOVERIES in a row the page says so and stops.
+  recover(reason) {
+    if (this.closed || this.recovering) return;
+    this.recovering = this.recoverLoop(reason).finally(() => {
+      this.recovering = null;
+    });
+  }
+
+  async recoverLoop(reason) {
+    while (!this.closed) {
+      if (this.recoveries >= MAX_RECOVERIES) {
+        this.stateHandler("failed", reason);
+        return;
+      }
+      const delay = this.recoveries === 0 ? 0 : Math.min(1000 * 2 ** (this.recoveries - 1), MAX_BACKOFF_MS);
+      this.recoveries += 1;
+      this.stateHandler("reconnecting", reason);
+      console.warn(`media restart in ${delay} ms: ${reason}`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        await this.restart();
+        return;
+      } catch (err) {
+        reason = `restart: ${err.message}`;
+      }
+    }
+  }
+
+  async restart() {
+    // New connections at both ends: the server's peer ends (with its producers)
+    // and a new one starts; its subscribe offer arrives with a new ICE session.
+    this.closeConnections();
+    await call("media.restart");
+    if (this.localStream) await this.publish();
+  }
+
+  closeConnections() {
+    this.publishPc?.close();
+    this.subscribePc?.close();
+    this.publishPc = this.subscribePc = null;
+    this.subscribeUfrag = null;
   }
 
   configure(iceServers = []) {
@@ -61,7 +171,7 @@ export class RoomMedia {
   async publish() {
     if (!this.localStream) return;
     this.publishPc?.close();
-    const pc = new RTCPeerConnection(this.config);
+    const pc = this.newConnection("publish");
     this.publishPc = pc;
     this.screenTransceiver = null;
     for (const track of this.localStream.getTracks()) {
@@ -112,8 +222,15 @@ export class RoomMedia {
   }
 
   async answer(sdp) {
+    const ufrag = iceUfrag(sdp);
+    if (this.subscribePc && ufrag !== this.subscribeUfrag) {
+      // The server started our subscribe connection over (a media restart, new
+      // permissions): its offer belongs to a new session, taken on a new connection.
+      this.subscribePc.close();
+      this.subscribePc = null;
+    }
     if (!this.subscribePc) {
-      const pc = new RTCPeerConnection(this.config);
+      const pc = this.newConnection("subscribe");
       pc.addEventListener("track", (event) => {
         // The stream id is the publishing participant's id.
         const participantId = event.streams[0]?.id ?? "";
@@ -121,20 +238,15 @@ export class RoomMedia {
         else this.pendingTracks.push([participantId, event.track, event.streams[0]]);
       });
       this.subscribePc = pc;
+      this.subscribeUfrag = ufrag;
+      this.stateHandler("connecting");
     }
-    let pc = this.subscribePc;
-    try {
-      await pc.setRemoteDescription({ type: "offer", sdp });
-    } catch {
-      // The server started our connections over (new permissions, a restart):
-      // its offer belongs to a new session, so take it on a new connection.
-      pc.close();
-      this.subscribePc = null;
-      await this.answer(sdp);
-      return;
-    }
+    // A refused offer is not retried here: the caller starts the media over.
+    const pc = this.subscribePc;
+    await pc.setRemoteDescription({ type: "offer", sdp });
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
+    if (pc !== this.subscribePc) return; // replaced while gathering
     await call("media.subscribe_answer", { sdp: pc.localDescription.sdp });
   }
 
@@ -233,10 +345,10 @@ export class RoomMedia {
   }
 
   close() {
+    this.closed = true;
     this.unsubscribe();
-    this.publishPc?.close();
-    this.subscribePc?.close();
+    this.closeConnections();
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
-    this.publishPc = this.subscribePc = this.localStream = null;
+    this.localStream = null;
   }
 }

@@ -41,6 +41,7 @@ export class Room {
   async start() {
     this.media.configure(this.state.ice_servers ?? []);
     this.render();
+    this.media.onState((state, detail) => this.showMediaState(state, detail));
     for (const message of this.state.chat ?? []) this.addChat(message);
     this.listen();
     this.media.onTrack((pid, track, stream) => {
@@ -72,15 +73,36 @@ export class Room {
   }
 
   async startPublishing() {
+    let stream;
     try {
-      const stream = await this.media.startLocal();
-      this.tile(this.me).video.srcObject = stream;
-      await this.media.publish();
-      await this.renderDevices();
+      stream = await this.media.startLocal();
     } catch (err) {
       this.notice(t("room.noCamera"));
-      console.warn("media", err);
+      console.warn("camera", err);
+      return;
     }
+    this.tile(this.me).video.srcObject = stream;
+    try {
+      await this.media.publish();
+    } catch (err) {
+      // The camera works; sending it did not: say so, and try again.
+      console.warn("publish", err);
+      this.media.recover(`publish: ${err.message}`);
+    }
+    await this.renderDevices().catch(() => {});
+  }
+
+  showMediaState(state, detail) {
+    // What the page is doing with its media connections, in words (the tiles say
+    // what is seen of each person).
+    const el = this.mediaStateEl;
+    el.dataset.state = state;
+    el.hidden = state === "connected";
+    el.textContent = state === "connected" ? "" : t(`media.${state}`);
+    if (state === "failed") {
+      el.append(" ", h("button", { type: "button", i18n: "media.reload", onclick: () => location.reload() }));
+    }
+    if (detail) console.warn("media", state, detail);
   }
 
   listen() {
@@ -159,7 +181,8 @@ export class Room {
     o("room.removed", () => this.finish(t("room.removed")));
     // The room's server stopped: the same token brings us into the room where it comes back.
     o("room.moved", () => this.resume());
-    o("media.closed", () => call("media.restart").then(() => this.media.publish()).catch(() => {}));
+    // The server lost our media (a failed connection, nothing received): start it over.
+    o("media.closed", ({ reason }) => this.media.recover(`closed by the server: ${reason}`));
     this.offs.push(
       onState((state) => {
         this.root.querySelector(".reconnecting").hidden = state === "online";
@@ -175,7 +198,8 @@ export class Room {
       const answer = await this.rejoin();
       const missed = await call("chat.history", { after_id: this.lastChatId });
       missed.messages.forEach((m) => this.addChat(m));
-      if (!answer.resumed) await this.media.publish();
+      // Our connections went on unless the server says otherwise.
+      if (!answer.media_resumed) await this.media.publish();
     } catch (err) {
       this.notice(err.message);
     }
@@ -209,11 +233,13 @@ export class Room {
       h("button", { type: "submit", i18n: "room.send" }),
     );
     this.noticeEl = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    this.mediaStateEl = h("p", { class: "media-state", role: "status", "aria-live": "polite", hidden: true });
     this.recordingEl = h("div", { class: "recording", role: "status", "aria-live": "assertive" });
     this.imagingEl = this.consultationId ? h("section", { class: "imaging card" }) : null;
     this.caseFileEl = this.consultationId || this.patientToken ? h("section", { class: "casefile card" }) : null;
     this.root.append(
       h("p", { class: "reconnecting", role: "alert", hidden: true, i18n: "room.reconnecting" }),
+      this.mediaStateEl,
       this.noticeEl,
       this.recordingEl,
       h(

@@ -1,0 +1,92 @@
+"""The consultation call as people use it, in real Chromium pages publishing with
+the browser's own encoder (which sends a keyframe only when asked).
+
+Each step checks what a person would see: every page decodes every other
+page's video, its frames advancing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.media_server.sfu_clients import requires_network
+from tests.signalling.care_network import accepted_consultation, member, served
+from tests.signalling.conftest import make_settings
+from tests.signalling.rooms.test_manager import REQUEST
+from tests.web_client.test_consultation_browser import log_in, my_id, sees_video_of
+
+pytestmark = [pytest.mark.browser, requires_network]
+
+# The most RTCPeerConnections a page of the call may have made: a publish and a
+# subscribe connection, and a few more after restarts.
+PEER_CONNECTION_CAP = 6
+
+COUNT_PEER_CONNECTIONS = """() => {
+  const Original = window.RTCPeerConnection;
+  window.__peerConnections = 0;
+  window.RTCPeerConnection = function (...args) {
+    window.__peerConnections += 1;
+    return new Original(...args);
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+}"""
+
+
+@pytest.fixture
+async def three_way(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """An accepted consultation with a second specialist invited: (url, id)."""
+    async with served(make_settings(tmp_path)) as (platform, url):
+        cid = await accepted_consultation(platform, url, REQUEST)
+        spec = await member(platform, url, "bm.cardio", online=False)
+        try:
+            status, body = await spec.call(
+                "POST", f"/api/consultations/{cid}/participants", {"username": "hue.cardio"}
+            )
+            assert status == 201, body
+        finally:
+            await spec.close()
+        yield url, cid
+
+
+async def enter_room(page: Page, consultation_id: str) -> str:
+    await page.evaluate(f"location.hash = '#/consultations/{consultation_id}'")
+    await expect(page.get_by_role("heading", name="Participants")).to_be_visible()
+    return await my_id(page)
+
+
+async def peer_connections(page: Page) -> int:
+    return int(await page.evaluate("window.__peerConnections"))
+
+
+async def test_a_late_joiner_sees_those_already_in_the_room(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    """Three clinicians join one after another; the last sees the two before it,
+    and they see it, with every video's frames advancing."""
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)
+    ]
+    try:
+        pages: list[Page] = []
+        ids: list[str] = []
+        for context, username in zip(contexts, ("mc.doc", "bm.cardio", "hue.cardio"), strict=True):
+            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+            page = await log_in(context, url, username)
+            ids.append(await enter_room(page, cid))
+            pages.append(page)
+            # Those in the room already publish before the next one comes in.
+            for earlier, earlier_id in zip(pages[:-1], ids[:-1], strict=True):
+                await sees_video_of(page, earlier_id)
+                await sees_video_of(earlier, ids[-1])
+        assert len(set(ids)) == 3
+        for page in pages:
+            assert await peer_connections(page) <= PEER_CONNECTION_CAP
+            assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            await context.close()
