@@ -90,3 +90,36 @@ async def test_a_late_joiner_sees_those_already_in_the_room(
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_a_participant_who_reloads_is_seen_again_and_sees_again(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    """The specialist reloads the page three times in a row, mid-call: each time
+    both see each other again, with one tile each, and no page loops on
+    connections."""
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    try:
+        for context in contexts:
+            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+        doctor = await log_in(contexts[0], url, "mc.doc")
+        doctor_id = await enter_room(doctor, cid)
+        specialist = await log_in(contexts[1], url, "bm.cardio")
+        specialist_id = await enter_room(specialist, cid)
+        await sees_video_of(doctor, specialist_id)
+        await sees_video_of(specialist, doctor_id)
+        for _ in range(3):
+            await specialist.reload()
+            await expect(specialist.get_by_role("heading", name="Participants")).to_be_visible()
+            assert await my_id(specialist) == specialist_id  # the same member, resumed
+            await sees_video_of(specialist, doctor_id)
+            await sees_video_of(doctor, specialist_id)  # one tile, its frames advancing
+            assert await peer_connections(specialist) <= PEER_CONNECTION_CAP
+        assert await peer_connections(doctor) <= PEER_CONNECTION_CAP
+        assert doctor.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            await context.close()
