@@ -37,19 +37,24 @@ COUNT_PEER_CONNECTIONS = """() => {
 
 
 @pytest.fixture
-async def three_way(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
-    """An accepted consultation with a second specialist invited: (url, id)."""
+async def four_way(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """An accepted consultation (mc.doc asked, bm.cardio took it) with two more
+    specialists invited, hue.cardio and cr.cardio: (url, id)."""
     async with served(make_settings(tmp_path)) as (platform, url):
         cid = await accepted_consultation(platform, url, REQUEST)
         spec = await member(platform, url, "bm.cardio", online=False)
         try:
-            status, body = await spec.call(
-                "POST", f"/api/consultations/{cid}/participants", {"username": "hue.cardio"}
-            )
-            assert status == 201, body
+            for colleague in ("hue.cardio", "cr.cardio"):
+                status, body = await spec.call(
+                    "POST", f"/api/consultations/{cid}/participants", {"username": colleague}
+                )
+                assert status == 201, body
         finally:
             await spec.close()
         yield url, cid
+
+
+three_way = four_way  # the tests of two and three use the first of them
 
 
 async def enter_room(page: Page, consultation_id: str) -> str:
@@ -120,6 +125,65 @@ async def test_a_participant_who_reloads_is_seen_again_and_sees_again(
             assert await peer_connections(specialist) <= PEER_CONNECTION_CAP
         assert await peer_connections(doctor) <= PEER_CONNECTION_CAP
         assert doctor.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+async def everyone_sees_everyone(pages: list[Page], ids: list[str]) -> None:
+    for page, own in zip(pages, ids, strict=True):
+        for other in ids:
+            if other != own:
+                await sees_video_of(page, other)
+
+
+async def test_four_clinicians_leave_rejoin_switch_camera_and_share_twice(
+    browser: Browser, four_way: tuple[str, str]
+) -> None:
+    url, cid = four_way
+    names = ("mc.doc", "bm.cardio", "hue.cardio", "cr.cardio")
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in names
+    ]
+    try:
+        pages: list[Page] = []
+        ids: list[str] = []
+        for context, username in zip(contexts, names, strict=True):
+            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+            page = await log_in(context, url, username)
+            ids.append(await enter_room(page, cid))
+            pages.append(page)
+        await everyone_sees_everyone(pages, ids)
+        doctor, _, hue, cr = pages
+
+        # hue.cardio leaves and comes back: one tile again everywhere, seen and seeing.
+        await hue.get_by_role("button", name="Leave").click()
+        for page in (doctor, cr):
+            await expect(page.locator(f'video[data-participant="{ids[2]}"]')).to_have_count(0)
+        assert await enter_room(hue, cid) == ids[2]
+        await everyone_sees_everyone(pages, ids)
+
+        # cr.cardio switches camera (Chromium has one fake camera: choosing it again
+        # re-opens it and swaps the track in place); the others keep decoding.
+        camera = cr.locator(".devices select").first
+        await expect(camera.locator("option")).not_to_have_count(0)
+        await camera.dispatch_event("change")
+        for page in pages[:3]:
+            await sees_video_of(page, ids[3])
+
+        # The doctor shares the screen twice: each time everyone sees it, then not.
+        screen = f"{ids[0]}:screen"
+        for _ in range(2):
+            await doctor.get_by_role("button", name="Share screen").click()
+            for page in pages[1:]:
+                await sees_video_of(page, screen)
+            await doctor.get_by_role("button", name="Share screen").click()
+            for page in pages[1:]:
+                await expect(page.locator(f'video[data-participant="{screen}"]')).to_have_count(0)
+        await everyone_sees_everyone(pages, ids)
+        for page in pages:
+            assert await peer_connections(page) <= PEER_CONNECTION_CAP
+            assert page.errors == []  # type: ignore[attr-defined]
     finally:
         for context in contexts:
             await context.close()
