@@ -109,8 +109,9 @@ async def share_attachment(request: web.Request) -> web.Response:
     return web.json_response({"attachment": attachment.id, "shared": body.shared})
 
 
-async def _patient(request: web.Request) -> tuple[TokenClaims, CaseFile]:
-    """The patient behind a room session token, and their case file for that room."""
+async def _patient(request: web.Request) -> tuple[TokenClaims, CaseFile | None]:
+    """The patient behind a room session token, and their case file for that room
+    (None for a consultation asked without a registered patient: nothing shared)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("use Authorization: Bearer <the room session token>")
@@ -124,8 +125,10 @@ async def _patient(request: web.Request) -> tuple[TokenClaims, CaseFile]:
         raise Unauthorized("this is not a patient's session token")
     async with platform.db() as db:
         c = await db.scalar(select(Consultation).where(Consultation.room == claims.room))
-        if c is None or c.patient_id is None:
-            raise NotFound("no case file for this session")
+        if c is None:
+            raise NotFound("no consultation for this session")
+        if c.patient_id is None:
+            return claims, None
         return claims, await case_file_for(db, c)
 
 
@@ -138,6 +141,16 @@ async def _patient(request: web.Request) -> tuple[TokenClaims, CaseFile]:
 async def patient_view(request: web.Request) -> web.Response:
     claims, case_file = await _patient(request)
     platform = platform_of(request)
+    if case_file is None:
+        # no patient record behind the consultation: nothing was shared, say so
+        await platform.audit.record(
+            Actor(claims.subject, "patient", request.remote or ""),
+            "casefile.read",
+            object_type="room",
+            object_id=claims.room or "",
+            detail={"shared_view": True, "case_file": None},
+        )
+        return web.json_response({"documents": [], "attachments": []})
     async with platform.db() as db:
         newest_shared = (
             select(func.max(CaseEntry.id))
@@ -181,7 +194,8 @@ async def patient_download(request: web.Request) -> web.StreamResponse:
     async with platform.db() as db:
         attachment = await db.get(CaseAttachment, request.match_info["aid"])
     if (
-        attachment is None
+        case_file is None
+        or attachment is None
         or attachment.case_file_id != case_file.id
         or not attachment.shared_with_patient
     ):

@@ -13,11 +13,18 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
 from tests.signalling.care_network import accepted_consultation, member, served
 from tests.signalling.conftest import make_settings
 from tests.signalling.rooms.test_manager import REQUEST
-from tests.web_client.test_consultation_browser import log_in, my_id, sees_video_of
+from tests.web_client.test_consultation_browser import (
+    log_in,
+    my_id,
+    participant_ids,
+    sees_video_of,
+)
+from tests.web_client.test_shell_browser import watch_errors
 
 pytestmark = [pytest.mark.browser, requires_network]
 
@@ -40,7 +47,9 @@ COUNT_PEER_CONNECTIONS = """() => {
 async def four_way(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """An accepted consultation (mc.doc asked, bm.cardio took it) with two more
     specialists invited, hue.cardio and cr.cardio: (url, id)."""
-    async with served(make_settings(tmp_path)) as (platform, url):
+    port = free_port()  # known before start, so that patient links point here
+    settings = make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}")
+    async with served(settings, port=port) as (platform, url):
         cid = await accepted_consultation(platform, url, REQUEST)
         spec = await member(platform, url, "bm.cardio", online=False)
         try:
@@ -186,4 +195,55 @@ async def test_four_clinicians_leave_rejoin_switch_camera_and_share_twice(
             assert page.errors == []  # type: ignore[attr-defined]
     finally:
         for context in contexts:
+            await context.close()
+
+
+async def test_doctor_specialist_and_a_patient_on_a_phone_all_see_each_other(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    """The patient comes by link on a phone-sized, touch page (pre-join, lobby,
+    admitted) into a call that is already going: the patient sees the district
+    doctor as well as the specialist, and both see the patient."""
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        for context in (*contexts, phone):
+            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+        doctor = await log_in(contexts[0], url, "mc.doc")
+        doctor_id = await enter_room(doctor, cid)
+        specialist = await log_in(contexts[1], url, "bm.cardio")
+        specialist_id = await enter_room(specialist, cid)
+        await sees_video_of(doctor, specialist_id)
+
+        await specialist.get_by_role("button", name="Invite the patient").click()
+        link = await specialist.get_by_label("Link for the patient (works once)").input_value()
+        patient = await phone.new_page()
+        patient.errors = watch_errors(patient)  # type: ignore[attr-defined]
+        await patient.goto(link)
+        await patient.get_by_role("button", name="English").tap()
+        await patient.get_by_label("Your full name").fill("Lò Văn Páo")
+        await expect(patient.locator("#network-check")).to_have_attribute("data-level", "good")
+        await patient.get_by_role("button", name="Go to the waiting room").tap()
+        await expect(patient.get_by_text("The doctor will let you in shortly.")).to_be_visible()
+        await specialist.locator(".waiting").get_by_role("button", name="Admit").click()
+        await expect(patient.get_by_role("heading", name="Participants")).to_be_visible()
+
+        await sees_video_of(patient, specialist_id)
+        await sees_video_of(patient, doctor_id)
+        patient_id = next(iter(await participant_ids(patient) - {doctor_id, specialist_id}))
+        await sees_video_of(doctor, patient_id)
+        await sees_video_of(specialist, patient_id)
+        await expect(patient.locator(".notice")).to_be_empty()  # no false camera error
+        # asked without a registered patient: the shared file is empty, not an error
+        await expect(patient.get_by_text("Nothing has been shared yet.")).to_be_visible()
+        for page in (doctor, specialist, patient):
+            assert await peer_connections(page) <= PEER_CONNECTION_CAP
+            assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in (*contexts, phone):
             await context.close()

@@ -21,7 +21,8 @@ def watch_errors(page: Page) -> list[str]:
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            errors.append(message.text)
+            where = message.location.get("url") or ""
+            errors.append(f"{message.text} at {where}" if where else message.text)
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
