@@ -151,9 +151,7 @@ async def test_four_clinicians_leave_rejoin_switch_camera_and_share_twice(
 ) -> None:
     url, cid = four_way
     names = ("mc.doc", "bm.cardio", "hue.cardio", "cr.cardio")
-    contexts = [
-        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in names
-    ]
+    contexts = [await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in names]
     try:
         pages: list[Page] = []
         ids: list[str] = []
