@@ -60,6 +60,7 @@ EXAMPLES: dict[str, Any] = {
     "media.pause": {"producer_id": "u1:0"},
     "media.resume": {"producer_id": "u1:1"},
     "media.restart": {},
+    "media.state": {"audio": False, "video": True},
     "view.open": {"object_id": UID, "kind": "series"},
     "view.update": {
         "object_id": UID,

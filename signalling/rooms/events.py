@@ -56,6 +56,7 @@ def _handlers(rooms: Rooms) -> dict[str, EventHandler]:
         "participant.mute": rooms.mute,
         "participant.remove": rooms.remove,
         "hand.raise": rooms.hand,
+        "media.state": rooms.media_state,
         "chat.send": rooms.chat_send,
         "chat.history": rooms.chat_history,
         "media.publish": rooms.publish,

@@ -48,6 +48,7 @@ from signalling.rooms.protocol import (
     Ice,
     Join,
     Lock,
+    MediaState,
     Mute,
     Publish,
     SubscribeAnswer,
@@ -251,6 +252,7 @@ class Rooms:
                 # media starts afresh under new producer ids.
                 await self.rejoin_media(room, member)
                 media_resumed = False
+                member.audio_on = member.video_on = True  # a new page starts with both on
         else:
             admitted = (
                 Grant.MODERATE in claims.grants
@@ -574,6 +576,13 @@ class Rooms:
         room, member = self.admitted(sid)
         member.hand_raised = payload.raised
         await self.sio.emit("participant.updated", member.public(), room=sio_room(room.id))
+        return {"ok": True}
+
+    async def media_state(self, sid: str, payload: MediaState) -> dict[str, Any]:
+        room, member = self.admitted(sid)
+        if (member.audio_on, member.video_on) != (payload.audio, payload.video):
+            member.audio_on, member.video_on = payload.audio, payload.video
+            await self.sio.emit("participant.updated", member.public(), room=sio_room(room.id))
         return {"ok": True}
 
     async def refresh(self, sid: str) -> dict[str, Any]:

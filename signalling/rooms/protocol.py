@@ -52,6 +52,11 @@ class Hand(Payload):
     raised: bool
 
 
+class MediaState(Payload):
+    audio: bool
+    video: bool
+
+
 class ChatSend(Payload):
     text: str = Field(min_length=1, max_length=2000)
     # Chosen by the client; resending the same id after a reconnect stores nothing twice.
@@ -129,6 +134,7 @@ CLIENT_EVENTS: dict[str, type[Payload]] = {
     "participant.mute": Mute,
     "participant.remove": Target,
     "hand.raise": Hand,
+    "media.state": MediaState,
     "chat.send": ChatSend,
     "chat.history": ChatHistory,
     "media.publish": Publish,
@@ -169,6 +175,8 @@ CLIENT_EVENT_DOCS: dict[str, str] = {
     "participant.mute": "Moderators: ask a participant's client to mute; only they unmute.",
     "participant.remove": "Moderators: remove a participant; they cannot come back.",
     "hand.raise": "Raise or lower your hand.",
+    "media.state": "Whether your microphone and camera are on (as you switched them; audio "
+    "only counts as camera off): everyone's tiles show it (`participant.updated`).",
     "chat.send": "Send a chat line (kept with the session). Resending the same `client_id` "
     "after a reconnect stores nothing twice and answers `duplicate: true`.",
     "chat.history": "Chat lines after `after_id` (what you missed while away).",
@@ -218,7 +226,8 @@ SERVER_EVENTS: dict[str, str] = {
     "participant.joined": "everyone: someone entered the room",
     "participant.left": "everyone: someone left (after the reconnect grace period; at once, "
     "reason removed, when removed or cut off)",
-    "participant.updated": "everyone: a hand raised or lowered, a mute",
+    "participant.updated": "everyone: a hand raised or lowered, a microphone or camera switched"
+    " (`audio`, `video`), a moderator's mute request",
     "chat.message": "everyone in the room: a chat line",
     "media.subscribe_offer": "you: the server's (re-)offer for your subscribe connection",
     "media.producer_added": "everyone: a new track to receive",

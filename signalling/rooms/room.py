@@ -70,6 +70,9 @@ class Member:
     sid: str | None
     admitted: bool
     hand_raised: bool = False
+    # The microphone and camera as the member's page last said (media.state).
+    audio_on: bool = True
+    video_on: bool = True
     grace: asyncio.TimerHandle | None = None
     # The media plane serving the member's peer: this node's SFU, or for a watcher
     # served by its own node, that node's (signalling.rooms.cascade); None while
@@ -96,6 +99,8 @@ class Member:
             "role": self.role,
             "moderator": self.moderator,
             "hand_raised": self.hand_raised,
+            "audio": self.audio_on,
+            "video": self.video_on,
             "connected": self.sid is not None,
         }
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
@@ -35,9 +35,12 @@ PEER_CONNECTION_CAP = 6
 COUNT_PEER_CONNECTIONS = """() => {
   const Original = window.RTCPeerConnection;
   window.__peerConnections = 0;
+  window.__pcs = [];
   window.RTCPeerConnection = function (...args) {
     window.__peerConnections += 1;
-    return new Original(...args);
+    const pc = new Original(...args);
+    window.__pcs.push(pc);
+    return pc;
   };
   window.RTCPeerConnection.prototype = Original.prototype;
 }"""
@@ -244,4 +247,76 @@ async def test_doctor_specialist_and_a_patient_on_a_phone_all_see_each_other(
             assert page.errors == []  # type: ignore[attr-defined]
     finally:
         for context in (*contexts, phone):
+            await context.close()
+
+
+# Empty the page's camera sender (nobody is told), and fill it again.
+STOP_VIDEO = """async () => {
+  for (const pc of window.__pcs) {
+    if (pc.connectionState === "closed") continue;
+    for (const sender of pc.getSenders()) {
+      if (sender.track?.kind === "video") {
+        window.__emptied = sender;
+        await sender.replaceTrack(null);
+      }
+    }
+  }
+}"""
+RESUME_VIDEO = """async () => {
+  const camera = document.querySelector("figure[data-self] video").srcObject.getVideoTracks()[0];
+  await window.__emptied.replaceTrack(camera);
+}"""
+
+
+def tile(page: Page, participant_id: str) -> Locator:
+    return page.locator(f'figure[data-participant="{participant_id}"]')
+
+
+async def test_tiles_say_what_is_seen_and_whose_microphone_is_off(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    try:
+        for context in contexts:
+            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+        doctor = await log_in(contexts[0], url, "mc.doc")
+        doctor_id = await enter_room(doctor, cid)
+        specialist = await log_in(contexts[1], url, "bm.cardio")
+        specialist_id = await enter_room(specialist, cid)
+        await sees_video_of(doctor, specialist_id)
+        await sees_video_of(specialist, doctor_id)
+        seen = tile(doctor, specialist_id)
+        await expect(seen).to_have_attribute("data-state", "live")
+        await expect(seen.locator(".tile-state")).to_have_text("")
+
+        # The specialist's picture stops arriving (sender emptied, nobody told): the
+        # doctor's tile says frozen, and no "good" network verdict stays on it.
+        await specialist.evaluate(STOP_VIDEO)
+        await expect(seen).to_have_attribute("data-state", "frozen", timeout=10_000)
+        await expect(seen.locator(".tile-state")).to_have_text("Picture frozen")
+        await expect(seen.locator(".quality")).to_have_text("")
+        await specialist.evaluate(RESUME_VIDEO)
+        await expect(seen).to_have_attribute("data-state", "live", timeout=15_000)
+
+        # The specialist switches the microphone, then the camera, off: the doctor sees it.
+        await specialist.get_by_role("button", name="Microphone", exact=True).click()
+        await expect(specialist.get_by_role("button", name="Microphone is off")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        await expect(seen.locator(".tile-mic")).to_have_text("Mic off")
+        await specialist.get_by_role("button", name="Camera", exact=True).click()
+        await expect(seen.locator(".tile-state")).to_have_text("Camera off")
+        await specialist.get_by_role("button", name="Microphone is off").click()
+        await specialist.get_by_role("button", name="Camera is off").click()
+        await expect(seen.locator(".tile-mic")).to_be_hidden()
+        await expect(seen).to_have_attribute("data-state", "live", timeout=15_000)
+        # ...and in Vietnamese
+        await doctor.get_by_role("button", name="Tiếng Việt").click()
+        await specialist.get_by_role("button", name="Microphone", exact=True).click()
+        await expect(seen.locator(".tile-mic")).to_have_text("Micro tắt")
+    finally:
+        for context in contexts:
             await context.close()

@@ -78,7 +78,7 @@ async def frames(page: Page, participant_id: str) -> int:
 
 async def my_id(page: Page) -> str:
     own = page.locator("figure[data-self] video")
-    await expect(own).to_have_count(1)
+    await expect(own).to_have_count(1, timeout=20_000)  # a loaded machine renders late
     return str(await own.get_attribute("data-participant"))
 
 

@@ -10,6 +10,10 @@ import { PatientFilePanel } from "./patientfile.js";
 import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
 
+// A remote video that decodes no new frame for this long is shown as frozen.
+const FROZEN_MS = 2000;
+const TILE_CHECK_MS = 500;
+
 export class Room {
   constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null, patientToken = null, training = false }) {
     this.training = training;
@@ -67,6 +71,7 @@ export class Room {
       this.caseFile.start();
     }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
+    this.tileTimer = setInterval(() => this.updateTiles(), TILE_CHECK_MS);
     // Trainees only watch until promoted: no camera, no upstream media.
     const grants = this.state.grants ?? ["publish_audio", "publish_video"];
     if (grants.includes("publish_audio") || grants.includes("publish_video")) await this.startPublishing();
@@ -120,6 +125,7 @@ export class Room {
     o("participant.updated", (p) => {
       this.participants.set(p.id, { ...this.participants.get(p.id), ...p });
       this.renderPeople();
+      this.updateTiles();
     });
     o("room.lobby", ({ lobby }) => {
       this.lobby = new Map(lobby.map((p) => [p.id, p]));
@@ -158,6 +164,7 @@ export class Room {
     o("room.muted", ({ by }) => {
       this.micOn = false;
       this.media.setEnabled("audio", false);
+      this.sendMediaState();
       this.renderControls();
       this.notice(`${t("room.mutedBy")} ${by}`);
     });
@@ -274,9 +281,19 @@ export class Room {
     video.muted = id === this.me; // never play yourself back
     const name = h("span", { class: "name" });
     const quality = h("span", { class: "quality", "data-level": "unknown" });
-    const el = h("figure", { class: "tile", "data-self": id === this.me }, video, h("figcaption", {}, name, quality));
+    // What is seen of this person (connecting, live, frozen, camera off...) and
+    // whether their microphone is on: words, not only colours.
+    const state = h("span", { class: "tile-state", "data-state": "connecting" });
+    const mic = h("span", { class: "tile-mic", hidden: true });
+    const el = h(
+      "figure",
+      { class: "tile", "data-self": id === this.me, "data-participant": id },
+      video,
+      h("figcaption", {}, name, mic, quality),
+      state,
+    );
     this.grid.append(el);
-    tile = { el, video, name, quality, owner, screen: id !== owner };
+    tile = { el, video, name, quality, state, mic, owner, screen: id !== owner, frames: 0, frameAt: 0 };
     el.classList.toggle("screen", tile.screen);
     this.tiles.set(id, tile);
     this.renderNames();
@@ -285,7 +302,50 @@ export class Room {
 
   attach(tileId, stream, owner = tileId) {
     const tile = this.tile(tileId, owner);
-    if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+    if (tile.video.srcObject !== stream) {
+      tile.video.srcObject = stream;
+      tile.frameAt = performance.now(); // "connecting" until frames come, then live
+    }
+  }
+
+  // The state of one tile, from what this page really decodes and from what the
+  // server says of that person's microphone and camera.
+  tileState(id, tile, now) {
+    const p = this.participants.get(tile.owner);
+    const frames = tile.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+    if (frames !== tile.frames) {
+      tile.frames = frames;
+      tile.frameAt = now;
+    }
+    if (id === this.me) return this.camOn && !this.lowBandwidth ? "live" : "cameraOff";
+    if (!tile.screen && p && p.video === false) return "cameraOff";
+    if (this.lowBandwidth && !tile.screen) return "audioOnly";
+    const camera = [...this.producers.values()].some(
+      (pr) => pr.participant_id === tile.owner && pr.kind === "video" && pr.source !== "screen",
+    );
+    if (!tile.screen && !camera) return "noVideo"; // sends no camera (a trainee, a restart)
+    if (!tile.video.srcObject || !tile.video.videoWidth || !frames) return "connecting";
+    return now - tile.frameAt > FROZEN_MS ? "frozen" : "live";
+  }
+
+  updateTiles() {
+    const now = performance.now();
+    for (const [id, tile] of this.tiles) {
+      const state = this.tileState(id, tile, now);
+      if (tile.state.dataset.state !== state) {
+        tile.state.dataset.state = state;
+        tile.el.dataset.state = state;
+        tile.state.textContent = state === "live" ? "" : t(`tile.${state}`);
+      }
+      const p = this.participants.get(tile.owner);
+      const micOff = !tile.screen && (id === this.me ? !this.micOn : p?.audio === false);
+      tile.mic.hidden = !micOff;
+      tile.mic.textContent = micOff ? t("tile.micOff") : "";
+    }
+  }
+
+  sendMediaState() {
+    call("media.state", { audio: this.micOn, video: this.camOn && !this.lowBandwidth }).catch(() => {});
   }
 
   dropTile(tileId) {
@@ -307,15 +367,19 @@ export class Room {
     const toggle = (key, on, fn, media = false) =>
       h("button", { type: "button", class: media ? "media" : null, "aria-pressed": String(on), onclick: fn, i18n: key });
     const buttons = [
-      toggle("room.mic", this.micOn, () => {
+      toggle(this.micOn ? "room.mic" : "room.micOff", this.micOn, () => {
         this.micOn = !this.micOn;
         this.media?.setEnabled("audio", this.micOn);
+        this.sendMediaState();
         this.renderControls();
+        this.updateTiles();
       }, true),
-      toggle("room.cam", this.camOn, () => {
+      toggle(this.camOn ? "room.cam" : "room.camOff", this.camOn, () => {
         this.camOn = !this.camOn;
         this.media?.setEnabled("video", this.camOn);
+        this.sendMediaState();
         this.renderControls();
+        this.updateTiles();
       }, true),
       toggle("room.screen", !!this.sharing, () => this.toggleScreen()),
       toggle("room.lowBandwidth", this.lowBandwidth, () => this.setLowBandwidth(!this.lowBandwidth)),
@@ -459,7 +523,8 @@ export class Room {
     };
     for (const [id, tile] of this.tiles) {
       const q = byParticipant.get(id === this.me ? "" : id);
-      const value = level(q);
+      // Only what is really seen gets a verdict: never "good" on a frozen tile.
+      const value = id === this.me || tile.state.dataset.state === "live" ? level(q) : "unknown";
       tile.quality.dataset.level = value;
       tile.quality.textContent = value === "unknown" ? "" : t(`quality.${value}`);
       tile.quality.setAttribute("aria-label", `${t("room.network")}: ${tile.quality.textContent}`);
@@ -507,6 +572,8 @@ export class Room {
       }
     }
     this.grid.classList.toggle("audio-only", on);
+    this.sendMediaState();
+    this.updateTiles();
     if (on) this.notice("");
   }
 
@@ -587,6 +654,7 @@ export class Room {
 
   finish(message) {
     clearInterval(this.qualityTimer);
+    clearInterval(this.tileTimer);
     this.imaging?.stop();
     this.caseFile?.stop();
     this.offs.forEach((off) => off());
