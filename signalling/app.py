@@ -156,7 +156,13 @@ def build_app(platform: Platform) -> web.Application:
     app.cleanup_ctx.append(escalation_sweeper)
 
     media = MediaServer(config=media_config(settings))
-    rooms = Rooms(platform, sio, media, grace_s=settings.room_grace_seconds)
+    rooms = Rooms(
+        platform,
+        sio,
+        media,
+        grace_s=settings.room_grace_seconds,
+        idle_end_s=settings.room_idle_end_seconds,
+    )
     views = ViewEvents(rooms, imaging)
     recordings_dir = settings.recordings_dir
     recorder = Recorder(media, recordings_dir)

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     room_grace_seconds: float = Field(
         30.0, ge=0.5, le=600, description="A dropped socket may come back this long unnoticed."
     )
+    room_idle_end_seconds: float = Field(
+        30 * 60.0,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="A consultation whose room nobody has been in for this long ends by itself.",
+    )
     # How long each ring of hospitals has to accept a request before it escalates.
     dispatch_emergency_seconds: int = Field(120, ge=1, le=24 * 3600)
     dispatch_urgent_seconds: int = Field(15 * 60, ge=1, le=7 * 24 * 3600)

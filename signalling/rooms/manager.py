@@ -33,6 +33,7 @@ from media_server.events import (
     SubscribeOffer,
 )
 from media_server.permissions import Permissions, TrackSource
+from signalling.audit import SYSTEM
 from signalling.auth.tokens import Audience, Grant, InvalidToken, TokenClaims
 from signalling.db.models import ChatMessage, Consultation, ConsultStatus, User
 from signalling.db.types import utcnow
@@ -70,6 +71,10 @@ T = TypeVar("T")
 
 GRACE_S = 30.0
 ADMITTED_TTL_S = 12 * 3600.0
+# A consultation whose room nobody has been in for this long ends by itself.
+IDLE_END_S = 30 * 60.0
+# How long a node's mark that a room is open there outlives a node that died.
+OPEN_TTL_S = 24 * 3600.0
 CHAT_REPLAY = 200
 
 # The address of the client whose event is being handled (set by room_events,
@@ -90,11 +95,16 @@ class Rooms:
         media: MediaServer,
         *,
         grace_s: float = GRACE_S,
+        idle_end_s: float = IDLE_END_S,
     ) -> None:
         self.platform = platform
         self.sio = sio
         self.media = media
         self.grace_s = grace_s
+        self.idle_end_s = idle_end_s
+        # Rooms closed because nobody was left: their consultations end unless
+        # the room opens again first (room id -> timer).
+        self._idle: dict[str, asyncio.TimerHandle] = {}
         self.rooms: dict[str, Room] = {}
         self.by_sid: dict[str, tuple[str, str]] = {}  # sid -> (room id, member id)
         # The features that hear of this room's events (app.py registers them).
@@ -220,14 +230,7 @@ class Rooms:
             # Tokens outlive the session by minutes; the session decides.
             ended = "has ended" if status is ConsultStatus.ENDED else "was cancelled"
             raise RoomError(f"this session {ended}")
-        room = self.rooms.get(claims.room)
-        if room is None:
-            room = Room(claims.room)
-            self.rooms[room.id] = room
-            try:
-                await self.media.create_room(room.id)
-            except MediaError:
-                pass  # left over from an earlier life of this room on this node
+        room = self.rooms.get(claims.room) or await self._open(claims.room)
         if member_id in room.banned:
             raise RoomError("you were removed from this room")
 
@@ -302,6 +305,52 @@ class Rooms:
         if member.admitted:
             state.update(await self._room_state(room, member))
         return state
+
+    async def _open(self, room_id: str) -> Room:
+        """The room opens on this node (its first member or broadcaster comes in)."""
+        room = Room(room_id)
+        self.rooms[room_id] = room
+        if (idle := self._idle.pop(room_id, None)) is not None:
+            idle.cancel()
+        with contextlib.suppress(SharedStateUnavailable):
+            await self.platform.shared.set(f"room:{room_id}:open", "1", ttl=OPEN_TTL_S)
+        try:
+            await self.media.create_room(room_id)
+        except MediaError:
+            pass  # left over from an earlier life of this room on this node
+        return room
+
+    def _end_when_idle(self, room_id: str) -> None:
+        if (previous := self._idle.pop(room_id, None)) is not None:
+            previous.cancel()
+        self._idle[room_id] = asyncio.get_running_loop().call_later(
+            self.idle_end_s, lambda: asyncio.ensure_future(self._idle_end(room_id))
+        )
+
+    async def _idle_end(self, room_id: str) -> None:
+        """Nobody came back: the consultation is no longer live (it ends, as if a
+        moderator had ended it), unless the room opened here or on another node."""
+        self._idle.pop(room_id, None)
+        if room_id in self.rooms:
+            return
+        with contextlib.suppress(SharedStateUnavailable):
+            if await self.platform.shared.get(f"room:{room_id}:open") is not None:
+                return  # open on another node, which ends it when it empties there
+        async with self.platform.db() as db:
+            result = await db.execute(
+                update(Consultation)
+                .where(Consultation.room == room_id, Consultation.status == ConsultStatus.LIVE)
+                .values(status=ConsultStatus.ENDED, ended_at=utcnow())
+            )
+            await db.commit()
+        if result.rowcount:  # type: ignore[attr-defined]
+            await self.platform.audit.record(
+                SYSTEM,
+                "room.idle_end",
+                object_type="room",
+                object_id=room_id,
+                detail={"idle_seconds": self.idle_end_s},
+            )
 
     # Who was let in outlives this node: if the room moves to another node, a
     # patient already admitted comes back into the room, not into the lobby.
@@ -446,10 +495,13 @@ class Rooms:
 
     async def _close(self, room: Room, *, moving: bool = False) -> None:
         self.rooms.pop(room.id, None)
+        with contextlib.suppress(SharedStateUnavailable):
+            await self.platform.shared.delete(f"room:{room.id}:open")
         if not moving:
             # over (not moving to another node): the next visit starts in the lobby
             with contextlib.suppress(SharedStateUnavailable):
                 await self.platform.shared.delete(f"room:{room.id}:admitted")
+            self._end_when_idle(room.id)
         for listener in self._listeners:
             listener.room_closed(room.id)
         for member in room.members.values():
@@ -737,14 +789,7 @@ class Rooms:
     ) -> str:
         """A participant without a socket, from an HTTP offer: a WHIP publisher, or
         with `viewer` a WHEP player (it is answered with the room's presenter)."""
-        room = self.rooms.get(room_id)
-        if room is None:
-            room = Room(room_id)
-            self.rooms[room_id] = room
-            try:
-                await self.media.create_room(room_id)
-            except MediaError:
-                pass
+        room = self.rooms.get(room_id) or await self._open(room_id)
         await self.media.join(room_id, member_id, permissions, auto_subscribe=not viewer)
         try:
             if viewer:
@@ -850,6 +895,9 @@ class Rooms:
         """This node stops: its rooms go on elsewhere (on a cluster), with who was let in."""
         for room_id in list(self.rooms):
             await self.evacuate(room_id)
+        for idle in self._idle.values():
+            idle.cancel()
+        self._idle.clear()
 
 
 def _chat_json(message: ChatMessage) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Dialog, Locator, Page, expect
 
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
@@ -317,6 +317,38 @@ async def test_tiles_say_what_is_seen_and_whose_microphone_is_off(
         await doctor.get_by_role("button", name="Tiếng Việt").click()
         await specialist.get_by_role("button", name="Microphone", exact=True).click()
         await expect(seen.locator(".tile-mic")).to_have_text("Micro tắt")
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+async def test_end_for_everyone_asks_first(browser: Browser, three_way: tuple[str, str]) -> None:
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    try:
+        doctor = await log_in(contexts[0], url, "mc.doc")
+        await enter_room(doctor, cid)
+        specialist = await log_in(contexts[1], url, "bm.cardio")
+        await enter_room(specialist, cid)
+        asked: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await (dialog.dismiss() if len(asked) == 1 else dialog.accept())
+
+        specialist.on("dialog", answer)
+        end = specialist.get_by_role("button", name="End for everyone")
+        await end.click()  # dismissed: nothing ends
+        await expect(doctor.get_by_role("heading", name="Participants")).to_be_visible()
+        await expect(doctor.locator("figure[data-self]")).to_have_count(1)
+        assert asked and "everyone" in asked[0]
+        await end.click()  # confirmed: the call ends for both
+        await expect(doctor.get_by_role("heading", name="Participants")).to_have_count(
+            0, timeout=10_000
+        )
+        assert len(asked) >= 2
     finally:
         for context in contexts:
             await context.close()

@@ -414,7 +414,10 @@ export class Room {
           type: "button",
           class: "danger",
           i18n: "room.end",
-          onclick: () => call("room.end").catch((e) => this.notice(e.message)),
+          // Ends the call of everyone in it, at once: ask first.
+          onclick: () => {
+            if (window.confirm(t("room.end_confirm"))) call("room.end").catch((e) => this.notice(e.message));
+          },
         }),
       );
     }

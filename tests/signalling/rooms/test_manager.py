@@ -289,6 +289,36 @@ async def test_grace_period_ends_in_a_leave(tmp_path: Path) -> None:
         assert left == {"id": joined["participant_id"], "reason": "disconnected"}
 
 
+async def consultation_status(c: Consult) -> str:
+    status, body = await c.doc.call("GET", f"/api/consultations/{c.id}")
+    assert status == 200, body
+    return str(body["consultation"]["status"])
+
+
+async def test_a_room_nobody_is_in_ends_by_itself(tmp_path: Path) -> None:
+    """Left by everyone, the consultation stays live while someone may come back
+    (coming back starts the wait again), then ends, audited, and cannot be joined."""
+    settings = settings_for(tmp_path, room_grace_seconds=0.5, room_idle_end_seconds=2)
+    async with consult_served(settings) as (_, c):
+        await c.enter(c.doc)
+        assert await consultation_status(c) == "live"
+        await emit(c.doc, "room.leave", {})
+        await asyncio.sleep(1)  # within the idle time: the doctor comes back
+        await c.enter(c.doc)
+        await asyncio.sleep(1.5)  # past the first wait: it was cancelled
+        assert await consultation_status(c) == "live"
+        await emit(c.doc, "room.leave", {})
+        deadline = asyncio.get_running_loop().time() + 15
+        while await consultation_status(c) == "live":
+            assert asyncio.get_running_loop().time() < deadline, "still live"
+            await asyncio.sleep(0.2)
+        assert await consultation_status(c) == "ended"
+        events = await c.platform.audit.events(limit=20)
+        assert [e.actor for e in events if e.action == "room.idle_end"] == ["system"]
+        status, body = await c.doc.call("POST", f"/api/consultations/{c.id}/token")
+        assert status == 409 and "ended" in body["error"], body
+
+
 async def test_a_chat_flood_cuts_off_the_flooder_only(consult: Consult) -> None:
     await consult.enter(consult.doc)
     await consult.enter(consult.spec)
