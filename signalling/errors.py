@@ -4,9 +4,17 @@ from __future__ import annotations
 
 
 class PlatformError(Exception):
-    """A request that cannot be done; the message is for the person who asked."""
+    """A request that cannot be done; the message is for the person who asked.
+
+    `code`, where given, names the refusal for a client that explains it in the
+    person's own language (a patient's page): stable, unlike the message.
+    """
 
     status = 400
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFound(PlatformError):

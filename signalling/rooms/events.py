@@ -104,7 +104,10 @@ def register_room_events(
         try:
             return await handlers[event](sid, payload), False
         except PlatformError as exc:
-            return {"error": str(exc)}, True
+            refusal = {"error": str(exc)}
+            if exc.code is not None:
+                refusal["code"] = exc.code
+            return refusal, True
         except Exception:
             log.exception("room event failed", extra={"event": event})
             return {"error": "internal error; the incident was logged"}, False

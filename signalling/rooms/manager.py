@@ -150,18 +150,18 @@ class Rooms:
     def _member(self, sid: str) -> tuple[Room, Member]:
         where = self.by_sid.get(sid)
         if where is None or where[0] not in self.rooms:
-            raise RoomError("join a room first")
+            raise RoomError("join a room first", code="not_in_room")
         room = self.rooms[where[0]]
         member = room.members.get(where[1])
         if member is None or member.sid != sid:
-            raise RoomError("join a room first")
+            raise RoomError("join a room first", code="not_in_room")
         return room, member
 
     def admitted(self, sid: str) -> tuple[Room, Member]:
         """The room and member of an admitted socket: what a room event checks first."""
         room, member = self._member(sid)
         if not member.admitted:
-            raise RoomError("wait until a clinician lets you in")
+            raise RoomError("wait until a clinician lets you in", code="in_lobby")
         return room, member
 
     def moderator(self, sid: str) -> tuple[Room, Member]:
@@ -204,7 +204,7 @@ class Rooms:
                     name=payload.name or claims.name,
                 )
         except InvalidToken as exc:
-            raise RoomError(str(exc)) from None
+            raise RoomError(str(exc), code=_token_refusal(str(exc))) from None
         if claims.subject.startswith("patient:"):
             member_id = "p" + claims.subject.removeprefix("patient:")
             name = payload.name or claims.name or "Bệnh nhân"
@@ -229,10 +229,10 @@ class Rooms:
         if status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED):
             # Tokens outlive the session by minutes; the session decides.
             ended = "has ended" if status is ConsultStatus.ENDED else "was cancelled"
-            raise RoomError(f"this session {ended}")
+            raise RoomError(f"this session {ended}", code="session_ended")
         room = self.rooms.get(claims.room) or await self._open(claims.room)
         if member_id in room.banned:
-            raise RoomError("you were removed from this room")
+            raise RoomError("you were removed from this room", code="removed")
 
         member = room.members.get(member_id)
         resumed = member is not None
@@ -898,6 +898,15 @@ class Rooms:
         for idle in self._idle.values():
             idle.cancel()
         self._idle.clear()
+
+
+def _token_refusal(message: str) -> str:
+    """The code of a refused join token (PlatformError.code), from InvalidToken's message."""
+    if "used already" in message:
+        return "link_used"
+    if "expired" in message:
+        return "link_expired"
+    return "link_invalid"
 
 
 def _chat_json(message: ChatMessage) -> dict[str, Any]:

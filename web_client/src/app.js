@@ -9,6 +9,7 @@ import { AdminHome } from "./admin.js";
 import { Home } from "./home.js";
 import { applyTranslations, setLanguage, t } from "./i18n.js";
 import { PatientJoin, patientSessionToken } from "./join.js";
+import { joinErrorKey } from "./explain.js";
 import { RoomMedia } from "./media.js";
 import { call, connect, disconnect, onState } from "./realtime.js";
 import { Room } from "./room.js";
@@ -56,7 +57,7 @@ async function staffRoom(kind, id) {
   const media = new RoomMedia();
   const answer = await call("room.join", { token, media_session: media.session }).catch((err) => {
     media.close();
-    root.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
+    root.replaceChildren(h("p", { class: "error", role: "alert", i18n: joinErrorKey(err) }));
     return null;
   });
   if (!answer) return;

@@ -3,6 +3,7 @@
 
 import { h, clear, label } from "./dom.js";
 import { t } from "./i18n.js";
+import { cameraErrorKey, joinErrorKey, say } from "./explain.js";
 import { RoomMedia } from "./media.js";
 import { call, connect, on } from "./realtime.js";
 
@@ -101,17 +102,18 @@ export class PatientJoin {
       this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
       video.srcObject = this.stream;
       this.stopMeter = meter(this.stream, level);
-    } catch {
-      error.textContent = t("room.noCamera");
+    } catch (err) {
+      say(error, cameraErrorKey(err));
     }
     checkNetwork(network);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      delete error.dataset.i18n;
       error.textContent = "";
       try {
         await this.join(name.value.trim());
       } catch (err) {
-        error.textContent = err.message;
+        say(error, joinErrorKey(err));
       }
     });
   }

@@ -38,6 +38,7 @@ export async function call(event, data = {}, timeout = 15000) {
   if (answer && answer.error) {
     const error = new Error(answer.error);
     error.field = answer.field;
+    error.code = answer.code; // stable, for a sentence in the person's language
     throw error;
   }
   return answer;

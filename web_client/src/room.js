@@ -9,6 +9,7 @@ import { CaseFilePanel } from "./casefile.js";
 import { PatientFilePanel } from "./patientfile.js";
 import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
+import { cameraErrorKey, say } from "./explain.js";
 
 // A remote video that decodes no new frame for this long is shown as frozen.
 const FROZEN_MS = 2000;
@@ -82,7 +83,7 @@ export class Room {
     try {
       stream = await this.media.startLocal();
     } catch (err) {
-      this.notice(t("room.noCamera"));
+      say(this.noticeEl, cameraErrorKey(err));
       console.warn("camera", err);
       return;
     }
@@ -538,6 +539,7 @@ export class Room {
     const poor = own === "poor" || (inbound.length && inbound.every((v) => v === "poor"));
     this.poorSamples = poor ? this.poorSamples + 1 : 0;
     if (this.poorSamples === 3 && !this.lowBandwidth) {
+      delete this.noticeEl.dataset.i18n;
       this.noticeEl.replaceChildren(
         h("span", { i18n: "room.poorLink" }),
         " ",
@@ -625,6 +627,7 @@ export class Room {
     const body = await response.json();
     if (!response.ok) return this.notice(body.error);
     const field = h("input", { readonly: true, value: body.url, class: "link" });
+    delete this.noticeEl.dataset.i18n;
     this.noticeEl.replaceChildren(...label("room.patientLink", field));
     field.select();
   }
@@ -642,11 +645,13 @@ export class Room {
         this.notice(err.message);
       }
     });
+    delete this.noticeEl.dataset.i18n;
     this.noticeEl.replaceChildren(form);
     name.focus();
   }
 
   notice(text) {
+    delete this.noticeEl.dataset.i18n; // a sentence of the moment, not a standing one
     this.noticeEl.textContent = text;
   }
 

@@ -190,10 +190,17 @@ async def test_bad_links_are_refused(consult: Consult) -> None:
         (link[:-4] + "AAAA", "the token is invalid"),
         ("x" * 20, "the token is invalid"),
     ]:
-        assert (await patient.emit("room.join", {"token": token}))["error"] == error
+        refused = await patient.emit("room.join", {"token": token})
+        assert (refused["error"], refused["code"]) == (error, "link_invalid")
     # None of those used the link up.
     assert (await patient.emit("room.join", {"token": link}))["state"] == "lobby"
     await patient.sio.disconnect()
+    # Used once, the link is refused with a code the patient's page explains.
+    again = Patient(consult.url)
+    await again.connect()
+    refused = await again.emit("room.join", {"token": link})
+    assert refused == {"error": "this link has been used already", "code": "link_used"}
+    await again.sio.disconnect()
 
 
 async def test_moderator_actions(consult: Consult) -> None:
