@@ -64,7 +64,8 @@ either side, ends the cascaded producers.
 
 Events, delivered in order to the listener: SubscribeOffer,
 ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
-connection failed or closed, nothing received for `media_timeout` while
+connection failed or closed, a subscribe offer unanswered for
+`media_timeout`, nothing received for `media_timeout` while
 the peer publishes or consumes).
 
 Errors are :class:`media_server.errors.MediaError` subclasses with a

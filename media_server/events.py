@@ -58,6 +58,8 @@ class PeerClosed:
     CONNECTION_FAILED = "connection-failed"
     CONNECTION_CLOSED = "connection-closed"
     MEDIA_TIMEOUT = "media-timeout"
+    ANSWER_TIMEOUT = "answer-timeout"
+    """A subscribe offer stayed unanswered for `media_timeout`: the client starts over."""
     ROOM_CLOSED = "room-closed"
 
 

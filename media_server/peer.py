@@ -124,6 +124,7 @@ class Peer:
         """The subscribe connection was offered by the client (WHEP) and is fixed."""
         self._publish_mode: str | None = None
         self._awaiting_answer = False
+        self._offered_at = 0.0
         self._renegotiate = False
         self._tasks = TaskSet()
         self._monitor_started = False
@@ -362,8 +363,11 @@ class Peer:
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             self._awaiting_answer = True
+            self._offered_at = time.monotonic()
             sdp = self._outgoing(str(pc.localDescription.sdp))
             self._callbacks.emit(SubscribeOffer(self.room_id, self.id, sdp))
+            # an offer that is never answered would hold every later change back
+            self._start_monitor()
 
     def _add_consumer(self, producer: Producer) -> Consumer | None:
         if not _forwarding_codecs(producer):
@@ -543,6 +547,9 @@ class Peer:
             expecting = bool(self.producers) or any(
                 c.attached and c.packets_sent for c in self.consumers.values()
             )
+            if self._awaiting_answer and now - self._offered_at > self._media_timeout:
+                self._callbacks.dropped(self.id, PeerClosed.ANSWER_TIMEOUT)
+                return
             if count != last_count or not expecting:
                 last_count, last_activity = count, now
             elif now - last_activity > self._media_timeout:

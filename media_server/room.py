@@ -113,6 +113,11 @@ class Room:
         peer = self.peers.pop(peer_id, None)
         if peer is None:
             return
+        # a peer that goes without being asked to is what a person sees as a dropped call
+        level = (
+            logging.INFO if reason in (PeerClosed.LEFT, PeerClosed.ROOM_CLOSED) else logging.WARNING
+        )
+        logger.log(level, "room %s: peer %s closed (%s)", self.id, peer_id, reason)
         for producer in list(peer.producers.values()):
             self._producer_removed(producer)
         await peer.close()

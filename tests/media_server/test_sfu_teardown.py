@@ -151,3 +151,25 @@ async def test_peer_with_nothing_to_receive_is_not_dropped(harness: Harness) -> 
     await asyncio.sleep(3)
     assert "bob" not in closed(harness)
     assert (await harness.server.stats("r")).peers == ("alice", "bob")
+
+
+async def test_a_subscriber_that_never_answers_is_dropped_and_holds_nobody_back(
+    harness: Harness,
+) -> None:
+    """An offer left unanswered would hold back every later change for that peer:
+    after media_timeout (2 s here) the peer is dropped (its client starts over)."""
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    bob.answer_subscribe_offers = False
+    await alice.publish(NumberedVideoTrack())
+    await wait_for(lambda: bool(bob.offers), what="a subscribe offer for bob")
+    await wait_for(lambda: "bob" in closed(harness), timeout=10, what="bob dropped")
+    assert closed(harness)["bob"] == PeerClosed.ANSWER_TIMEOUT
+    # bob comes back with a client that answers: he receives alice again
+    await harness.clients.pop(("r", "bob")).close()
+    bob = await harness.join("r", "bob")
+    await wait_for(
+        lambda: any(len(r.numbers) > 10 for r in bob.received.values()), what="bob decodes alice"
+    )
+    assert "alice" in (await harness.server.stats("r")).peers
