@@ -7,6 +7,7 @@ page's video, its frames advancing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -129,11 +130,14 @@ async def test_a_participant_who_reloads_is_seen_again_and_sees_again(
         await sees_video_of(doctor, specialist_id)
         await sees_video_of(specialist, doctor_id)
         for _ in range(3):
+            started = time.monotonic()
             await specialist.reload()
             await expect(specialist.get_by_role("heading", name="Participants")).to_be_visible()
             assert await my_id(specialist) == specialist_id  # the same member, resumed
             await sees_video_of(specialist, doctor_id)
             await sees_video_of(doctor, specialist_id)  # one tile, its frames advancing
+            # a figure for the notes (sees_video_of waits for 15 more frames, ~1 s)
+            print(f"reload: both see each other again {time.monotonic() - started:.1f} s later")
             assert await peer_connections(specialist) <= PEER_CONNECTION_CAP
         assert await peer_connections(doctor) <= PEER_CONNECTION_CAP
         assert doctor.errors == []  # type: ignore[attr-defined]
