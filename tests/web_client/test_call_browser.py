@@ -356,3 +356,39 @@ async def test_end_for_everyone_asks_first(browser: Browser, three_way: tuple[st
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_removing_a_participant_asks_first(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    try:
+        doctor = await log_in(contexts[0], url, "mc.doc")
+        doctor_id = await enter_room(doctor, cid)
+        specialist = await log_in(contexts[1], url, "bm.cardio")
+        await enter_room(specialist, cid)
+        await sees_video_of(specialist, doctor_id)
+        asked: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await (dialog.dismiss() if len(asked) == 1 else dialog.accept())
+
+        specialist.on("dialog", answer)
+        remove = specialist.locator(".people li", has_text="MC.DOC").get_by_role(
+            "button", name="Remove"
+        )
+        await remove.click()  # dismissed: the doctor stays, still seen
+        assert asked and "MC.DOC" in asked[0]
+        await sees_video_of(specialist, doctor_id)
+        await remove.click()  # confirmed
+        await expect(specialist.locator(f'video[data-participant="{doctor_id}"]')).to_have_count(0)
+        await expect(doctor.get_by_role("heading", name="Participants")).to_have_count(
+            0, timeout=10_000
+        )
+    finally:
+        for context in contexts:
+            await context.close()
