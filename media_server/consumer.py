@@ -71,6 +71,7 @@ class Consumer:
         self._ssrc = internals.sender_ssrc(self._sender)
         self._writer: RtpWriter | None = None
         self._history: list[tuple[int, int, int, RtpPacket] | None] = [None] * HISTORY_SIZE
+        self._last_sequence: int | None = None
         internals.set_sender_stream_id(self._sender, producer.peer_id)
         internals.install_send_hooks(self._sender, self._on_nack, producer.request_keyframe)
 
@@ -138,6 +139,7 @@ class Consumer:
         if mapped is None:
             return
         sequence_number, timestamp = mapped
+        self._last_sequence = sequence_number
         self._history[sequence_number % HISTORY_SIZE] = (
             sequence_number,
             timestamp,
@@ -156,6 +158,11 @@ class Consumer:
     async def _on_nack(self, sequence_number: int) -> None:
         entry = self._history[sequence_number % HISTORY_SIZE]
         if entry is None or entry[0] != sequence_number:
+            if self._beyond_history(sequence_number) and self.producer.kind == "video":
+                # the subscriber lost more than the history holds (its link was
+                # down): only a keyframe repairs that, so ask now, not after its
+                # decoder gives up
+                self.producer.request_keyframe()
             return
         _, timestamp, payload_type, packet = entry
         if self._writer is None:
@@ -167,3 +174,11 @@ class Consumer:
         except ConnectionError:
             return
         self.packets_retransmitted += 1
+
+    def _beyond_history(self, sequence_number: int) -> bool:
+        """Sent, and since overwritten (a packet the producer has not received yet,
+        being repaired upstream, is not: its slot is empty or ahead)."""
+        if self._last_sequence is None:
+            return False
+        age = (self._last_sequence - sequence_number) % 65536
+        return HISTORY_SIZE <= age < 32768

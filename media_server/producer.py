@@ -28,6 +28,12 @@ Called synchronously on the forwarding path: it must be quick and must
 not keep the packet (copy what it needs)."""
 
 
+# Video silent this long and then back (the publisher's link dropped and returned):
+# what was lost cannot be repaired by NACK, so a keyframe is asked for at once
+# rather than when each subscriber's decoder gives up (~2 s later).
+RESUME_GAP_S = 0.5
+
+
 def _is_rtx(mime_type: str) -> bool:
     return mime_type.lower() == "video/rtx"
 
@@ -149,6 +155,12 @@ class Producer:
             self.media_ssrc = packet.ssrc
 
         now = time.monotonic()
+        if (
+            self.last_packet_time is not None
+            and now - self.last_packet_time > RESUME_GAP_S
+            and self.kind == "video"
+        ):
+            self.request_keyframe()
         self.packets_received += 1
         self.bytes_received += len(packet.payload)
         self.last_packet_time = now

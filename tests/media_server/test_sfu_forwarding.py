@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import logging
 
+import av
 import pytest
 from sfu_clients import Harness, NumberedVideoTrack, ToneTrack, requires_network, wait_for
 
@@ -310,3 +311,63 @@ async def test_a_late_joiner_receives_everyone_already_publishing(harness: Harne
     for track_id, received in carol.received.items():
         base = {"alice": 0, "bob": 40}[track_id.split(":")[0]]
         assert all(abs(b - base) <= 8 for _, b in received.numbers)  # each its own picture
+
+
+class HeldVideoTrack(NumberedVideoTrack):
+    """Stops sending for `hold` seconds once asked: a publisher's link that drops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = 0.0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.hold:
+            hold, self.hold = self.hold, 0.0
+            await asyncio.sleep(hold)
+        return await super().recv()
+
+
+async def keyframe_requests(harness: Harness) -> int:
+    return (await harness.server.stats("r")).producers[0].keyframe_requests_sent
+
+
+async def test_video_back_after_a_gap_asks_the_publisher_for_a_keyframe(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    track = HeldVideoTrack()
+    await alice.publish(track)
+    await wait_for(lambda: any(len(r.numbers) > 10 for r in bob.received.values()), what="video")
+    await asyncio.sleep(1.5)  # the join's own keyframe requests are over
+    before = await keyframe_requests(harness)
+    track.hold = 1.0
+    await asyncio.sleep(0.3)
+    assert await keyframe_requests(harness) == before  # silent: nothing asked yet
+    deadline = asyncio.get_running_loop().time() + 5
+    while await keyframe_requests(harness) == before:
+        assert asyncio.get_running_loop().time() < deadline, "no keyframe asked after the gap"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_nack_beyond_the_history_asks_for_a_keyframe(harness: Harness) -> None:
+    """A subscriber whose link was down asks for packets long gone: only a keyframe
+    repairs that. A packet not received yet (being repaired upstream) asks nothing."""
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    await alice.publish(NumberedVideoTrack())
+    await wait_for(
+        lambda: any(len(r.numbers) > 300 for r in bob.received.values()), timeout=30, what="video"
+    )
+    await asyncio.sleep(1.5)
+    (consumer,) = harness.server._rooms["r"].peers["bob"].consumers.values()
+    latest = consumer._last_sequence
+    assert latest is not None
+    before = await keyframe_requests(harness)
+    await consumer._on_nack((latest + 5) % 65536)  # not sent yet: nothing to do
+    await asyncio.sleep(0.7)
+    assert await keyframe_requests(harness) == before
+    await consumer._on_nack((latest - 300) % 65536)  # fell out of the history
+    await wait_for(
+        lambda: consumer.producer.keyframe_requests_sent > before, what="a keyframe request"
+    )
