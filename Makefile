@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast fuzz docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast soak fuzz docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
@@ -71,6 +71,14 @@ bench-rec: install-test
 
 bench-broadcast: install-test
 	$(BIN)/python bench/broadcast.py
+
+# Rooms of three aiortc bots joining, reloading, leaving and rejoining at random
+# (bench/soak.py); the last line printed is its JSON result.
+SOAK_MINUTES ?= 30
+SOAK_ROOMS ?= 3
+
+soak: install-test
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) --rooms $(SOAK_ROOMS)
 
 # Each target runs in its own process, one after the other; per target it
 # prints inputs executed, crashes, peak memory and seconds (artifacts: build/fuzz).
