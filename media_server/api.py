@@ -22,6 +22,8 @@ nothing of users, roles or patients::
     answer = await server.consume_offer("r1", "viewer", whep_offer_sdp)
     # cascading: an origin's subscribe offer for its "pipe" peer, applied on an edge
     answer = await edge.pipe_offer("r1", "pipe", origin_offer_sdp, sources)
+    await server.resend_subscribe_offer("r1", "bob")  # the unanswered offer, again
+    await server.has_peer("r1", "bob")  # is a PeerClosed still about the current peer?
     stats = await server.stats("r1")
     await server.add_tap("r1", producer_id, tap)  # tap(packet, codec, arrival): recording
     await server.remove_tap("r1", producer_id, tap)
@@ -167,6 +169,18 @@ class MediaServer:
     ) -> None:
         """Add a peer; with `auto_subscribe` it consumes every producer, present and future."""
         self._room(room_id).join(peer_id, permissions, auto_subscribe)
+
+    async def has_peer(self, room_id: str, peer_id: str) -> bool:
+        """Whether the peer is in the room now (a PeerClosed already queued for an
+        earlier peer of that id says nothing of this one)."""
+        room = self._rooms.get(room_id)
+        return room is not None and peer_id in room.peers
+
+    async def resend_subscribe_offer(self, room_id: str, peer_id: str) -> bool:
+        """Emit the peer's unanswered subscribe offer again (SubscribeOffer), for a
+        client whose signalling connection changed while it was in flight; False
+        if no offer awaits an answer."""
+        return self._room(room_id).peer(peer_id).resend_offer()
 
     async def leave(self, room_id: str, peer_id: str) -> None:
         room = self._room(room_id)

@@ -78,7 +78,7 @@ class PeerCallbacks:
         emit: Callable[[MediaEvent], None],
         producer_added: Callable[[Producer], None],
         producer_removed: Callable[[Producer], None],
-        dropped: Callable[[str, str], None],
+        dropped: Callable[["Peer", str], None],
         has_producer: Callable[[str], bool],
         name_producer: Callable[[str], str],
     ) -> None:
@@ -429,6 +429,17 @@ class Peer:
             self._start_monitor()
             return self._outgoing(str(pc.localDescription.sdp))
 
+    def resend_offer(self) -> bool:
+        """Emit the subscribe offer awaiting an answer again (its client's socket
+        changed while it was in flight); False if none is awaited."""
+        pc = self._subscribe_pc
+        if self.closed or pc is None or not self._awaiting_answer:
+            return False
+        self._offered_at = time.monotonic()
+        sdp = self._outgoing(str(pc.localDescription.sdp))
+        self._callbacks.emit(SubscribeOffer(self.room_id, self.id, sdp))
+        return True
+
     async def subscribe_answer(self, sdp: str) -> None:
         async with self._subscribe_lock:
             pc = self._subscribe_pc
@@ -510,9 +521,9 @@ class Peer:
                 # a connection refused before it was adopted concerns nobody
                 return
             if state == "failed":
-                self._callbacks.dropped(self.id, PeerClosed.CONNECTION_FAILED)
+                self._callbacks.dropped(self, PeerClosed.CONNECTION_FAILED)
             elif state == "closed":
-                self._callbacks.dropped(self.id, PeerClosed.CONNECTION_CLOSED)
+                self._callbacks.dropped(self, PeerClosed.CONNECTION_CLOSED)
             elif state == "connected" and role == SUBSCRIBE:
                 # keyframes sent before the leg was up were lost
                 for consumer in self.consumers.values():
@@ -548,12 +559,12 @@ class Peer:
                 c.attached and c.packets_sent for c in self.consumers.values()
             )
             if self._awaiting_answer and now - self._offered_at > self._media_timeout:
-                self._callbacks.dropped(self.id, PeerClosed.ANSWER_TIMEOUT)
+                self._callbacks.dropped(self, PeerClosed.ANSWER_TIMEOUT)
                 return
             if count != last_count or not expecting:
                 last_count, last_activity = count, now
             elif now - last_activity > self._media_timeout:
-                self._callbacks.dropped(self.id, PeerClosed.MEDIA_TIMEOUT)
+                self._callbacks.dropped(self, PeerClosed.MEDIA_TIMEOUT)
                 return
 
     async def close(self) -> None:

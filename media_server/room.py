@@ -114,9 +114,8 @@ class Room:
         if peer is None:
             return
         # a peer that goes without being asked to is what a person sees as a dropped call
-        level = (
-            logging.INFO if reason in (PeerClosed.LEFT, PeerClosed.ROOM_CLOSED) else logging.WARNING
-        )
+        normal = (PeerClosed.LEFT, PeerClosed.ROOM_CLOSED, PeerClosed.CONNECTION_CLOSED)
+        level = logging.INFO if reason in normal else logging.WARNING
         logger.log(level, "room %s: peer %s closed (%s)", self.id, peer_id, reason)
         for producer in list(peer.producers.values()):
             self._producer_removed(producer)
@@ -140,10 +139,15 @@ class Room:
             peer.unsubscribe(producer.id)
         self._emit(ProducerRemoved(self.id, producer.peer_id, producer.id))
 
-    def _dropped(self, peer_id: str, reason: str) -> None:
-        # called from aiortc callbacks and monitors: never await there
-        if peer_id in self.peers and not self.closed:
-            self._tasks.spawn(self.remove_peer(peer_id, reason))
+    def _dropped(self, peer: Peer, reason: str) -> None:
+        # called from aiortc callbacks and monitors: never await there. By object,
+        # not id: a peer that rejoined under the same id must not go with the old.
+        if self.peers.get(peer.id) is peer and not self.closed:
+            self._tasks.spawn(self._remove_if_current(peer, reason))
+
+    async def _remove_if_current(self, peer: Peer, reason: str) -> None:
+        if self.peers.get(peer.id) is peer:
+            await self.remove_peer(peer.id, reason)
 
     async def _detect_speaker(self) -> None:
         while True:

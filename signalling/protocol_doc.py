@@ -30,7 +30,8 @@ or with `{"error": "...", "field": "..."}` when it is refused, in which case
 nothing changed. Some refusals also carry a stable `code`, for a page that
 explains them in the person's language: `link_used`, `link_expired`,
 `link_invalid`, `session_ended`, `removed` (room.join), `not_in_room`,
-`in_lobby` (events before joining, or before being let in). A connection that keeps sending refused events is cut off.
+`in_lobby` (events before joining, or before being let in). A connection
+that keeps sending refused events is cut off.
 Chat is limited to 5 messages a second (bursts of 10), other events to 30 a
 second (bursts of 60).
 

@@ -88,7 +88,8 @@ def register_room_events(
     revocation = revocation_of(sio)
 
     async def refuse(sid: str, message: str, **extra: Any) -> dict[str, Any]:
-        if not connections.limits(sid).refused():
+        if sid in connections.by_sid and not connections.limits(sid).refused():
+            # (a closing connection is not flooding: what it sent arrived as it went)
             log.warning("cutting off a flooding connection", extra={"sid": sid})
             await sio.disconnect(sid)
         return {"error": message, **extra}

@@ -133,7 +133,12 @@ class Rooms:
                 return
             except PlatformError as exc:
                 log.warning("member %s served here instead: %s", member.id, exc)
-        await self.media.join(room.id, member.id, member.permissions())
+        try:
+            await self.media.join(room.id, member.id, member.permissions())
+        except PeerExists:
+            # a peer this member no longer has (its end is still queued): replace it
+            await self.media.leave(room.id, member.id)
+            await self.media.join(room.id, member.id, member.permissions())
         member.media = self.media
 
     async def _leave_media(self, room: Room, member: Member) -> None:
@@ -280,6 +285,10 @@ class Rooms:
         if member.admitted:
             await self._enter(room, member, announce=not resumed)
             await self._mark_live(room.id)
+            if media_resumed and member.media is self.media:
+                # an offer in flight when the old socket went would never be answered
+                with contextlib.suppress(MediaError):
+                    await self.media.resend_subscribe_offer(room.id, member.id)
         else:
             await self._lobby_changed(room)
         await self.platform.audit.record(
@@ -881,6 +890,12 @@ class Rooms:
             )
         elif isinstance(event, PeerClosed):
             member = room.members.get(event.peer_id)
+            if (
+                member is not None
+                and member.media is self.media
+                and await self.media.has_peer(room.id, member.id)
+            ):
+                return  # an earlier peer of this member; its new one is fine
             if member is not None and event.reason != PeerClosed.LEFT:
                 # A leave is ours (drop, restart, new permissions): we keep count ourselves.
                 member.media = None

@@ -16,7 +16,7 @@ from sfu_clients import (
     wait_for,
 )
 
-from media_server.events import ProducerAdded
+from media_server.events import PeerClosed, ProducerAdded
 from media_server.permissions import TrackSource
 
 pytestmark = [requires_network, pytest.mark.timeout(60)]
@@ -76,3 +76,37 @@ async def test_a_screen_shared_twice_on_one_section_is_a_new_producer(harness: H
         )
     assert all(repeated_msids(sdp) == [] for sdp in bob.offers)
     assert decoding(bob, "alice:0", frames=30)  # the camera went on under its own name
+
+
+async def test_a_late_drop_of_the_old_peer_leaves_the_new_one(harness: Harness) -> None:
+    """The old peer's connection reports "closed" after its member came back under
+    the same id: the new peer stays, and no PeerClosed names it."""
+    await harness.server.create_room("r")
+    bob = await harness.join("r", "bob")
+    alice = await harness.join("r", "alice")
+    await alice.publish(NumberedVideoTrack())
+    room = harness.server._rooms["r"]
+    old = room.peers["alice"]
+    await harness.server.leave("r", "alice")
+    await harness.clients.pop(("r", "alice")).close()
+    alice = await harness.join("r", "alice")
+    await alice.publish(NumberedVideoTrack(base=40))
+    closed_before = [e for e in harness.events if isinstance(e, PeerClosed)]
+    room._dropped(old, PeerClosed.CONNECTION_CLOSED)  # as aiortc's callback would
+    await wait_for(lambda: decoding(bob, "alice:0.1", frames=20), what="the new alice at bob")
+    assert await harness.server.has_peer("r", "alice")
+    assert [e for e in harness.events if isinstance(e, PeerClosed)] == closed_before
+
+
+async def test_an_offer_in_flight_is_sent_again_on_request(harness: Harness) -> None:
+    await harness.server.create_room("r")
+    alice = await harness.join("r", "alice")
+    bob = await harness.join("r", "bob")
+    bob.answer_subscribe_offers = False  # the offer is lost with bob's old socket
+    await alice.publish(NumberedVideoTrack())
+    await wait_for(lambda: len(bob.offers) == 1, what="a subscribe offer for bob")
+    bob.answer_subscribe_offers = True
+    assert await harness.server.resend_subscribe_offer("r", "bob")
+    await wait_for(lambda: decoding(bob, "alice:0"), what="bob decodes alice")
+    assert bob.offers[1] == bob.offers[0]
+    assert not await harness.server.resend_subscribe_offer("r", "bob")  # answered

@@ -68,6 +68,9 @@ export class RoomMedia {
         .then(() => this.configured)
         .then(() => this.answer(data.sdp))
         .catch((err) => {
+          // Our socket changed while answering: the server offers again once we
+          // are back in the room (the resumed join), so nothing is started over.
+          if (err.code === "not_in_room") return;
           console.warn("subscribe offer failed", err);
           this.recover(`subscribe offer: ${err.message}`);
         });

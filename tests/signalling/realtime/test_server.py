@@ -73,7 +73,7 @@ async def test_anonymous_sockets_get_nothing_until_they_join_a_room(
     await sio.connect(str(client.make_url("/")), transports=["websocket"], wait_timeout=5)
     try:
         ack = await sio.call("chat.send", {"text": "hi", "client_id": "1"}, timeout=5)
-        assert ack == {"error": "join a room first"}
+        assert ack == {"error": "join a room first", "code": "not_in_room"}
         assert welcomed == []
     finally:
         await sio.disconnect()
