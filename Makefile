@@ -13,6 +13,7 @@ help:
 	@echo "make demo    load a demo network of hospitals and staff into ./data"
 	@echo "make test    ruff, mypy and the whole test suite"
 	@echo "make fuzz    fuzz the SDP guard, socket.io events, DICOM validation and tokens (FUZZ_RUNS each)"
+	@echo "make soak    SOAK_ROOMS calls of three bots joining, reloading, leaving for SOAK_MINUTES"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
