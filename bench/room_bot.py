@@ -81,7 +81,8 @@ def draw_frame(spec: VideoSpec, number: int, ident: int) -> np.ndarray[Any, Any]
     """A yuv420p picture: the top half spells `number`, the bottom half `ident`
     (white stripe = 1, least significant bit on the left)."""
     w, h = spec.width, spec.height
-    luma = np.full((h, w), 16, dtype=np.uint8)
+    # dark grey, not black: a page checking "not a black picture" sees it too
+    luma = np.full((h, w), 64, dtype=np.uint8)
     for bits, value, rows in (
         (COUNTER_BITS, number, slice(0, h // 2)),
         (IDENT_BITS, ident, slice(h // 2, h)),

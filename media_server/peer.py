@@ -342,7 +342,10 @@ class Peer:
                 return
             changed = False
             for producer_id in [p for p in self.consumers if p not in self._wanted]:
-                consumer = self.consumers.pop(producer_id)
+                # the awaits below let close() run, which empties consumers
+                consumer = self.consumers.pop(producer_id, None)
+                if consumer is None:
+                    continue
                 consumer.detach()
                 consumer.producer.remove_consumer(self.id)
                 consumer.transceiver.direction = "inactive"
@@ -357,7 +360,7 @@ class Peer:
                     producer.add_consumer(added)
                     changed = True
             pc = self._subscribe_pc
-            if not changed or pc is None or pc.signalingState == "closed":
+            if self.closed or not changed or pc is None or pc.signalingState == "closed":
                 # a closed connection means the peer is being dropped
                 return
             offer = await pc.createOffer()
