@@ -241,7 +241,7 @@ class Rooms:
 
         member = room.members.get(member_id)
         resumed = member is not None
-        media_resumed = resumed and member is not None and member.media is not None
+        media_resumed = member is not None and member.media is not None
         if member is not None:
             if member.grace is not None:
                 member.grace.cancel()

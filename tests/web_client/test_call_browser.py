@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Dialog, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
+from bench.room_bot import RoomBot
+from signalling.platform import Platform
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
 from tests.signalling.care_network import accepted_consultation, member, served
 from tests.signalling.conftest import make_settings
+from tests.signalling.realtime.test_server import staff_token
 from tests.signalling.rooms.test_manager import REQUEST
 from tests.web_client.test_consultation_browser import (
     log_in,
@@ -74,6 +77,20 @@ async def enter_room(page: Page, consultation_id: str) -> str:
     await page.evaluate(f"location.hash = '#/consultations/{consultation_id}'")
     await expect(page.get_by_role("heading", name="Participants")).to_be_visible()
     return await my_id(page)
+
+
+async def open_pages(
+    contexts: list[BrowserContext], url: str, cid: str, usernames: tuple[str, ...]
+) -> tuple[list[Page], list[str]]:
+    """Each username logs in in its context and enters the room: (pages, ids)."""
+    pages: list[Page] = []
+    ids: list[str] = []
+    for context, username in zip(contexts, usernames, strict=True):
+        await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+        page = await log_in(context, url, username)
+        ids.append(await enter_room(page, cid))
+        pages.append(page)
+    return pages, ids
 
 
 async def peer_connections(page: Page) -> int:
@@ -160,13 +177,7 @@ async def test_four_clinicians_leave_rejoin_switch_camera_and_share_twice(
     names = ("mc.doc", "bm.cardio", "hue.cardio", "cr.cardio")
     contexts = [await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in names]
     try:
-        pages: list[Page] = []
-        ids: list[str] = []
-        for context, username in zip(contexts, names, strict=True):
-            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
-            page = await log_in(context, url, username)
-            ids.append(await enter_room(page, cid))
-            pages.append(page)
+        pages, ids = await open_pages(contexts, url, cid, names)
         await everyone_sees_everyone(pages, ids)
         doctor, _, hue, cr = pages
 
@@ -391,4 +402,93 @@ async def test_removing_a_participant_asks_first(
         )
     finally:
         for context in contexts:
+            await context.close()
+
+
+@pytest.fixture
+async def six_way(tmp_path: Path) -> AsyncIterator[tuple[Platform, str, str]]:
+    """An accepted consultation with hue.cardio, cr.cardio and bm.radio invited:
+    (platform, url, id)."""
+    port = free_port()
+    settings = make_settings(tmp_path, public_url=f"http://127.0.0.1:{port}")
+    async with served(settings, port=port) as (platform, url):
+        cid = await accepted_consultation(platform, url, REQUEST)
+        spec = await member(platform, url, "bm.cardio", online=False)
+        try:
+            for colleague in ("hue.cardio", "cr.cardio", "bm.radio"):
+                status, body = await spec.call(
+                    "POST", f"/api/consultations/{cid}/participants", {"username": colleague}
+                )
+                assert status == 201, body
+        finally:
+            await spec.close()
+        yield platform, url, cid
+
+
+async def bot_decodes(bot: RoomBot, participant_id: str, frames: int = 15) -> None:
+    """The bot decodes `frames` more video frames from that participant."""
+    remote = bot.remote(participant_id)
+    first = remote.video_frames if remote is not None else 0
+
+    def advanced() -> bool:
+        seen = bot.remote(participant_id)
+        return seen is not None and seen.video_frames >= first + frames
+
+    assert await bot.wait_until(advanced, 30), f"{bot.label} sees no video of {participant_id}"
+
+
+async def test_six_participants_two_of_them_bots_all_see_each_other(
+    browser: Browser, six_way: tuple[Platform, str, str]
+) -> None:
+    """Three clinicians' pages, a patient's phone page and two aiortc bots (a
+    colleague in another hospital and a radiologist): everyone decodes everyone."""
+    platform, url, cid = six_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)
+    ]
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    bots = [
+        RoomBot(url, await staff_token(platform, name), cid, ident=i + 1, label=name)
+        for i, name in enumerate(("cr.cardio", "bm.radio"))
+    ]
+    try:
+        pages, ids = await open_pages(contexts, url, cid, ("mc.doc", "bm.cardio", "hue.cardio"))
+        specialist = pages[1]
+        await specialist.get_by_role("button", name="Invite the patient").click()
+        link = await specialist.get_by_label("Link for the patient (works once)").input_value()
+        await phone.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
+        patient = await phone.new_page()
+        patient.errors = watch_errors(patient)  # type: ignore[attr-defined]
+        await patient.goto(link)
+        await patient.get_by_role("button", name="English").tap()
+        await patient.get_by_label("Your full name").fill("Lò Văn Páo")
+        await patient.get_by_role("button", name="Go to the waiting room").tap()
+        await specialist.locator(".waiting").get_by_role("button", name="Admit").click()
+        await expect(patient.get_by_role("heading", name="Participants")).to_be_visible()
+        ids.append(next(iter(await participant_ids(patient) - set(ids))))
+        pages.append(patient)
+        for bot in bots:
+            await bot.open_page()
+            assert bot.participant_id is not None
+        everyone = ids + [str(bot.participant_id) for bot in bots]
+        assert len(set(everyone)) == 6
+
+        for page, own in zip(pages, ids, strict=True):
+            for other in everyone:
+                if other != own:
+                    await sees_video_of(page, other)
+        for bot in bots:
+            for other in everyone:
+                if other != bot.participant_id:
+                    await bot_decodes(bot, other)
+        for page in pages:
+            assert await peer_connections(page) <= PEER_CONNECTION_CAP
+            assert page.errors == []  # type: ignore[attr-defined]
+        assert all(not bot.errors for bot in bots), [bot.errors for bot in bots]
+    finally:
+        for bot in bots:
+            await bot.close()
+        for context in (*contexts, phone):
             await context.close()
