@@ -492,3 +492,37 @@ async def test_six_participants_two_of_them_bots_all_see_each_other(
             await bot.close()
         for context in (*contexts, phone):
             await context.close()
+
+
+async def test_a_second_tab_takes_the_call_and_the_first_says_so(
+    browser: Browser, three_way: tuple[str, str]
+) -> None:
+    url, cid = three_way
+    contexts = [
+        await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
+    ]
+    try:
+        (doctor, first_tab), (doctor_id, specialist_id) = await open_pages(
+            contexts, url, cid, ("mc.doc", "bm.cardio")
+        )
+        await sees_video_of(doctor, specialist_id)
+        messages: list[str] = []
+
+        async def note(dialog: Dialog) -> None:
+            messages.append(dialog.message)
+            await dialog.dismiss()  # an alert left open blocks the page
+
+        first_tab.on("dialog", note)
+        second_tab = await contexts[1].new_page()  # the same log-in, another tab
+        second_tab.errors = watch_errors(second_tab)  # type: ignore[attr-defined]
+        await second_tab.goto(f"{url}#/consultations/{cid}")
+        await expect(second_tab.get_by_role("heading", name="Participants")).to_be_visible()
+        assert await my_id(second_tab) == specialist_id
+        await sees_video_of(second_tab, doctor_id)
+        await sees_video_of(doctor, specialist_id)  # one tile, the new tab's video
+        await expect(first_tab.get_by_role("heading", name="Participants")).to_have_count(0)
+        assert messages == ["You joined from another tab or device; the call stopped here."]
+        assert second_tab.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            await context.close()

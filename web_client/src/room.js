@@ -187,6 +187,8 @@ export class Room {
     });
     o("room.ended", () => this.finish(t("room.ended")));
     o("room.removed", () => this.finish(t("room.removed")));
+    // The same person joined from another tab or device: the newest page has the call.
+    o("room.replaced", () => this.finish(t("room.replaced")));
     // The room's server stopped: the same token brings us into the room where it comes back.
     o("room.moved", () => this.resume());
     // The server lost our media (a failed connection, nothing received): start it over.
