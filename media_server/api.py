@@ -67,7 +67,7 @@ either side, ends the cascaded producers.
 Events, delivered in order to the listener: SubscribeOffer,
 ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
 connection failed or closed, a subscribe offer unanswered for
-`media_timeout`, nothing received for `media_timeout` while
+`answer_timeout`, nothing received for `media_timeout` while
 the peer publishes or consumes).
 
 Errors are :class:`media_server.errors.MediaError` subclasses with a
@@ -110,6 +110,8 @@ CLOSE_TIMEOUT = 5.0
 @dataclass(frozen=True)
 class MediaConfig:
     media_timeout: float = 15.0
+    answer_timeout: float = 15.0
+    """Seconds a subscribe offer may wait for its answer before the peer is dropped."""
     """Seconds without any packet from a peer before it is dropped."""
     liveness_interval: float = 1.0
     keyframe_interval: float = 0.5
@@ -153,6 +155,7 @@ class MediaServer:
                 iceServers=list(self.config.ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
             ),
             media_timeout=self.config.media_timeout,
+            answer_timeout=self.config.answer_timeout,
             liveness_interval=self.config.liveness_interval,
             keyframe_interval=self.config.keyframe_interval,
             speaker_interval=self.config.speaker_interval,

@@ -59,7 +59,7 @@ class PeerClosed:
     CONNECTION_CLOSED = "connection-closed"
     MEDIA_TIMEOUT = "media-timeout"
     ANSWER_TIMEOUT = "answer-timeout"
-    """A subscribe offer stayed unanswered for `media_timeout`: the client starts over."""
+    """A subscribe offer stayed unanswered for `answer_timeout`: the client starts over."""
     ROOM_CLOSED = "room-closed"
 
 

@@ -99,6 +99,7 @@ class Peer:
         callbacks: PeerCallbacks,
         configuration: RTCConfiguration,
         media_timeout: float,
+        answer_timeout: float,
         liveness_interval: float,
         keyframe_interval: float,
         announced_address: str | None = None,
@@ -111,6 +112,7 @@ class Peer:
         self._callbacks = callbacks
         self._configuration = configuration
         self._media_timeout = media_timeout
+        self._answer_timeout = answer_timeout
         self._liveness_interval = liveness_interval
         self._keyframe_interval = keyframe_interval
         self._announced_address = announced_address
@@ -561,7 +563,7 @@ class Peer:
             expecting = bool(self.producers) or any(
                 c.attached and c.packets_sent for c in self.consumers.values()
             )
-            if self._awaiting_answer and now - self._offered_at > self._media_timeout:
+            if self._awaiting_answer and now - self._offered_at > self._answer_timeout:
                 self._callbacks.dropped(self, PeerClosed.ANSWER_TIMEOUT)
                 return
             if count != last_count or not expecting:

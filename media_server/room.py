@@ -33,6 +33,7 @@ class Room:
         emit: Callable[[MediaEvent], None],
         configuration: RTCConfiguration,
         media_timeout: float,
+        answer_timeout: float,
         liveness_interval: float,
         keyframe_interval: float,
         speaker_interval: float,
@@ -44,6 +45,7 @@ class Room:
         self._emit = emit
         self._configuration = configuration
         self._media_timeout = media_timeout
+        self._answer_timeout = answer_timeout
         self._liveness_interval = liveness_interval
         self._keyframe_interval = keyframe_interval
         self._speaker_interval = speaker_interval
@@ -98,6 +100,7 @@ class Room:
             ),
             configuration=self._configuration,
             media_timeout=self._media_timeout,
+            answer_timeout=self._answer_timeout,
             liveness_interval=self._liveness_interval,
             keyframe_interval=self._keyframe_interval,
             announced_address=self._announced_address,

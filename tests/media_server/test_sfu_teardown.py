@@ -15,6 +15,7 @@ from sfu_clients import (
     wait_for,
 )
 
+from media_server.api import MediaConfig
 from media_server.events import PeerClosed, ProducerRemoved
 
 pytestmark = [requires_network, pytest.mark.timeout(60)]
@@ -153,11 +154,17 @@ async def test_peer_with_nothing_to_receive_is_not_dropped(harness: Harness) -> 
     assert (await harness.server.stats("r")).peers == ("alice", "bob")
 
 
-async def test_a_subscriber_that_never_answers_is_dropped_and_holds_nobody_back(
-    harness: Harness,
-) -> None:
+async def test_a_subscriber_that_never_answers_is_dropped_and_holds_nobody_back() -> None:
     """An offer left unanswered would hold back every later change for that peer:
-    after media_timeout (2 s here) the peer is dropped (its client starts over)."""
+    after answer_timeout (2 s here) the peer is dropped (its client starts over)."""
+    harness = Harness(MediaConfig(media_timeout=2.0, answer_timeout=2.0, liveness_interval=0.5))
+    try:
+        await answer_timeout_drops_the_peer(harness)
+    finally:
+        await harness.close()
+
+
+async def answer_timeout_drops_the_peer(harness: Harness) -> None:
     await harness.server.create_room("r")
     alice = await harness.join("r", "alice")
     bob = await harness.join("r", "bob")

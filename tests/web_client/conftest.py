@@ -6,12 +6,15 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import IN_CI
 from tests.signalling.conftest import client, platform, settings
 
 __all__ = ["browser", "client", "platform", "settings"]
+
+# Generous waits on state, for a loaded 2-core machine (the default is 5 s).
+expect.set_options(timeout=15_000)
 
 # Without the networking flags Chromium keeps calling hosts this network refuses.
 CHROMIUM_ARGS = [

@@ -183,6 +183,10 @@ async def test_four_clinicians_leave_rejoin_switch_camera_and_share_twice(
 
         # hue.cardio leaves and comes back: one tile again everywhere, seen and seeing.
         await hue.get_by_role("button", name="Leave").click()
+        # out of the room page (home) before coming back, as a person would be
+        await expect(hue.get_by_role("heading", name="Participants")).to_have_count(
+            0, timeout=20_000
+        )
         for page in (doctor, cr):
             await expect(page.locator(f'video[data-participant="{ids[2]}"]')).to_have_count(0)
         assert await enter_room(hue, cid) == ids[2]

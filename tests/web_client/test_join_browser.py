@@ -48,7 +48,9 @@ async def test_a_used_link_says_to_ask_for_a_new_one(browser: Browser, patient_l
     try:
         page = await first.new_page()
         await go_to_waiting_room(page, patient_link, "English")
-        await expect(page.get_by_text("The doctor will let you in shortly.")).to_be_visible()
+        await expect(page.get_by_text("The doctor will let you in shortly.")).to_be_visible(
+            timeout=20_000  # a loaded machine
+        )
         for language, sentence in (
             ("Tiếng Việt", "Đường liên kết này đã được dùng. Hãy xin cơ sở y tế gửi"),
             ("English", "This link has been used already. Ask the clinic to send you a new link."),

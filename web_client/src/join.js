@@ -98,14 +98,8 @@ export class PatientJoin {
       error,
     );
     this.root.append(form);
-    try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-      video.srcObject = this.stream;
-      this.stopMeter = meter(this.stream, level);
-    } catch (err) {
-      say(error, cameraErrorKey(err));
-    }
-    checkNetwork(network);
+    // Listen before the camera opens: a patient who taps at once must not
+    // submit the form natively (a page reload that loses the name).
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       delete error.dataset.i18n;
@@ -116,6 +110,20 @@ export class PatientJoin {
         say(error, joinErrorKey(err));
       }
     });
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      if (!form.isConnected) {
+        // already gone on to the waiting room or the call: this preview is not needed
+        stream.getTracks().forEach((track) => track.stop());
+        return;
+      }
+      this.stream = stream;
+      video.srcObject = stream;
+      this.stopMeter = meter(stream, level);
+    } catch (err) {
+      say(error, cameraErrorKey(err));
+    }
+    checkNetwork(network);
   }
 
   async join(name) {
