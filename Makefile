@@ -6,13 +6,14 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast soak fuzz docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast soak test-heavy fuzz docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
 	@echo "make demo    load a demo network of hospitals and staff into ./data"
 	@echo "make test    ruff, mypy and the whole test suite"
 	@echo "make fuzz    fuzz the SDP guard, socket.io events, DICOM validation and tokens (FUZZ_RUNS each)"
+	@echo "make test-heavy  the six-participant browser call (not in make test)"
 	@echo "make soak    SOAK_ROOMS calls of three bots joining, reloading, leaving for SOAK_MINUTES"
 
 $(BIN)/python:
@@ -57,6 +58,11 @@ pytest: install-test
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Too heavy beside the whole suite on a 2-core machine (it timed out there once):
+# six participants, four of them Chromium pages.
+test-heavy: install-test
+	TELEHEALTH_HEAVY_TESTS=1 $(BIN)/pytest tests/web_client/test_call_browser.py -k six
 
 bench-sfu: install-test
 	$(BIN)/python bench/sfu_fanout.py

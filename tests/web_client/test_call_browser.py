@@ -7,6 +7,7 @@ page's video, its frames advancing.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -441,6 +442,10 @@ async def bot_decodes(bot: RoomBot, participant_id: str, frames: int = 15) -> No
     assert await bot.wait_until(advanced, 30), f"{bot.label} sees no video of {participant_id}"
 
 
+@pytest.mark.skipif(
+    not os.environ.get("TELEHEALTH_HEAVY_TESTS"),
+    reason="heavy (four Chromium pages, two decoding bots): `make test-heavy`",
+)
 async def test_six_participants_two_of_them_bots_all_see_each_other(
     browser: Browser, six_way: tuple[Platform, str, str]
 ) -> None:
