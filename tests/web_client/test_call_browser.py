@@ -139,12 +139,9 @@ async def test_a_participant_who_reloads_is_seen_again_and_sees_again(
         await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
     ]
     try:
-        for context in contexts:
-            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
-        doctor = await log_in(contexts[0], url, "mc.doc")
-        doctor_id = await enter_room(doctor, cid)
-        specialist = await log_in(contexts[1], url, "bm.cardio")
-        specialist_id = await enter_room(specialist, cid)
+        (doctor, specialist), (doctor_id, specialist_id) = await open_pages(
+            contexts, url, cid, ("mc.doc", "bm.cardio")
+        )
         await sees_video_of(doctor, specialist_id)
         await sees_video_of(specialist, doctor_id)
         for _ in range(3):
@@ -235,10 +232,9 @@ async def test_doctor_specialist_and_a_patient_on_a_phone_all_see_each_other(
     try:
         for context in (*contexts, phone):
             await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
-        doctor = await log_in(contexts[0], url, "mc.doc")
-        doctor_id = await enter_room(doctor, cid)
-        specialist = await log_in(contexts[1], url, "bm.cardio")
-        specialist_id = await enter_room(specialist, cid)
+        (doctor, specialist), (doctor_id, specialist_id) = await open_pages(
+            contexts, url, cid, ("mc.doc", "bm.cardio")
+        )
         await sees_video_of(doctor, specialist_id)
 
         await specialist.get_by_role("button", name="Invite the patient").click()
@@ -300,12 +296,9 @@ async def test_tiles_say_what_is_seen_and_whose_microphone_is_off(
         await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
     ]
     try:
-        for context in contexts:
-            await context.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
-        doctor = await log_in(contexts[0], url, "mc.doc")
-        doctor_id = await enter_room(doctor, cid)
-        specialist = await log_in(contexts[1], url, "bm.cardio")
-        specialist_id = await enter_room(specialist, cid)
+        (doctor, specialist), (doctor_id, specialist_id) = await open_pages(
+            contexts, url, cid, ("mc.doc", "bm.cardio")
+        )
         await sees_video_of(doctor, specialist_id)
         await sees_video_of(specialist, doctor_id)
         seen = tile(doctor, specialist_id)
@@ -348,10 +341,7 @@ async def test_end_for_everyone_asks_first(browser: Browser, three_way: tuple[st
         await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
     ]
     try:
-        doctor = await log_in(contexts[0], url, "mc.doc")
-        await enter_room(doctor, cid)
-        specialist = await log_in(contexts[1], url, "bm.cardio")
-        await enter_room(specialist, cid)
+        (doctor, specialist), (_, _) = await open_pages(contexts, url, cid, ("mc.doc", "bm.cardio"))
         asked: list[str] = []
 
         async def answer(dialog: Dialog) -> None:
@@ -382,10 +372,9 @@ async def test_removing_a_participant_asks_first(
         await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)
     ]
     try:
-        doctor = await log_in(contexts[0], url, "mc.doc")
-        doctor_id = await enter_room(doctor, cid)
-        specialist = await log_in(contexts[1], url, "bm.cardio")
-        await enter_room(specialist, cid)
+        (doctor, specialist), (doctor_id, _) = await open_pages(
+            contexts, url, cid, ("mc.doc", "bm.cardio")
+        )
         await sees_video_of(specialist, doctor_id)
         asked: list[str] = []
 
