@@ -74,7 +74,15 @@ def _error_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+        "properties": {
+            "error": {"type": "string", "description": "for the person who asked, in English"},
+            "field": {"type": "string"},
+            "code": {
+                "type": "string",
+                "description": "names the refusal, stable, for a page that explains it "
+                "in the person's language (not_found, session_ended, training_ended, ...)",
+            },
+        },
     }
 
 

@@ -35,11 +35,13 @@ async def active_participation(
         c = await db.get(Consultation, request.match_info["id"])
         part = await db.get(Participant, (c.id, user.id)) if c else None
     if c is None or part is None:
-        raise NotFound("no such consultation")
+        raise NotFound("no such consultation", code="not_found")
     if is_training(c):
         # A training's room is open to all staff and its tokens carry no case
         # file; it has its own routes, which check the trainer.
         raise Conflict(f"this is a training: join it with POST /api/trainings/{c.id}/token")
-    if c.status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED, ConsultStatus.REQUESTED):
-        raise Conflict(f"this consultation is {c.status.value}")
+    if c.status in (ConsultStatus.ENDED, ConsultStatus.CANCELLED):
+        raise Conflict(f"this consultation is {c.status.value}", code="session_ended")
+    if c.status is ConsultStatus.REQUESTED:
+        raise Conflict("this consultation is requested", code="not_accepted")
     return c, part

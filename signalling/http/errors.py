@@ -63,7 +63,9 @@ async def error_middleware(request: web.Request, handler: RequestHandler) -> web
     try:
         return await handler(request)
     except PlatformError as exc:
-        return json_error(exc.status, str(exc))
+        # The code, where given, lets a page say it in the person's language.
+        extra = {"code": exc.code} if exc.code else {}
+        return json_error(exc.status, str(exc), **extra)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             response = json_error(exc.status, exc.reason)

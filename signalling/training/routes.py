@@ -121,7 +121,7 @@ async def _training(request: web.Request) -> Consultation:
     async with platform_of(request).db() as db:
         c = await find_training(db, request.match_info["id"])
     if c is None:
-        raise NotFound("no such training")
+        raise NotFound("no such training", code="not_found")
     return c
 
 
@@ -137,7 +137,7 @@ async def token(request: web.Request) -> web.Response:
     user = require_user(request)
     c = await _training(request)
     if c.status not in (ConsultStatus.LIVE, ConsultStatus.SCHEDULED):
-        raise PlatformError(f"this training is {c.status.value}")
+        raise PlatformError(f"this training is {c.status.value}", code="training_ended")
     # The trainer, while still allowed to hold trainings, runs it; everyone else watches.
     grants = frozenset(Grant) if is_trainer(c, user) else TRAINEE_GRANTS
     return await staff_room_token(request, user, c.room, grants, {"training": c.id})

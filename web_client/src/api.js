@@ -1,10 +1,11 @@
 // Small JSON client for the platform's REST API (same origin, cookie session).
 
 export class ApiError extends Error {
-  constructor(status, message, field = null) {
+  constructor(status, message, field = null, code = null) {
     super(message);
     this.status = status;
     this.field = field; // the body field a 400 names, if any
+    this.code = code; // names the refusal, for a sentence in the person's language
   }
 }
 
@@ -16,7 +17,7 @@ export async function api(method, path, body) {
   }
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText, data.field ?? null);
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText, data.field ?? null, data.code ?? null);
   return data;
 }
 

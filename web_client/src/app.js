@@ -51,13 +51,13 @@ async function staffRoom(kind, id) {
   try {
     token = (await api("POST", `/api/${kind}/${id}/token`)).token;
   } catch (err) {
-    root.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
+    root.replaceChildren(h("p", { class: "error", role: "alert", i18n: joinErrorKey(err, { training }) }));
     return;
   }
   const media = new RoomMedia();
   const answer = await call("room.join", { token, media_session: media.session }).catch((err) => {
     media.close();
-    root.replaceChildren(h("p", { class: "error", role: "alert", i18n: joinErrorKey(err) }));
+    root.replaceChildren(h("p", { class: "error", role: "alert", i18n: joinErrorKey(err, { training }) }));
     return null;
   });
   if (!answer) return;

@@ -9,7 +9,7 @@ import { CaseFilePanel } from "./casefile.js";
 import { PatientFilePanel } from "./patientfile.js";
 import { ImagingPanel } from "./imaging.js";
 import { call, on, onState } from "./realtime.js";
-import { cameraErrorKey, say } from "./explain.js";
+import { actionErrorKey, cameraErrorKey, say } from "./explain.js";
 
 // A remote video that decodes no new frame for this long is shown as frozen.
 const FROZEN_MS = 2000;
@@ -64,7 +64,7 @@ export class Room {
         participants: this.participants,
         views: this.state.views ?? [],
       });
-      this.imaging.start().catch((err) => this.notice(err.message));
+      this.imaging.start().catch((err) => this.failed(err));
       this.caseFile = new CaseFilePanel(this.caseFileEl, { consultationId: this.consultationId, me: this.me });
       this.caseFile.start();
     } else if (this.patientToken) {
@@ -211,7 +211,7 @@ export class Room {
       // Our connections went on unless the server says otherwise.
       if (!answer.media_resumed) await this.media.publish();
     } catch (err) {
-      this.notice(err.message);
+      this.failed(err);
     }
   }
 
@@ -234,7 +234,7 @@ export class Room {
           try {
             await call("chat.send", { text, client_id: crypto.randomUUID() });
           } catch (err) {
-            this.notice(err.message);
+            this.failed(err);
           }
         },
       },
@@ -388,7 +388,7 @@ export class Room {
       toggle("room.lowBandwidth", this.lowBandwidth, () => this.setLowBandwidth(!this.lowBandwidth)),
       toggle("room.hand", this.handUp, async () => {
         this.handUp = !this.handUp;
-        await call("hand.raise", { raised: this.handUp }).catch((e) => this.notice(e.message));
+        await call("hand.raise", { raised: this.handUp }).catch((e) => this.failed(e));
         this.renderControls();
       }),
     ];
@@ -397,7 +397,7 @@ export class Room {
         h("button", {
           type: "button",
           i18n: this.locked ? "room.unlock" : "room.lock",
-          onclick: () => call("room.lock", { locked: !this.locked }).catch((e) => this.notice(e.message)),
+          onclick: () => call("room.lock", { locked: !this.locked }).catch((e) => this.failed(e)),
         }),
       );
       if (this.consultationId) {
@@ -409,7 +409,7 @@ export class Room {
         h("button", {
           type: "button",
           i18n: recording ? "rec.stop" : "rec.start",
-          onclick: () => call(recording ? "recording.stop" : "recording.request").then(() => this.renderControls()).catch((e) => this.notice(e.message)),
+          onclick: () => call(recording ? "recording.stop" : "recording.request").then(() => this.renderControls()).catch((e) => this.failed(e)),
         }),
       );
       buttons.push(
@@ -419,7 +419,7 @@ export class Room {
           i18n: "room.end",
           // Ends the call of everyone in it, at once: ask first.
           onclick: () => {
-            if (window.confirm(t("room.end_confirm"))) call("room.end").catch((e) => this.notice(e.message));
+            if (window.confirm(t("room.end_confirm"))) call("room.end").catch((e) => this.failed(e));
           },
         }),
       );
@@ -442,7 +442,7 @@ export class Room {
               if (speaker) this.speakers.delete(p.id);
               else this.speakers.add(p.id);
               this.renderPeople();
-            }).catch((e) => this.notice(e.message)),
+            }).catch((e) => this.failed(e)),
           }));
         }
       }
@@ -495,7 +495,7 @@ export class Room {
         if (this.recording?.status === "consent") {
           clear(this.recordingEl).append(h("span", { i18n: accept ? "rec.accepted" : "rec.refused" }));
         }
-      }).catch((e) => this.notice(e.message));
+      }).catch((e) => this.failed(e));
       this.recordingEl.append(" ", h("button", { type: "button", i18n: "rec.accept", onclick: answer(true) }),
         " ", h("button", { type: "button", class: "danger", i18n: "rec.refuse", onclick: answer(false) }));
     }
@@ -508,7 +508,7 @@ export class Room {
       const current = this.media.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId;
       const select = h(
         "select",
-        { onchange: (event) => this.media.switchDevice(kind, event.target.value).catch((e) => this.notice(e.message)) },
+        { onchange: (event) => this.media.switchDevice(kind, event.target.value).catch((e) => this.failed(e)) },
         devices.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${t(key)} ${i + 1}`)),
       );
       return h("span", { class: "device" }, ...label(key, select));
@@ -562,7 +562,7 @@ export class Room {
         this.sharing = true;
       }
     } catch (err) {
-      this.notice(err.message);
+      this.failed(err);
     }
     this.renderControls();
   }
@@ -592,7 +592,7 @@ export class Room {
       const text = input.value.trim();
       if (!text) return;
       input.value = "";
-      await call("qa.ask", { text }).catch((e) => this.notice(e.message));
+      await call("qa.ask", { text }).catch((e) => this.failed(e));
     });
     return form;
   }
@@ -644,12 +644,20 @@ export class Room {
         await api("POST", `/api/consultations/${this.consultationId}/participants`, { username: name.value.trim() });
         this.notice(`${t("room.invited")}: ${name.value.trim()}`);
       } catch (err) {
-        this.notice(err.message);
+        this.failed(err);
       }
     });
     delete this.noticeEl.dataset.i18n;
     this.noticeEl.replaceChildren(form);
     name.focus();
+  }
+
+  // A failed action: the sentence of its cause where it is known, else the
+  // server's own words.
+  failed(err) {
+    const key = actionErrorKey(err);
+    if (key) say(this.noticeEl, key);
+    else this.notice(err.message);
   }
 
   notice(text) {

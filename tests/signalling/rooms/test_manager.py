@@ -324,6 +324,7 @@ async def test_a_room_nobody_is_in_ends_by_itself(tmp_path: Path) -> None:
         assert [e.actor for e in events if e.action == "room.idle_end"] == ["system"]
         status, body = await c.doc.call("POST", f"/api/consultations/{c.id}/token")
         assert status == 409 and "ended" in body["error"], body
+        assert body["code"] == "session_ended"  # what the page says it with
 
 
 async def test_a_chat_flood_cuts_off_the_flooder_only(consult: Consult) -> None:

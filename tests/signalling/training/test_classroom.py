@@ -45,6 +45,8 @@ async def test_training_with_twenty_trainees(tmp_path: Path) -> None:
         )
         assert status == 201
         tid = body["training"]["id"]
+        status, body = await trainer.call("POST", "/api/trainings/no-such-training/token")
+        assert (status, body["code"]) == (404, "not_found"), body
         _, body = await trainer.call("POST", f"/api/trainings/{tid}/token")
         presenter = SocketMediaClient(trainer)
         trainer_id = str((await join(trainer, body["token"]))["participant_id"])
