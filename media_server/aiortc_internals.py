@@ -24,6 +24,12 @@ What is bent, and why:
   PLI/FIR go to the producer; the sender's name-mangled counters are
   kept current so that its RTCP sender reports match what was sent.
 
+- aiortc's Opus codec entry (module-level `aiortc.codecs.CODECS`) gets
+  the fmtp parameters `useinbandfec=1; usedtx=1; minptime=10`: aiortc
+  writes none, and a browser whose answer or offer lacks `useinbandfec`
+  sends no in-band FEC, which is what keeps speech intelligible on a
+  lossy link. Only signalling changes: the SFU forwards Opus untouched.
+
 Hooks run inside aiortc's transport loop, where an exception would stop
 all of a peer's media; every hook installed here is guarded.
 """
@@ -34,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc.codecs import CODECS
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
@@ -51,6 +58,9 @@ SENDER_OCTET_COUNT = "_RTCRtpSender__octet_count"
 SENDER_PACKET_COUNT = "_RTCRtpSender__packet_count"
 
 RtpHook = Callable[[RtpPacket], Awaitable[None]]
+
+# What the SFU declares it decodes of Opus (RFC 7587): in-band FEC, DTX.
+OPUS_PARAMETERS: dict[str, int] = {"minptime": 10, "useinbandfec": 1, "usedtx": 1}
 
 # where install_receive_hook keeps a receiver's current hook (an attribute of ours)
 _HOOK_CELL = "_sfu_receive_hook"
@@ -206,3 +216,14 @@ def transport_packets_received(transport: RTCDtlsTransport) -> int:
     for stats in transport._get_stats().values():
         total += getattr(stats, "packetsReceived", 0)
     return total
+
+
+def declare_opus_fec_and_dtx() -> None:
+    """Every SDP aiortc writes from now on offers or answers Opus with FEC and DTX.
+
+    In place, because aiortc's capabilities and codec preferences share
+    these parameter dicts, and compare them when filtering.
+    """
+    for codec in CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.update(OPUS_PARAMETERS)

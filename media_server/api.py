@@ -83,6 +83,7 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
+from . import aiortc_internals as internals
 from .errors import (
     InvalidState,
     NotPermitted,
@@ -130,6 +131,8 @@ class MediaConfig:
 class MediaServer:
     def __init__(self, listener: Listener | None = None, config: MediaConfig | None = None) -> None:
         self.config = config or MediaConfig()
+        # Browsers send Opus FEC only to a peer that declares it decodes it.
+        internals.declare_opus_fec_and_dtx()
         self._listener = listener
         self._rooms: dict[str, Room] = {}
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)

@@ -165,3 +165,17 @@ async def test_hooked_receiver_forwards_and_does_not_decode() -> None:
     finally:
         await client.close()
         await server.close()
+
+
+def test_opus_parameters_are_shared_with_the_capabilities() -> None:
+    """declare_opus_fec_and_dtx edits aiortc's codec table in place; capabilities
+    and codec preferences must see the same parameters, or filtering drops Opus."""
+    from aiortc.codecs import CODECS
+
+    internals.declare_opus_fec_and_dtx()
+    (opus,) = [c for c in CODECS["audio"] if c.mimeType.lower() == "audio/opus"]
+    assert opus.parameters == internals.OPUS_PARAMETERS
+    (capability,) = [
+        c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"
+    ]
+    assert capability.parameters is opus.parameters
