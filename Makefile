@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 NODE_STAMP := web_client/node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast soak test-heavy fuzz docs clean
+.PHONY: help install install-test run demo test lint typecheck pytest bench-sfu bench-dicom bench-stow bench-rec bench-broadcast bench-field soak test-heavy fuzz docs clean
 
 help:
 	@echo "make run     serve the platform on http://127.0.0.1:8080 (SQLite and blobs in ./data)"
@@ -78,6 +78,11 @@ bench-rec: install-test
 
 bench-broadcast: install-test
 	$(BIN)/python bench/broadcast.py
+
+# A district doctor's Chromium on a shaped link (network namespace, needs root):
+# FIELD_SECONDS per scenario (default 60), FIELD_SCENARIOS=2,3 picks some (bench/field.py).
+bench-field: install-test
+	$(BIN)/python bench/field.py
 
 # Rooms of three aiortc bots joining, reloading, leaving and rejoining at random
 # (bench/soak.py); the last line printed is its JSON result.
