@@ -62,6 +62,7 @@ from signalling.settings import Settings
 from signalling.training import routes as training_routes
 from signalling.training import whep, whip
 from signalling.training.classroom import TrainingEvents
+from signalling.uploads import routes as upload_routes
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ API_ROUTES: tuple[web.RouteTableDef, ...] = (
     whip.routes,
     whep.routes,
     imaging_routes.routes,
+    upload_routes.routes,
 )
 
 # A recording no node wrote for this long is finished as interrupted (a live
@@ -130,6 +132,7 @@ def build_app(platform: Platform) -> web.Application:
     for table in API_ROUTES:
         app.add_routes(table)
     add_dicomweb_routes(app)
+    upload_routes.add_uploads(app)  # the store and its expiry sweeper
     imaging = Imaging(platform)
     app[IMAGING] = imaging
     app.router.add_get("/metrics", metrics_handler)

@@ -6,8 +6,10 @@ Changes are announced to the consultation rooms of the same patient as
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +49,7 @@ from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
 from signalling.realtime.keys import SIO
 from signalling.rooms.room import sio_room
+from signalling.uploads.filing import FileUploads, claimed, is_json
 
 routes = web.RouteTableDef()
 
@@ -307,8 +310,7 @@ async def upload(request: web.Request) -> web.Response:
     user = require_user(request)
     case_file = await _case_file(request, user)
     platform = platform_of(request)
-    settings = platform.settings
-    if not request.content_type.startswith("multipart/form-data"):
+    if not request.content_type.startswith("multipart/form-data") and not is_json(request):
         raise PlatformError("send the files as multipart/form-data")
     async with platform.db() as db:
         used = (
@@ -320,8 +322,20 @@ async def upload(request: web.Request) -> web.Response:
             or 0
         )
     consultation_id = await _attached_to(request, user, case_file)
-    reader = await request.multipart()
     results: list[dict[str, Any]] = []
+    if is_json(request):
+        body = await parse_json(request, FileUploads)
+        async with claimed(request, user.id, body.uploads) as named:
+            for upload in named.uploads:
+                head = await asyncio.to_thread(_head_of, upload.path)
+                result, used = await _attach_one(
+                    request, user, case_file, consultation_id, used,
+                    safe_filename(upload.filename), head, _file_chunks(upload.path),
+                )  # fmt: skip
+                results.append({**result, "upload": upload.id})
+                named.done(upload.id)  # accepted or refused, nothing would change the verdict
+        return await _attached(request, user, case_file, results)
+    reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise PlatformError("nested multipart bodies are not accepted")
@@ -329,41 +343,80 @@ async def upload(request: web.Request) -> web.Response:
         head = b""
         while len(head) < SNIFF_BYTES and (chunk := await part.read_chunk(SNIFF_BYTES)):
             head += chunk
-        room = settings.case_file_max_mb * MB - used
-        limit = min(settings.max_upload_mb * MB, room)
-        try:
-            media_type = sniff(head)
-            check_name_matches(name, media_type)
-            if limit <= 0:
-                raise BlobTooLarge(0)
-            ref = await platform.blobs.put_stream(_chunks(head, part), max_size=limit)
-        except (RefusedContent, BlobTooLarge) as exc:
+        result, used = await _attach_one(
+            request, user, case_file, consultation_id, used, name, head, _chunks(head, part)
+        )
+        if result["status"] == "refused":
             while await part.read_chunk(256 * 1024):  # the rest of this file is discarded
                 pass
-            reason = str(exc)
-            if isinstance(exc, BlobTooLarge):
-                reason = (
-                    f"larger than {settings.max_upload_mb} MB per file"
-                    if limit == settings.max_upload_mb * MB
-                    else f"the case file is full ({settings.case_file_max_mb} MB)"
-                )
-            results.append({"file": name, "status": "refused", "reason": reason})
-            continue
-        used += ref.size
-        attachment = CaseAttachment(
-            id=str(uuid.uuid4()),
-            case_file_id=case_file.id,
-            sha256=ref.sha256,
-            size=ref.size,
-            media_type=media_type,
-            filename=name,
-            uploaded_by_id=user.id,
-            consultation_id=consultation_id if consultation_id else None,
-        )
-        async with platform.db() as db:
-            db.add(attachment)
-            await db.commit()
-        results.append({"file": name, "status": "accepted", **attachment_json(attachment)})
+        results.append(result)
+    return await _attached(request, user, case_file, results)
+
+
+def _head_of(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(SNIFF_BYTES)
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A completed upload's bytes, from the start (the sniffed head included)."""
+    f = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(f.read, 256 * 1024):
+            yield chunk
+    finally:
+        f.close()
+
+
+async def _attach_one(
+    request: web.Request,
+    user: User,
+    case_file: CaseFile,
+    consultation_id: str | None,
+    used: int,
+    name: str,
+    head: bytes,
+    chunks: AsyncIterator[bytes],
+) -> tuple[dict[str, Any], int]:
+    """One file, checked by content and streamed in within the limits: (verdict, bytes used)."""
+    platform = platform_of(request)
+    settings = platform.settings
+    room = settings.case_file_max_mb * MB - used
+    limit = min(settings.max_upload_mb * MB, room)
+    try:
+        media_type = sniff(head)
+        check_name_matches(name, media_type)
+        if limit <= 0:
+            raise BlobTooLarge(0)
+        ref = await platform.blobs.put_stream(chunks, max_size=limit)
+    except (RefusedContent, BlobTooLarge) as exc:
+        reason = str(exc)
+        if isinstance(exc, BlobTooLarge):
+            reason = (
+                f"larger than {settings.max_upload_mb} MB per file"
+                if limit == settings.max_upload_mb * MB
+                else f"the case file is full ({settings.case_file_max_mb} MB)"
+            )
+        return {"file": name, "status": "refused", "reason": reason}, used
+    attachment = CaseAttachment(
+        id=str(uuid.uuid4()),
+        case_file_id=case_file.id,
+        sha256=ref.sha256,
+        size=ref.size,
+        media_type=media_type,
+        filename=name,
+        uploaded_by_id=user.id,
+        consultation_id=consultation_id if consultation_id else None,
+    )
+    async with platform.db() as db:
+        db.add(attachment)
+        await db.commit()
+    return {"file": name, "status": "accepted", **attachment_json(attachment)}, used + ref.size
+
+
+async def _attached(
+    request: web.Request, user: User, case_file: CaseFile, results: list[dict[str, Any]]
+) -> web.Response:
     actor = actor_of(user, request)
     await _audit(
         request,

@@ -22,10 +22,11 @@ from dicom_viewer.render import ImageFormat, WindowChoice
 from dicom_viewer.service import rendition_key
 from dicom_viewer.validate import Refused
 from signalling.audit import Outcome
-from signalling.db.models import Patient, User
+from signalling.db.models import Consultation, Patient, User
 from signalling.errors import NotFound, PlatformError
 from signalling.http.api_docs import FRAME, UID, WINDOW_PARAMS, Param, api_doc
 from signalling.http.audited import audited
+from signalling.http.errors import parse_json
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import platform_of
 from signalling.imaging.access import Claimant, consultation_for, instance_for, series_for
@@ -34,6 +35,7 @@ from signalling.imaging.desk import MB, Declined, FileResult, Held, Imaging
 from signalling.imaging.identity import case_patient_json
 from signalling.imaging.keys import IMAGING
 from signalling.imaging.spool import spooled
+from signalling.uploads.filing import FileUploads, claimed, is_json
 
 routes = web.RouteTableDef()
 # Renditions never change (content-addressed blob, versioned renderer).
@@ -93,6 +95,8 @@ async def upload(request: web.Request) -> web.Response:
     actor = actor_of(user, request)
     async with platform.db() as db:
         c = await consultation_for(db, user, request.match_info["id"], to_add=True)
+    if is_json(request):
+        return await _upload_named(request, user, c, await parse_json(request, FileUploads))
     if request.content_type != "multipart/form-data":
         raise Unsupported("send the files as multipart/form-data")
     try:
@@ -140,6 +144,36 @@ async def upload(request: web.Request) -> web.Response:
 
 
 VERDICTS = ("accepted", "refused", "held")
+
+
+async def _upload_named(
+    request: web.Request, user: User, c: Consultation, body: FileUploads
+) -> web.Response:
+    """Completed tus uploads of the caller, filed as multipart files are; an accepted or
+    refused one is removed, a held one kept for the uploader to confirm."""
+    imaging = imaging_of(request)
+    claimant = Claimant(user, c)
+    actor = actor_of(user, request)
+    results: list[dict[str, Any]] = []
+    try:
+        async with claimed(request, user.id, body.uploads) as named:
+            for upload in named.uploads:
+                result = await imaging.accept(
+                    upload.path,
+                    claimant=claimant,
+                    actor=actor,
+                    source_kind="upload",
+                    confirm_patient=body.confirm_patient,
+                )
+                verdict = {**_verdict(upload.filename, result), "upload": upload.id}
+                results.append(verdict)
+                if verdict["status"] != "held":
+                    named.done(upload.id)
+    finally:
+        if results:
+            await _audit_upload(request, user, c.id, results)
+    counts = {status: sum(r["status"] == status for r in results) for status in VERDICTS}
+    return web.json_response({"results": results, **counts})
 
 
 def _refused(name: str, reason: str, code: str = "invalid") -> dict[str, Any]:
