@@ -19,6 +19,11 @@ from signalling.http.errors import RequestBody
 from signalling.uploads.keys import UPLOADS
 from signalling.uploads.store import UploadError, UploadStore
 
+
+class Incomplete(UploadError):
+    status = 409
+
+
 MAX_NAMED = 200
 
 
@@ -66,7 +71,7 @@ async def claimed(request: web.Request, owner: int, ids: list[str]) -> AsyncIter
     for upload_id in ids:
         upload = store.get(owner, upload_id)
         if not upload.complete:
-            raise UploadError(
+            raise Incomplete(
                 f"upload {upload_id} is not complete ({upload.offset} of {upload.length} bytes)",
                 code="incomplete",
             )

@@ -65,7 +65,7 @@ async def dropped_patch(who: Member, upload_id: str, offset: int, body: bytes, s
     """A PATCH announcing all of ``body`` whose connection closes after ``sent`` bytes."""
     url = urlsplit(who.base_url)
     assert url.hostname is not None and url.port is not None
-    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    _reader, writer = await asyncio.open_connection(url.hostname, url.port)
     request = (
         f"PATCH /api/uploads/{upload_id} HTTP/1.1\r\nHost: {url.netloc}\r\n"
         f"Authorization: Bearer {who.token}\r\nTus-Resumable: 1.0.0\r\n"
@@ -83,5 +83,5 @@ async def settled(app: web.Application, upload_id: str, timeout: float = 10.0) -
     """Until no request is writing this upload (the server saw the drop)."""
     store = app[UPLOADS]
     async with asyncio.timeout(timeout):
-        while store.busy(upload_id):
+        while store.busy(upload_id):  # noqa: ASYNC110 (state of another module, polled)
             await asyncio.sleep(0.05)
