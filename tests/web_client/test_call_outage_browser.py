@@ -246,6 +246,13 @@ async def test_media_and_chat_come_back_after_a_ten_second_outage(
                 "data-state", "frozen", timeout=int(CUT_SECONDS * 1000)
             )
             assert await specialist.locator(".chat-log li", has_text=line).count() == 0
+            # The side that lost its link types too: the line waits, and says so.
+            thin_line = f"typed on the cut side {uuid.uuid4().hex[:8]}"
+            await specialist.get_by_label("Message").fill(thin_line)
+            await specialist.get_by_role("button", name="Send").click()
+            await expect(
+                specialist.locator(".chat-log li.waiting", has_text=thin_line)
+            ).to_contain_text("waiting for the network to send")
             for page, other in ((doctor, specialist_id), (specialist, doctor_id)):
                 await page.evaluate(MARK_VIDEO, other)
             # The outage lasts its 10 s whatever the pages do meanwhile.
@@ -296,6 +303,11 @@ async def test_media_and_chat_come_back_after_a_ten_second_outage(
             await expect(seen_by_doctor).to_have_attribute("data-state", "live")
             for page in (doctor, specialist):
                 assert await page.locator(".chat-log li", has_text=line).count() == 1
+                # sent once the link is back, and there once: not lost, not doubled
+                await expect(
+                    page.locator(".chat-log li:not(.waiting)", has_text=thin_line)
+                ).to_have_count(1)
+                await expect(page.locator(".chat-log li.waiting")).to_have_count(0)
 
             # Still across the veth, and no loop on connections.
             pairs = await selected_pairs(specialist)

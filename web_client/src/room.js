@@ -8,6 +8,7 @@ import { t } from "./i18n.js";
 import { CaseFilePanel } from "./casefile.js";
 import { PatientFilePanel } from "./patientfile.js";
 import { ImagingPanel } from "./imaging.js";
+import { ChatOutbox } from "./outbox.js";
 import { call, on, onState } from "./realtime.js";
 import { actionErrorKey, cameraErrorKey, say } from "./explain.js";
 
@@ -34,6 +35,7 @@ export class Room {
     this.tiles = new Map();
     this.offs = [];
     this.lastChatId = 0;
+    this.outbox = new ChatOutbox({ onWaiting: (e) => this.showWaitingChat(e), onDone: (e, err) => this.chatDone(e, err) });
     this.micOn = true;
     this.camOn = true;
     this.handUp = false;
@@ -208,6 +210,7 @@ export class Room {
       const answer = await this.rejoin();
       const missed = await call("chat.history", { after_id: this.lastChatId });
       missed.messages.forEach((m) => this.addChat(m));
+      await this.outbox.flush(); // what was typed while the link was down
       // Our connections went on unless the server says otherwise.
       if (!answer.media_resumed) await this.media.publish();
     } catch (err) {
@@ -231,11 +234,7 @@ export class Room {
           const text = input.value.trim();
           if (!text) return;
           input.value = "";
-          try {
-            await call("chat.send", { text, client_id: crypto.randomUUID() });
-          } catch (err) {
-            this.failed(err);
-          }
+          await this.outbox.send(text);
         },
       },
       h("label", { for: "chat-input", class: "visually-hidden", i18n: "room.chatInput" }),
@@ -612,7 +611,26 @@ export class Room {
     }
   }
 
+  // A line typed here, shown as waiting until the room's echo of it comes.
+  showWaitingChat(entry) {
+    const li = h("li", { class: "waiting", "data-client-id": entry.clientId },
+      h("strong", { i18n: "chat.me" }), " ", entry.text, " ", h("small", { i18n: "chat.waiting" }));
+    this.chatLog.append(li);
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+
+  chatDone(entry, err) {
+    const li = this.chatLog.querySelector(`li.waiting[data-client-id="${entry.clientId}"]`);
+    if (!err) return li?.remove(); // its echo is, or will be, in the log
+    li?.classList.replace("waiting", "refused");
+    this.failed(err);
+  }
+
   addChat(m) {
+    if (m.client_id) {
+      this.outbox.delivered(m.client_id);
+      this.chatLog.querySelector(`li.waiting[data-client-id="${CSS.escape(m.client_id)}"]`)?.remove();
+    }
     if (m.id <= this.lastChatId) return;
     this.lastChatId = m.id;
     const time = new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -673,6 +691,7 @@ export class Room {
   finish(message) {
     clearInterval(this.qualityTimer);
     clearInterval(this.tileTimer);
+    this.outbox.close();
     this.imaging?.stop();
     this.caseFile?.stop();
     this.offs.forEach((off) => off());
