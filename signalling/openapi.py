@@ -28,6 +28,7 @@ ERRORS = {
     403: "not allowed",
     404: "not found",
     409: "conflicts with the current state",
+    412: "a precondition failed (tus: Tus-Resumable is not 1.0.0)",
     413: "body too large",
     415: "send JSON",
 }
@@ -97,7 +98,9 @@ def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             .replace("}", "")
             .replace("-", "_"),
             "responses": {
-                str(op.doc.ok): {
+                str(op.doc.ok): {"description": "done"}
+                if op.doc.ok == 204  # no content, by definition (RFC 9110)
+                else {
                     "description": "done",
                     "content": {
                         media_type: {

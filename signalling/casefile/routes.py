@@ -298,7 +298,8 @@ async def _attached_to(request: web.Request, user: User, case_file: CaseFile) ->
 
 @routes.post("/api/case-files/{cf}/attachments")
 @api_doc(
-    "Attach files (checked by content; size-limited while streaming)",
+    'Attach files, or name completed uploads in JSON ({"uploads": [...]}); '
+    "checked by content, size-limited while streaming",
     "case files",
     ok=201,
     upload=True,

@@ -78,7 +78,8 @@ CONFIRM_FIELD = "confirm_patient"
 
 @routes.post("/api/consultations/{id}/imaging")
 @api_doc(
-    "Upload DICOM files into the case file; a verdict per file (audited)",
+    "Upload DICOM files into the case file, or name completed uploads in JSON "
+    '({"uploads": [...], "confirm_patient": false}); a verdict per file (audited)',
     "imaging",
     upload=True,
     errors=(400, 401, 404, 409, 415),

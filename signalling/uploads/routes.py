@@ -1,18 +1,20 @@
 """The tus 1.0 server: core, creation, termination and expiration, at /api/uploads.
 
-Every request but OPTIONS must carry ``Tus-Resumable: 1.0.0`` (412
-otherwise), which a cross-site form cannot send; the CSRF middleware checks
-the origin of cookie-bearing requests as for every other route. An upload is
-its creator's: anyone else gets 404, audited as a refusal.
+Every answer carries ``Tus-Resumable: 1.0.0``; a request naming another
+version gets 412. Forgery: the CSRF middleware checks the origin of
+cookie-bearing requests as for every other route, and besides, a cross-site
+form can send neither Upload-Length (so no upload is created) nor PATCH,
+DELETE or the offset+octet-stream body. An upload is its creator's: anyone
+else gets 404, audited as a refusal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import functools
 import logging
+import re
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,7 +30,15 @@ from signalling.http.errors import json_error
 from signalling.http.identity import actor_of, require_user
 from signalling.http.keys import PLATFORM, platform_of
 from signalling.uploads.keys import UPLOADS
-from signalling.uploads.store import Limits, UnsupportedType, Upload, UploadError, UploadStore
+from signalling.uploads.numbers import at_most
+from signalling.uploads.store import (
+    Limits,
+    OffsetMismatch,
+    UnsupportedType,
+    Upload,
+    UploadError,
+    UploadStore,
+)
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -46,9 +56,18 @@ SWEEP_EVERY_S = 600.0
 IDLE_S = 60.0
 MAX_METADATA = 4096
 UPLOAD_ID = Param("id", "path", {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True)
-TUS_HEADER = Param(
-    "Tus-Resumable", "header", {"type": "string", "enum": [TUS_VERSION]}, required=True
+# Numeric headers are documented as text patterns (see numbers.py); the maximum
+# length is set to this server's limit when the store is made.
+UPLOAD_LENGTH = Param(
+    "Upload-Length", "header", {"type": "string", "pattern": at_most(MB)}, required=True
 )
+UPLOAD_OFFSET = Param(
+    "Upload-Offset",
+    "header",
+    {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})$"},
+    required=True,
+)
+_DECIMAL = re.compile(r"[0-9]{1,18}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,9 +84,9 @@ def limits_for(max_upload_mb: int) -> Limits:
 def add_uploads(app: web.Application) -> None:
     """The store and its sweeper (the routes are in ``routes``, with the other tables)."""
     platform = app[PLATFORM]
-    app[UPLOADS] = UploadStore(
-        platform.blobs.root / "uploads", limits_for(platform.settings.max_upload_mb)
-    )
+    limits = limits_for(platform.settings.max_upload_mb)
+    app[UPLOADS] = UploadStore(platform.blobs.root / "uploads", limits)
+    UPLOAD_LENGTH.schema["pattern"] = at_most(limits.max_length)
     app.cleanup_ctx.append(_sweeper)
 
 
@@ -99,7 +118,9 @@ def tus(handler: Handler) -> Handler:
 
     async def run(request: web.Request) -> web.StreamResponse:
         try:
-            if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+            # Missing means the one version there is (tus clients always send it); another
+            # version is 412, as the protocol says.
+            if request.headers.get("Tus-Resumable", TUS_VERSION) != TUS_VERSION:
                 response: web.StreamResponse = json_error(
                     412, f"send Tus-Resumable: {TUS_VERSION}", code="tus_version"
                 )
@@ -115,7 +136,7 @@ def tus(handler: Handler) -> Handler:
 
 
 def _length(value: str | None, name: str) -> int:
-    if value is None or not value.isdigit() or len(value) > 19:
+    if value is None or not _DECIMAL.fullmatch(value):
         raise UploadError(f"{name} must be a non-negative integer", code="invalid_header")
     return int(value)
 
@@ -127,21 +148,24 @@ def _label(name: str) -> str:
     return name or "upload"
 
 
+# ``key base64,key base64``: keys are ASCII words, values base64 (or nothing)
+_B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_PAIR = rf"[A-Za-z0-9_.-]{{1,64}}(?: {_B64})?"
+METADATA_PATTERN = rf"^{_PAIR}(?:,{_PAIR})*$"
+
+
 def parse_metadata(header: str) -> dict[str, str]:
-    """``key base64,key2 base64``: keys are ASCII words, values UTF-8 text."""
-    if len(header) > MAX_METADATA:
-        raise UploadError(f"Upload-Metadata is longer than {MAX_METADATA}", code="invalid_header")
+    """The metadata's keys and values; a value that is not UTF-8 is kept as a label would
+    be (replacement characters), a repeated key's last value counts."""
+    header = header.strip()
+    if len(header) > MAX_METADATA or not re.fullmatch(METADATA_PATTERN[1:-1], header):
+        raise UploadError(
+            "Upload-Metadata must be `key base64` pairs, comma-separated", code="invalid_header"
+        )
     found: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in header.split(","))):
+    for pair in header.split(","):
         key, _, value = pair.partition(" ")
-        if not key.isascii() or not key.isprintable() or key in found:
-            raise UploadError("Upload-Metadata: bad or repeated key", code="invalid_header")
-        try:
-            found[key] = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise UploadError(
-                f"Upload-Metadata: {key[:40]} is not base64 of UTF-8", code="invalid_header"
-            ) from None
+        found[key] = base64.b64decode(value).decode(errors="replace")
     return found
 
 
@@ -169,11 +193,15 @@ async def options(request: web.Request) -> web.Response:
     "uploads",
     ok=201,
     params=(
-        TUS_HEADER,
-        Param("Upload-Length", "header", {"type": "integer", "minimum": 0}, required=True),
-        Param("Upload-Metadata", "header", {"type": "string", "maxLength": MAX_METADATA}),
+        UPLOAD_LENGTH,
+        Param(
+            "Upload-Metadata",
+            "header",
+            {"type": "string", "maxLength": MAX_METADATA, "pattern": METADATA_PATTERN},
+            description="`filename <base64>`, comma-separated pairs",
+        ),
     ),
-    errors=(400, 401, 403, 413),
+    errors=(400, 401, 403, 412, 413),
 )
 @tus
 @audited("upload.create", "upload")
@@ -183,10 +211,9 @@ async def create(request: web.Request) -> web.Response:
     if "Upload-Defer-Length" in request.headers:
         raise UploadError("Upload-Defer-Length is not supported", code="invalid_header")
     length = _length(request.headers.get("Upload-Length"), "Upload-Length")
-    metadata = parse_metadata(request.headers.get("Upload-Metadata", ""))
-    if "filename" not in metadata:
-        raise UploadError("Upload-Metadata must name the filename", code="invalid_header")
-    filename = _label(metadata["filename"])
+    given = request.headers.get("Upload-Metadata")
+    metadata = {} if given is None else parse_metadata(given)
+    filename = _label(metadata.get("filename", ""))
     upload = await store.create(user.id, length, filename, metadata)
     actor = actor_of(user, request)
     detail = {"filename": filename, "length": length}
@@ -198,7 +225,8 @@ async def create(request: web.Request) -> web.Response:
         await audit.record(
             actor, "upload.complete", object_type="upload", object_id=upload.id, detail=detail
         )
-    return web.Response(
+    return web.json_response(
+        {"id": upload.id},
         status=201,
         headers={
             "Location": f"/api/uploads/{upload.id}",
@@ -260,10 +288,10 @@ async def _body(request: web.Request, stop: asyncio.Event, idle_s: float) -> Asy
     "uploads",
     ok=204,
     params=(
-        TUS_HEADER,
-        Param("Upload-Offset", "header", {"type": "integer", "minimum": 0}, required=True),
+        UPLOAD_ID,
+        UPLOAD_OFFSET,
     ),
-    errors=(400, 401, 404, 409, 413, 415),
+    errors=(400, 401, 404, 409, 412, 413, 415),
 )
 @tus
 @audited("upload.patch", "upload")
@@ -271,12 +299,17 @@ async def patch(request: web.Request) -> web.Response:
     user = require_user(request)
     store = store_of(request)
     upload_id = request.match_info["id"]
-    if request.content_type != OFFSET_TYPE:
+    store.get(user.id, upload_id)  # a stranger learns nothing else
+    # (a PATCH without a body appends nothing, whatever it calls its type)
+    if request.content_type != OFFSET_TYPE and request.body_exists:
         raise UnsupportedType(f"send the bytes as {OFFSET_TYPE}", code="content_type")
     offset = _length(request.headers.get("Upload-Offset"), "Upload-Offset")
-    store.get(user.id, upload_id)
     async with store.turn(upload_id) as turn:
         upload = store.get(user.id, upload_id)
+        if offset != upload.offset:
+            raise OffsetMismatch(
+                f"the upload stands at {upload.offset}, not {offset}", code="offset_mismatch"
+            )
         declared = request.content_length
         if declared is not None and offset + declared > upload.length:
             raise UploadError("the body goes past Upload-Length", code="too_long")
@@ -303,8 +336,8 @@ async def patch(request: web.Request) -> web.Response:
     "Abandon an upload (tus termination)",
     "uploads",
     ok=204,
-    params=(TUS_HEADER,),
-    errors=(401, 404),
+    params=(UPLOAD_ID,),
+    errors=(401, 404, 412),
 )
 @tus
 @audited("upload.delete", "upload")

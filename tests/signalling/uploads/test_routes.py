@@ -99,11 +99,15 @@ async def test_wrong_offset_is_409_and_changes_nothing(served: Any) -> None:
     assert (status, headers["Upload-Offset"]) == (204, "10")
 
 
-async def test_without_tus_resumable_or_the_right_type_nothing_happens(served: Any) -> None:
+async def test_another_tus_version_or_another_body_type_changes_nothing(served: Any) -> None:
     _, _, consult = served
     _, upload_id = await create(consult.doc, 4)
     url = f"{base(consult.doc)}/api/uploads/{upload_id}"
-    typed = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    typed = {
+        "Tus-Resumable": "0.2.2",
+        "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": "0",
+    }
     async with consult.doc.http.patch(url, data=b"abcd", headers=typed) as response:
         assert response.status == 412 and response.headers["Tus-Version"] == "1.0.0"
     form = {**TUS, "Upload-Offset": "0", "Content-Type": "application/x-www-form-urlencoded"}
