@@ -16,7 +16,9 @@ import aiohttp
 import pytest
 from tusclient.client import TusClient
 
+from signalling.auth.login_sessions import COOKIE_NAME
 from signalling.uploads.keys import UPLOADS
+from tests.signalling.conftest import PASSWORD
 from tests.signalling.imaging_helpers import audit_rows, dicom_file, served_consult
 from tests.signalling.uploads.helpers import (
     TUS,
@@ -202,3 +204,36 @@ async def test_a_dropped_patch_keeps_the_bytes_that_arrived(served: Any) -> None
     status, headers = await patch(consult.doc, upload_id, 100_000, body[100_000:])
     assert (status, headers["Upload-Offset"]) == (204, str(len(body)))
     assert path.read_bytes() == body
+
+
+async def test_forged_requests_with_the_cookie_are_refused(served: Any) -> None:
+    """The project's CSRF rule holds for tus requests too, on top of their headers
+    (Upload-Length, the offset+octet-stream type) that no cross-site form can send."""
+    _, _, consult = served
+    url = base(consult.doc)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            url + "/api/auth/login", json={"username": "mc.doc", "password": PASSWORD}
+        ) as response:
+            assert response.status == 200
+            cookie = response.cookies[COOKIE_NAME].value
+    own = {"Cookie": f"{COOKIE_NAME}={cookie}", **TUS, "Upload-Length": "4"}
+    forged = {**own, "Origin": "https://evil.example"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + "/api/uploads", headers=forged) as response:
+            assert response.status == 403 and (await response.json())["reason"] == "csrf"
+        async with http.post(url + "/api/uploads", headers={**own, "Origin": url}) as response:
+            assert response.status == 201
+            upload_id = response.headers["Location"].rsplit("/", 1)[-1]
+        patch_headers = {
+            **forged,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+        }
+        async with http.patch(
+            f"{url}/api/uploads/{upload_id}", data=b"evil", headers=patch_headers
+        ) as response:
+            assert response.status == 403
+        async with http.delete(f"{url}/api/uploads/{upload_id}", headers=forged) as response:
+            assert response.status == 403
+    assert await offset_of(consult.doc, upload_id) == 0
