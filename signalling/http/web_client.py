@@ -11,6 +11,8 @@ WEB_CLIENT_DIR = Path(__file__).resolve().parents[2] / "web_client"
 # Third-party browser scripts, each from its npm package (web_client/package-lock.json).
 VENDOR_FILES = {
     "socket.io.esm.min.js": Path("socket.io-client/dist/socket.io.esm.min.js"),
+    # tus-js-client 4 ships no self-contained ES module; its UMD build sets window.tus
+    "tus.min.js": Path("tus-js-client/dist/tus.min.js"),
 }
 
 

@@ -1,5 +1,8 @@
 // Small JSON client for the platform's REST API (same origin, cookie session).
 
+import { t } from "./i18n.js";
+import { UploadRefused, fileUploads, maxSize, sendResumable } from "./resumable.js";
+
 export class ApiError extends Error {
   constructor(status, message, field = null, code = null) {
     super(message);
@@ -21,31 +24,94 @@ export async function api(method, path, body) {
   return data;
 }
 
-// Files as multipart/form-data, with upload progress (which fetch cannot report).
-// Resolves with the JSON answer, or {error} when there is none. `fields` go first,
-// before the files, so the server reads them before it reads any file.
-export function uploadFiles(url, files, { field = "files", progress = null, fields = {} } = {}) {
-  const form = new FormData();
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  for (const file of files) form.append(field, file, file.name);
+// Files sent resumably (tus, see resumable.js), then filed by `url` (the imaging or
+// attachments route) by naming the completed uploads: same verdicts as a multipart
+// body. `progress` (a <progress>) shows the bytes; a status line beside it says when
+// the link is down and the upload will resume. `fields.confirm_patient = "yes"` files
+// objects of another patient as the uploader's decision. Resolves with the route's
+// answer ({results, accepted, refused, held}), with {error} when it stopped early.
+const BATCH_FILES = 20; // uploads held on the server at once, well under its limit
+
+export async function uploadFiles(url, files, { progress = null, fields = {} } = {}) {
+  files = Array.from(files);
+  const confirm = fields.confirm_patient === "yes";
+  const total = files.reduce((n, f) => n + f.size, 0) || 1;
+  const line = statusLine(progress);
+  let done = 0;
+  const show = (state) => {
+    if (line) line.textContent = state ? t(`upload.state.${state}`) : "";
+    if (line) line.dataset.state = state ?? "";
+  };
   if (progress) {
     progress.hidden = false;
     progress.value = 0;
   }
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", url);
-    xhr.upload.addEventListener("progress", (e) => {
-      if (progress && e.lengthComputable) progress.value = (100 * e.loaded) / e.total;
-    });
-    xhr.addEventListener("loadend", () => {
-      if (progress) progress.hidden = true;
-      try {
-        resolve(JSON.parse(xhr.responseText));
-      } catch {
-        resolve({ error: xhr.statusText || "upload failed" });
+  const results = [];
+  let error = null;
+  try {
+    const limit = (await maxSize()) ?? Infinity;
+    for (const batch of batches(files, limit)) {
+      const ids = [];
+      for (const file of batch) {
+        try {
+          ids.push(await sendResumable(file, {
+            onProgress: (sent) => progress && (progress.value = (100 * (done + sent)) / total),
+            onState: show,
+          }));
+        } catch (err) {
+          if (!(err instanceof UploadRefused)) throw err;
+          // refused before any byte was kept (too large, over the quota): the file's verdict
+          results.push({ file: file.name, status: "refused", code: err.code === "too_large" ? "too_large" : null, reason: err.message });
+        }
+        done += file.size;
       }
-    });
-    xhr.send(form);
-  });
+      if (!ids.length) continue;
+      show("filing");
+      const body = await fileUploads(url, ids, { confirm, onState: show });
+      if (!body.results) {
+        error = body.error ?? t("upload.failed");
+        break;
+      }
+      results.push(...body.results);
+    }
+  } catch (err) {
+    error = err.message || t("upload.failed");
+  } finally {
+    if (progress) progress.hidden = true;
+    show(error ? "failed" : null);
+  }
+  const counts = Object.fromEntries(["accepted", "refused", "held"].map((s) => [s, results.filter((r) => r.status === s).length]));
+  return { results, ...counts, ...(error ? { error } : {}) };
+}
+
+// Held uploads confirmed by the uploader: filed again with confirm_patient.
+export function confirmUploads(url, ids) {
+  return fileUploads(url, ids, { confirm: true });
+}
+
+function* batches(files, limit) {
+  let batch = [];
+  let bytes = 0;
+  for (const file of files) {
+    if (batch.length && (batch.length >= BATCH_FILES || bytes + file.size > limit)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(file);
+    bytes += file.size;
+  }
+  if (batch.length) yield batch;
+}
+
+// The status line beside a progress bar (made on first use).
+function statusLine(progress) {
+  if (!progress) return null;
+  const next = progress.nextElementSibling;
+  if (next?.classList.contains("upload-state")) return next;
+  const line = document.createElement("span");
+  line.className = "upload-state";
+  line.setAttribute("role", "status");
+  progress.after(line);
+  return line;
 }

@@ -1,13 +1,15 @@
 // The verdicts of an imaging upload, one item per file: accepted, refused (with the
 // reason in the page's language where its code is known) or held because the file is
 // of another patient than the case file's. A held file was not stored: it shows both
-// identities side by side, and the uploader files it anyway (the same File sent again
-// with confirm_patient=yes, which the server audits as their decision) or discards it.
+// identities side by side, and the uploader files it anyway (its upload, kept on the
+// server, named again with confirm_patient, which the server audits as their decision)
+// or discards it (the server's copy is removed).
 
-import { uploadFiles } from "./api.js";
+import { confirmUploads, uploadFiles } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { formatDate, formatSex, personName } from "./identity.js";
+import { discardUpload } from "./resumable.js";
 
 const CODES = ["invalid", "too_large", "uid_conflict", "duplicate", "patient_mismatch"];
 const STATUSES = ["accepted", "refused", "held"];
@@ -93,7 +95,7 @@ export class UploadResults {
     const li = h("li", { "data-status": "held", role: "group", "aria-labelledby": heading.id }, heading,
       h("p", { i18n: "upload.heldWhy" }), comparison(result));
     const actions = h("div", { class: "actions" },
-      h("button", { type: "button", class: "danger", "data-action": "confirm", i18n: "upload.confirm", disabled: !file, onclick: () => this.confirm(li) }),
+      h("button", { type: "button", class: "danger", "data-action": "confirm", i18n: "upload.confirm", disabled: !file && !result.upload, onclick: () => this.confirm(li) }),
       h("button", { type: "button", "data-action": "discard", i18n: "upload.discard", onclick: () => this.discard(li) }));
     li.append(actions);
     return li;
@@ -103,12 +105,15 @@ export class UploadResults {
     return this.items.find((item) => item.li === li);
   }
 
-  // The same File again, confirm_patient=yes before it: the uploader's decision.
+  // The held upload named again with confirm_patient (or, without one, the same File
+  // sent again with it): the uploader's decision.
   async confirm(li) {
     const item = this.itemOf(li);
-    if (!item?.file) return;
+    if (!item?.result.upload && !item?.file) return;
     for (const button of li.querySelectorAll("button")) button.disabled = true;
-    const body = await uploadFiles(this.url, [item.file], { progress: this.progress, fields: { confirm_patient: "yes" } });
+    const body = item.result.upload
+      ? await confirmUploads(this.url, [item.result.upload])
+      : await uploadFiles(this.url, [item.file], { progress: this.progress, fields: { confirm_patient: "yes" } });
     const result = body.results?.[0] ?? { file: item.result.file, status: "refused", reason: body.error ?? t("upload.failed") };
     this.add(result, item.file, item);
     this.count();
@@ -118,7 +123,8 @@ export class UploadResults {
   discard(li) {
     const item = this.itemOf(li);
     if (!item) return;
-    // Nothing was stored: forgetting the File is all there is to it.
+    // Nothing was filed: the server's copy of the upload goes, and the File is forgotten.
+    if (item.result.upload) discardUpload(item.result.upload);
     this.add({ ...item.result, status: "discarded" }, null, item);
     this.count();
   }
