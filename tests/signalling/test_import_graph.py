@@ -17,7 +17,17 @@ ROOT = Path(__file__).parents[2] / "signalling"
 COMPOSITION = frozenset({"__main__", "app", "cli", "server", "openapi", "protocol_doc"})
 # Features, each a package that owns its routes, socket.io handlers and app keys.
 FEATURES = frozenset(
-    {"network", "dispatch", "rooms", "cluster", "training", "recording", "casefile", "imaging"}
+    {
+        "network",
+        "dispatch",
+        "rooms",
+        "cluster",
+        "training",
+        "recording",
+        "casefile",
+        "imaging",
+        "uploads",
+    }
 )
 # The shared kernel: knows no feature.
 KERNEL = frozenset(
