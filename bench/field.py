@@ -490,6 +490,8 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("FIELD_DEBUG"):  # what the stream allocators decide, twice a second
+        logging.getLogger("media_server.peer").setLevel(logging.DEBUG)
     try:
         asyncio.run(main())
     except KeyboardInterrupt:

@@ -24,6 +24,20 @@ What is bent, and why:
   PLI/FIR go to the producer; the sender's name-mangled counters are
   kept current so that its RTCP sender reports match what was sent.
 
+- Simulcast (RFC 8853), which aiortc does not know: the RID and
+  repaired-RID header extensions join aiortc's video extensions (so an
+  answer accepts them and packets carry their `rtp_stream_id`); a packet
+  of an SSRC no SDP announced is routed by its MID extension (a browser
+  announces no SSRC for simulcast encodings, and aiortc routes unknown
+  SSRCs by payload type only, which two video sections share); a
+  receiver keeps one NACK generator per SSRC (aiortc's one, fed three
+  encodings, asked for packets of one stream by the numbers of another)
+  and no jitter buffer (nothing is decoded; it only cost time) and no
+  bitrate estimator (see install_receive_hook); RTX SSRCs
+  learnt from the repaired-RID extension are given to the receiver.
+- A consumer's sender hands REMB and receiver reports to the SFU before
+  aiortc handles them (aiortc applies REMB to an encoder, which a
+  forwarded track does not have): per-subscriber bandwidth estimation.
 - aiortc's Opus codec entry (module-level `aiortc.codecs.CODECS`) gets
   the fmtp parameters `useinbandfec=1; usedtx=1; minptime=10`: aiortc
   writes none, and a browser whose answer or offer lacks `useinbandfec`
@@ -40,10 +54,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
-from aiortc.codecs import CODECS
-from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.codecs import CODECS, HEADER_EXTENSIONS
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+)
+from aiortc.rtcrtpreceiver import NackGenerator
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +79,9 @@ RECEIVER_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 RECEIVER_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
 RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+RECEIVER_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"
+RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+RECEIVER_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 SENDER_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
 SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 SENDER_OCTET_COUNT = "_RTCRtpSender__octet_count"
@@ -64,6 +94,44 @@ OPUS_PARAMETERS: dict[str, int] = {"minptime": 10, "useinbandfec": 1, "usedtx": 
 
 # where install_receive_hook keeps a receiver's current hook (an attribute of ours)
 _HOOK_CELL = "_sfu_receive_hook"
+# set on an RtpRouter whose route_rtp falls back to the MID extension (ours)
+_MID_ROUTING = "_sfu_routes_by_mid"
+
+RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+REPAIRED_RID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+# ids for the SFU's own offers: aiortc uses 1 (mid), 2 (audio level), 3 (abs-send-time)
+_SIMULCAST_EXTENSIONS = ((RID_URI, 4), (REPAIRED_RID_URI, 5))
+# SSRCs one receiver tracks NACKs for: three encodings, and what replaced them
+MAX_STREAMS_PER_RECEIVER = 8
+
+
+class NoFrames:
+    """Stands in for a receiver's jitter buffer: the SFU assembles no frame."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        return False, None
+
+
+class NackGenerators:
+    """aiortc's NACK generator, one per SSRC, behind the one interface it has.
+
+    aiortc's receiver reads `missing` right after `add`, with nothing
+    awaited in between, so `missing` is that of the packet's stream.
+    """
+
+    def __init__(self) -> None:
+        self._streams: dict[int, NackGenerator] = {}
+        self.missing: set[int] = set()
+
+    def add(self, packet: RtpPacket) -> bool:
+        generator = self._streams.get(packet.ssrc)
+        if generator is None:
+            if len(self._streams) >= MAX_STREAMS_PER_RECEIVER:
+                self._streams.pop(next(iter(self._streams)))  # the oldest
+            generator = self._streams[packet.ssrc] = NackGenerator()
+        missed = generator.add(packet)
+        self.missing = generator.missing
+        return missed
 
 
 class DiscardQueue(queue.Queue[Any]):
@@ -96,6 +164,14 @@ def install_receive_hook(
     cell = [hook]
     setattr(receiver, _HOOK_CELL, cell)
     setattr(receiver, RECEIVER_DECODER_QUEUE, DiscardQueue())
+    setattr(receiver, RECEIVER_JITTER_BUFFER, NoFrames())
+    # No REMB to the publisher: aiortc times arrivals when the event loop gets to
+    # them, so a busy SFU reads its own stalls as a congested link and held a
+    # browser's camera at 150-450 kbit/s on an idle loopback. The browser's
+    # loss-based estimate (from receiver reports) governs its sending instead.
+    setattr(receiver, RECEIVER_BITRATE_ESTIMATOR, None)
+    if getattr(receiver, RECEIVER_NACK_GENERATOR) is not None:  # video
+        setattr(receiver, RECEIVER_NACK_GENERATOR, NackGenerators())
 
     original_handle = receiver._handle_rtp_packet
     original_receive = receiver.receive
@@ -123,9 +199,43 @@ def install_receive_hook(
         for encoding in parameters.encodings:
             if encoding.rtx is not None:
                 router.ssrc_table[encoding.rtx.ssrc] = receiver
+        _route_unknown_ssrcs_by_mid(router)
 
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
     setattr(receiver, "receive", receive)  # noqa: B010
+
+
+def _route_unknown_ssrcs_by_mid(router: RtpRouter) -> None:
+    """An SSRC the router does not know goes to the receiver its MID names."""
+    if getattr(router, _MID_ROUTING, False):
+        return
+    setattr(router, _MID_ROUTING, True)
+    original = router.route_rtp
+
+    def route_rtp(packet: RtpPacket) -> Any:
+        found = original(packet)
+        if found is None and packet.extensions.mid is not None:
+            found = router.mid_table.get(packet.extensions.mid)
+            if found is not None:
+                router.ssrc_table[packet.ssrc] = found
+        return found
+
+    setattr(router, "route_rtp", route_rtp)  # noqa: B010
+
+
+def note_rtx_ssrc(receiver: RTCRtpReceiver, rtx_ssrc: int, media_ssrc: int) -> None:
+    """An RTX stream learnt from its repaired-RID: aiortc then unwraps it too,
+    and its NACK generator sees the repairs."""
+    receiver_rtx_ssrcs(receiver)[rtx_ssrc] = media_ssrc
+
+
+def declare_simulcast_header_extensions() -> None:
+    """Every SDP aiortc writes from now on offers or accepts the RID extensions."""
+    video = HEADER_EXTENSIONS["video"]
+    known = {ext.uri for ext in video}
+    for uri, ext_id in _SIMULCAST_EXTENSIONS:
+        if uri not in known:
+            video.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
 
 
 def receiver_codecs(receiver: RTCRtpReceiver) -> dict[int, RTCRtpCodecParameters]:
@@ -166,6 +276,32 @@ def install_send_hooks(
 
     setattr(sender, "_retransmit", retransmit)  # noqa: B010
     setattr(sender, "_send_keyframe", send_keyframe)  # noqa: B010
+
+
+FeedbackHook = Callable[[int | None, float | None], None]
+"""(REMB bitrate in bit/s, or None; fraction lost in a receiver report, or None)."""
+
+
+def install_feedback_hook(sender: RTCRtpSender, on_feedback: FeedbackHook) -> None:
+    """Show the subscriber's REMB and receiver reports about `sender` to the SFU,
+    then let aiortc handle them as before (RTT, stats, NACK, PLI)."""
+    original = sender._handle_rtcp_packet
+    ssrc = sender._ssrc
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        try:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                bitrate, _ = unpack_remb_fci(packet.fci)
+                on_feedback(bitrate, None)
+            elif isinstance(packet, RtcpRrPacket):
+                for report in packet.reports:
+                    if report.ssrc == ssrc:
+                        on_feedback(None, report.fraction_lost / 256)
+        except Exception:
+            logger.exception("feedback hook failed")
+        await original(packet)
+
+    setattr(sender, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
 
 
 def sender_ssrc(sender: RTCRtpSender) -> int:

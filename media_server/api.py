@@ -133,6 +133,8 @@ class MediaServer:
         self.config = config or MediaConfig()
         # Browsers send Opus FEC only to a peer that declares it decodes it.
         internals.declare_opus_fec_and_dtx()
+        # and several encodings of a camera only to one that accepts their RIDs
+        internals.declare_simulcast_header_extensions()
         self._listener = listener
         self._rooms: dict[str, Room] = {}
         self._events: asyncio.Queue[MediaEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)

@@ -53,7 +53,11 @@ class Consumer:
     """
 
     def __init__(
-        self, producer: Producer, subscriber_id: str, transceiver: RTCRtpTransceiver
+        self,
+        producer: Producer,
+        subscriber_id: str,
+        transceiver: RTCRtpTransceiver,
+        on_feedback: internals.FeedbackHook | None = None,
     ) -> None:
         self.producer = producer
         self.subscriber_id = subscriber_id
@@ -72,8 +76,15 @@ class Consumer:
         self._writer: RtpWriter | None = None
         self._history: list[tuple[int, int, int, RtpPacket] | None] = [None] * HISTORY_SIZE
         self._last_sequence: int | None = None
+        # simulcast: the encoding sent (by SSRC), and the one to switch to at its
+        # next keyframe; the stream allocator sets the target
+        self._current_ssrc: int | None = None
+        self._target_ssrc: int | None = None
+        self.target_chosen = False  # by the allocator, at least once
         internals.set_sender_stream_id(self._sender, producer.peer_id)
-        internals.install_send_hooks(self._sender, self._on_nack, producer.request_keyframe)
+        internals.install_send_hooks(self._sender, self._on_nack, self._on_keyframe_request)
+        if on_feedback is not None:
+            internals.install_feedback_hook(self._sender, on_feedback)
 
     def attach(self) -> None:
         """The subscriber accepted the leg: learn its payload types and start."""
@@ -111,7 +122,39 @@ class Consumer:
 
     def request_keyframe(self) -> None:
         if self._need_keyframe:
-            self.producer.request_keyframe()
+            self.producer.request_keyframe(self._target_ssrc)
+        elif self._target_ssrc is not None and self._target_ssrc != self._current_ssrc:
+            self.producer.request_keyframe(self._target_ssrc)
+
+    def _on_keyframe_request(self) -> None:
+        """The subscriber's PLI/FIR: a keyframe of what it is sent, or is to be sent."""
+        ssrc = self._current_ssrc if self._current_ssrc is not None else self._target_ssrc
+        self.producer.request_keyframe(ssrc)
+
+    @property
+    def current_layer_ssrc(self) -> int | None:
+        return self._current_ssrc
+
+    @property
+    def current_layer_rid(self) -> str | None:
+        layer = self.producer.layer(self._current_ssrc) if self._current_ssrc else None
+        return layer.rid if layer else None
+
+    @property
+    def target_layer_ssrc(self) -> int | None:
+        return self._target_ssrc
+
+    def select_layer(self, ssrc: int | None) -> None:
+        """Simulcast: send the encoding `ssrc` from its next keyframe on (None:
+        none, the subscriber's link has no room for this video)."""
+        self.target_chosen = True
+        if ssrc == self._target_ssrc:
+            return
+        self._target_ssrc = ssrc
+        if ssrc is None:
+            return
+        if ssrc != self._current_ssrc:
+            self.producer.request_keyframe(ssrc)
 
     async def forward(
         self,
@@ -128,6 +171,20 @@ class Consumer:
         transport = self._sender.transport
         if transport.state != "connected":
             return
+        if self.producer.rids:
+            # simulcast: one encoding at a time; a switch waits for a keyframe of the
+            # target, the current one going on until then (no black gap)
+            if packet.ssrc != self._current_ssrc:
+                if packet.ssrc != self._target_ssrc or not keyframe:
+                    return
+                if self._current_ssrc is not None:
+                    self._rewriter.resync()
+                self._current_ssrc = packet.ssrc
+                self._need_keyframe = False
+            elif self._target_ssrc is None:
+                self._current_ssrc = None  # paused for the link: resume at a keyframe
+                self._rewriter.resync()
+                return
         if self._need_keyframe:
             if not keyframe:
                 return

@@ -67,6 +67,15 @@ MediaEvent = SubscribeOffer | ProducerAdded | ProducerRemoved | ActiveSpeakerCha
 
 
 @dataclass(frozen=True)
+class LayerStats:
+    """One encoding of a simulcast producer."""
+
+    rid: str
+    width: int  # from its last keyframe (VP8); 0 until one arrived with a subscriber
+    bitrate: int  # bit/s, measured
+
+
+@dataclass(frozen=True)
 class ProducerStats:
     producer_id: str
     peer_id: str
@@ -75,6 +84,8 @@ class ProducerStats:
     packets_received: int
     bytes_received: int
     keyframe_requests_sent: int
+    layers: tuple[LayerStats, ...] = ()
+    """Simulcast encodings, lowest first; () for a producer of one encoding."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,10 @@ class ConsumerStats:
     packets_sent: int
     bytes_sent: int
     packets_retransmitted: int
+    layer: str | None = None
+    """Simulcast: the RID of the encoding being sent (None: one encoding, or none fits)."""
+    estimate: int | None = None
+    """The subscriber's bandwidth estimate (REMB, bit/s) when this was read."""
 
 
 @dataclass(frozen=True)

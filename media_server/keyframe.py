@@ -6,32 +6,50 @@ to pictures it never had.
 """
 
 
-def is_vp8_keyframe_start(payload: bytes) -> bool:
-    """Whether `payload` (RFC 7741) is the first packet of a VP8 keyframe."""
+def _vp8_frame_start(payload: bytes) -> int | None:
+    """Where the VP8 frame of `payload` (RFC 7741) starts, if it is the first
+    packet of a frame; None otherwise."""
     if not payload:
-        return False
+        return None
     first = payload[0]
     # S bit set and partition index 0: the start of a frame
     if not (first & 0x10) or (first & 0x07):
-        return False
+        return None
     pos = 1
     if first & 0x80:
         if len(payload) <= pos:
-            return False
+            return None
         ext = payload[pos]
         pos += 1
         if ext & 0x80:  # I: picture id, one or two bytes
             if len(payload) <= pos:
-                return False
+                return None
             pos += 2 if payload[pos] & 0x80 else 1
         if ext & 0x40:  # L: TL0PICIDX
             pos += 1
         if ext & 0x30:  # T or K: TID/KEYIDX
             pos += 1
     if len(payload) <= pos:
-        return False
+        return None
+    return pos
+
+
+def is_vp8_keyframe_start(payload: bytes) -> bool:
+    """Whether `payload` (RFC 7741) is the first packet of a VP8 keyframe."""
+    pos = _vp8_frame_start(payload)
     # the P bit of the VP8 frame tag is 0 for a keyframe
-    return not (payload[pos] & 0x01)
+    return pos is not None and not (payload[pos] & 0x01)
+
+
+def vp8_keyframe_width(payload: bytes) -> int | None:
+    """The picture width of the VP8 keyframe `payload` starts (RFC 6386 9.1:
+    a 3-byte frame tag, the start code 9d 01 2a, then 14 bits of width)."""
+    pos = _vp8_frame_start(payload)
+    if pos is None or payload[pos] & 0x01 or len(payload) < pos + 8:
+        return None
+    if payload[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    return int.from_bytes(payload[pos + 6 : pos + 8], "little") & 0x3FFF
 
 
 _H264_IDR = 5

@@ -35,6 +35,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_internals as internals
+from .allocator import TICK_S, StreamAllocator
 from .consumer import Consumer, ForwardedTrack
 from .errors import (
     BadCandidate,
@@ -50,6 +51,7 @@ from .playback import choose_playback, describe
 from .producer import Producer
 from .reachability import announce_address
 from .sdp_guard import MAX_MEDIA_SECTIONS, MAX_SDP_LENGTH, OfferedMedia, check_description
+from .simulcast import answer_simulcast
 from .tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -81,8 +83,10 @@ class PeerCallbacks:
         dropped: Callable[["Peer", str], None],
         has_producer: Callable[[str], bool],
         name_producer: Callable[[str], str],
+        active_speaker: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.emit = emit
+        self.active_speaker = active_speaker
         self.name_producer = name_producer
         self.producer_added = producer_added
         self.producer_removed = producer_removed
@@ -130,6 +134,8 @@ class Peer:
         self._renegotiate = False
         self._tasks = TaskSet()
         self._monitor_started = False
+        self._allocator = StreamAllocator(self._priority)
+        self._allocating = False
         self.closed = False
 
     # publish connection
@@ -215,6 +221,13 @@ class Peer:
                 for producer in producers.values():
                     producer.close()
                 raise BadSdp(f"offer cannot be answered: {exc}") from exc
+            answer_sdp = str(pc.localDescription.sdp)
+            if mode == PUBLISH:
+                # a browser's camera in several encodings; a pipe forwards one
+                answer_sdp, layers = answer_simulcast(sdp, answer_sdp)
+                for mid, rids in layers.items():
+                    if mid in producers:
+                        producers[mid].set_simulcast(rids)
 
             # removals first: a pipe may end a producer and start one of the same id
             for mid in [m for m in self.producers if m not in publications]:
@@ -224,7 +237,7 @@ class Peer:
                 self.producers[mid] = producer
                 self._callbacks.producer_added(producer)
             self._start_monitor()
-            return self._outgoing(str(pc.localDescription.sdp))
+            return self._outgoing(answer_sdp)
 
     def _producer_id(self, mid: str) -> str:
         """The id of the producer a sending section carries: its own while it goes
@@ -379,7 +392,59 @@ class Peer:
             return None
         if self._subscribe_pc is None:
             self._subscribe_pc = self._new_connection(SUBSCRIBE)
-        return Consumer(producer, self.id, _consumer_transceiver(self._subscribe_pc, producer))
+        if not self._allocating:
+            self._allocating = True
+            self._tasks.spawn(self._allocate())
+        return Consumer(
+            producer,
+            self.id,
+            _consumer_transceiver(self._subscribe_pc, producer),
+            on_feedback=self._allocator.on_feedback,
+        )
+
+    # stream allocation (what of each simulcast video this subscriber's link carries)
+
+    @property
+    def bandwidth_estimate(self) -> int | None:
+        remb = self._allocator.estimate.remb
+        return None if remb is None else int(remb)
+
+    def _priority(self, consumer: Consumer) -> int:
+        if consumer.producer.source is TrackSource.SCREEN:
+            return 0
+        return 1 if consumer.producer.peer_id == self._callbacks.active_speaker() else 2
+
+    async def _allocate(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(TICK_S)
+            try:
+                choices = self._allocator.tick(list(self.consumers.values()))
+                if logger.isEnabledFor(logging.DEBUG):
+                    estimate = self._allocator.estimate
+                    logger.debug(
+                        "%s: remb %s loss %.2f budget %s -> %s",
+                        self.id,
+                        estimate.remb,
+                        estimate.loss,
+                        self._allocator.budget,
+                        [(c.consumer.producer.id, c.layer and c.layer.rid) for c in choices],
+                    )
+                    for choice in choices:
+                        logger.debug(
+                            "   %s layers %s",
+                            choice.consumer.producer.id,
+                            [
+                                (
+                                    x.rid,
+                                    x.width,
+                                    int(x.bitrate),
+                                    round(time.monotonic() - x.last_packet, 1),
+                                )
+                                for x in choice.consumer.producer.layers()
+                            ],
+                        )
+            except Exception:
+                logger.exception("stream allocation for %s failed", self.id)
 
     # WHEP playback (the client offers the subscribe connection)
 

@@ -11,6 +11,7 @@ from .errors import PeerExists, UnknownPeer, UnknownProducer
 from .events import (
     ActiveSpeakerChanged,
     ConsumerStats,
+    LayerStats,
     MediaEvent,
     PeerClosed,
     ProducerAdded,
@@ -97,6 +98,7 @@ class Room:
                 dropped=self._dropped,
                 has_producer=self.producers.__contains__,
                 name_producer=self.name_producer,
+                active_speaker=lambda: self._speaker.speaker,
             ),
             configuration=self._configuration,
             media_timeout=self._media_timeout,
@@ -175,6 +177,9 @@ class Room:
                 packets_received=p.packets_received,
                 bytes_received=p.bytes_received,
                 keyframe_requests_sent=p.keyframe_requests_sent,
+                layers=tuple(
+                    LayerStats(layer.rid, layer.width, int(layer.bitrate)) for layer in p.layers()
+                ),
             )
             for p in self.producers.values()
         )
@@ -186,6 +191,8 @@ class Room:
                 packets_sent=c.packets_sent,
                 bytes_sent=c.bytes_sent,
                 packets_retransmitted=c.packets_retransmitted,
+                layer=c.current_layer_rid,
+                estimate=peer.bandwidth_estimate,
             )
             for peer in self.peers.values()
             for producer_id, c in peer.consumers.items()

@@ -5,6 +5,15 @@
 
 import { call, on } from "./realtime.js";
 
+// The camera in three encodings (simulcast), lowest first: the server sends
+// each subscriber the one its link carries, so a district site on 300 kbit/s
+// gets 180p while the specialist beside the hospital's fibre gets 720p.
+const CAMERA_ENCODINGS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 120_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", maxBitrate: 1_500_000 },
+];
+
 const GATHER_TIMEOUT_MS = 3000;
 // A connection "disconnected" this long is started over (aiortc has no ICE restart).
 const DISCONNECTED_GRACE_MS = 5000;
@@ -178,7 +187,9 @@ export class RoomMedia {
     this.publishPc = pc;
     this.screenTransceiver = null;
     for (const track of this.localStream.getTracks()) {
-      pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
+      const init = { direction: "sendonly", streams: [this.localStream] };
+      if (track.kind === "video") init.sendEncodings = CAMERA_ENCODINGS.map((e) => ({ ...e }));
+      pc.addTransceiver(track, init);
     }
     this.videoSender = pc.getTransceivers().find((tr) => tr.sender.track?.kind === "video")?.sender ?? null;
     await this.negotiatePublish();

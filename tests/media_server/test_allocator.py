@@ -1,0 +1,137 @@
+"""The stream allocator's decisions, on a timeline it is given.
+
+The consumers here are stand-ins with what the allocator reads of a
+consumer (its producer's live encodings and their measured rates, which
+encoding it sends) and what it sets (the encoding to switch to); real
+consumers, on real connections, are in tests/web_client's simulcast tests.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from media_server.allocator import (
+    AUDIO_RESERVE_BPS,
+    TICK_S,
+    StreamAllocator,
+)
+from media_server.permissions import TrackSource
+from media_server.producer import Layer
+
+RATES = {"q": 120_000, "h": 450_000, "f": 1_400_000}
+
+
+@dataclass
+class Producer:
+    id: str
+    source: TrackSource = TrackSource.CAMERA
+    kind: str = "video"
+    rids: list[str] = field(default_factory=lambda: ["q", "h", "f"])
+    encodings: list[Layer] = field(default_factory=list)
+    peer_id: str = ""
+
+    def layers(self, now: float) -> list[Layer]:
+        for layer in self.encodings:
+            layer.last_packet = now  # all three are being sent
+        return self.encodings
+
+
+def producer(name: str, source: TrackSource = TrackSource.CAMERA) -> Producer:
+    p = Producer(name, source)
+    for i, rid in enumerate(RATES):
+        layer = Layer(rid, 1000 * (len(name) + i), i, 0.0)
+        layer.bitrate = RATES[rid]
+        layer.measured = True
+        p.encodings.append(layer)
+    return p
+
+
+@dataclass
+class Consumer:
+    producer: Any
+    attached: bool = True
+    paused: bool = False
+    current_layer_ssrc: int | None = None
+
+    def select_layer(self, ssrc: int | None) -> None:
+        self.current_layer_ssrc = ssrc  # as if its keyframe came at once
+
+    @property
+    def rid(self) -> str | None:
+        for layer in self.producer.encodings:
+            if layer.ssrc == self.current_layer_ssrc:
+                return str(layer.rid)
+        return None
+
+
+def by_source(consumer: Any) -> int:
+    return 0 if consumer.producer.source is TrackSource.SCREEN else 2
+
+
+def run(
+    allocator: StreamAllocator,
+    consumers: list[Consumer],
+    seconds: float,
+    now: float,
+    remb: float | None = None,
+) -> float:
+    """Tick for `seconds`; the subscriber reports `remb` at each tick."""
+    end = now + seconds
+    while now < end:
+        now += TICK_S
+        if remb is not None:
+            allocator.estimate.on_feedback(int(remb), None, now)
+        allocator.tick(consumers, now)  # type: ignore[arg-type]
+    return now
+
+
+def test_before_any_estimate_a_video_starts_at_its_best_then_follows_the_link() -> None:
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    now = run(allocator, [camera], 2.0, now=0.0)
+    assert camera.rid == "f"
+    # a thin link's REMB: a first value, then it falls as the queue grows
+    now = run(allocator, [camera], 1.0, now, remb=600_000)
+    run(allocator, [camera], 3.0, now, remb=250_000)
+    assert camera.rid == "q"
+
+
+def test_an_ample_link_climbs_to_the_best_encoding_by_probing() -> None:
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    now = 0.0
+    # A browser's REMB: 1.5 times what it receives, as long as its link has room.
+    for _ in range(int(30 / TICK_S)):
+        sent = RATES[camera.rid] if camera.rid else 0
+        now = run(allocator, [camera], TICK_S, now, remb=1.5 * (sent + AUDIO_RESERVE_BPS))
+    assert camera.rid == "f"
+
+
+def test_a_thin_link_stays_on_the_lowest_and_backs_off_its_probes() -> None:
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    now = 0.0
+    capacity = 300_000
+    seen: list[str | None] = []
+    for _ in range(int(60 / TICK_S)):
+        sent = (RATES[camera.rid] if camera.rid else 0) + AUDIO_RESERVE_BPS
+        # room: REMB climbs to 1.5x what arrives; over the link: it falls to 0.85x
+        remb = 1.5 * sent if sent <= capacity else 0.85 * capacity
+        now = run(allocator, [camera], TICK_S, now, remb=remb)
+        seen.append(camera.rid)
+    assert seen[-1] == "q"
+    probes = sum(1 for a, b in itertools.pairwise(seen) if a == "q" and b == "h")
+    # probing every PROBE_FIRST_S would try 60 / (PROBE_FIRST_S + PROBE_HOLD_S) times
+    assert 1 <= probes <= 5, seen
+
+
+def test_the_presented_screen_keeps_the_link_and_the_camera_waits() -> None:
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    screen = Consumer(producer("screen", TrackSource.SCREEN))
+    budget = RATES["q"] * 1.5 + AUDIO_RESERVE_BPS  # one lowest encoding, not two
+    now = run(allocator, [camera, screen], 1.0, 0.0)
+    # the link says it carries less than the two lowest encodings, again and again
+    run(allocator, [camera, screen], 10.0, now, remb=budget * 0.8)
+    assert screen.rid == "q"
+    assert camera.rid is None  # paused: audio and the screen keep the link
