@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from typing import NoReturn
 
 from aiortc import MediaStreamTrack, RTCRtpTransceiver, clock
@@ -15,6 +16,9 @@ from .rewriter import RtpRewriter
 from .rtp_writer import RtpWriter
 
 logger = logging.getLogger(__name__)
+
+# A subscriber's own keyframe requests (PLI/FIR) reach the publisher at most this often.
+SUBSCRIBER_PLI_INTERVAL_S = 2.0
 
 # Packets kept for NACKs: ~1.7 s of 720p video at 1.5 Mb/s, many seconds of audio.
 HISTORY_SIZE = 256
@@ -80,7 +84,7 @@ class Consumer:
         # next keyframe; the stream allocator sets the target
         self._current_ssrc: int | None = None
         self._target_ssrc: int | None = None
-        self.target_chosen = False  # by the allocator, at least once
+        self._last_pli_at = -SUBSCRIBER_PLI_INTERVAL_S
         internals.set_sender_stream_id(self._sender, producer.peer_id)
         internals.install_send_hooks(self._sender, self._on_nack, self._on_keyframe_request)
         if on_feedback is not None:
@@ -127,7 +131,17 @@ class Consumer:
             self.producer.request_keyframe(self._target_ssrc)
 
     def _on_keyframe_request(self) -> None:
-        """The subscriber's PLI/FIR: a keyframe of what it is sent, or is to be sent."""
+        """The subscriber's PLI/FIR: a keyframe of what it is sent, or is to be sent.
+
+        One per SUBSCRIBER_PLI_INTERVAL_S: a subscriber whose link loses frames
+        asks twice a second, which turned a 120 kbit/s encoding into 600 and
+        buried the very link that asked; a browser asks again while it waits.
+        Others' requests (a new consumer, the recorder) are not held back.
+        """
+        now = time.monotonic()
+        if now - self._last_pli_at < SUBSCRIBER_PLI_INTERVAL_S:
+            return
+        self._last_pli_at = now
         ssrc = self._current_ssrc if self._current_ssrc is not None else self._target_ssrc
         self.producer.request_keyframe(ssrc)
 
@@ -147,7 +161,6 @@ class Consumer:
     def select_layer(self, ssrc: int | None) -> None:
         """Simulcast: send the encoding `ssrc` from its next keyframe on (None:
         none, the subscriber's link has no room for this video)."""
-        self.target_chosen = True
         if ssrc == self._target_ssrc:
             return
         self._target_ssrc = ssrc

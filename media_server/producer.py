@@ -34,11 +34,6 @@ not keep the packet (copy what it needs)."""
 RESUME_GAP_S = 0.5
 
 
-# Keyframe requests for an encoding within this long of its last PLI are spaced
-# by SUSTAINED_INTERVAL_S instead of the producer's keyframe interval.
-SUSTAINED_WINDOW_S = 3.0
-SUSTAINED_INTERVAL_S = 2.0
-
 # A layer's bitrate is measured over at least this long (bit/s, smoothed).
 BITRATE_WINDOW_S = 1.0
 _BITRATE_SMOOTHING = 0.5
@@ -125,6 +120,7 @@ class Producer:
         self.rids: list[str] = []
         self._layers: dict[int, Layer] = {}  # by SSRC
         self._rtx_layers: dict[int, int] = {}  # RTX SSRC -> media SSRC, learnt
+        self._keyframe_pending = False  # asked for before the first packet
         self.packets_received = 0
         self.bytes_received = 0
         self.keyframe_requests_sent = 0
@@ -201,8 +197,8 @@ class Producer:
     def request_keyframe(self, ssrc: int | None = None) -> None:
         """A keyframe of the encoding `ssrc`, or of every encoding (None).
 
-        Merged per encoding: one thin subscriber's requests make only its
-        own layer's keyframes more frequent, never more than one per interval.
+        Merged per encoding, at most one per interval; a subscriber's own
+        requests are spaced by its consumer (see Consumer).
         """
         if self.kind != "video" or self._closed:
             return
@@ -210,19 +206,17 @@ class Producer:
             targets = [ssrc]
         elif self._layers:
             targets = list(self._layers)
+        elif self.media_ssrc is not None:
+            targets = [self.media_ssrc]
         else:
-            targets = [self.media_ssrc] if self.media_ssrc is not None else []
+            # nothing arrived yet (a section that sends again): ask at its first packet
+            self._keyframe_pending = True
+            return
         for target in targets:
             if target in self._pli_timers:
                 continue
-            now = time.monotonic()
-            last = self._last_pli.get(target, -SUSTAINED_WINDOW_S)
-            # Requests that keep coming (a subscriber whose link loses frames) get
-            # a keyframe every SUSTAINED_INTERVAL_S: at 2 a second a 180p stream
-            # of 120 kbit/s grew to 600 and buried the very link that asked.
-            sustained = now - last < SUSTAINED_WINDOW_S
-            interval = max(self._keyframe_interval, SUSTAINED_INTERVAL_S if sustained else 0.0)
-            wait = last + interval - now
+            last = self._last_pli.get(target, -self._keyframe_interval)
+            wait = last + self._keyframe_interval - time.monotonic()
             if wait <= 0:
                 self._send_pli(target)
             else:
@@ -286,6 +280,9 @@ class Producer:
             codec = codecs[apt]
         elif self.media_ssrc is None and not self.rids:
             self.media_ssrc = packet.ssrc
+            if self._keyframe_pending:
+                self._keyframe_pending = False
+                self.request_keyframe()
 
         now = time.monotonic()
         layer = None
