@@ -151,7 +151,7 @@ class Consumer:
 
     @property
     def current_layer_rid(self) -> str | None:
-        layer = self.producer.layer(self._current_ssrc) if self._current_ssrc else None
+        layer = self.producer.layer(self._current_ssrc) if self._current_ssrc is not None else None
         return layer.rid if layer else None
 
     @property

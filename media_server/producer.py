@@ -34,6 +34,9 @@ not keep the packet (copy what it needs)."""
 RESUME_GAP_S = 0.5
 
 
+# An encoding counts as sent, for the taps' choice, with a packet this recent.
+TAP_LIVE_S = 1.0
+
 # A layer's bitrate is measured over at least this long (bit/s, smoothed).
 BITRATE_WINDOW_S = 1.0
 _BITRATE_SMOOTHING = 0.5
@@ -121,6 +124,7 @@ class Producer:
         self._layers: dict[int, Layer] = {}  # by SSRC
         self._rtx_layers: dict[int, int] = {}  # RTX SSRC -> media SSRC, learnt
         self._keyframe_pending = False  # asked for before the first packet
+        self._tap_ssrc: int | None = None  # the encoding the taps see (simulcast)
         self.packets_received = 0
         self.bytes_received = 0
         self.keyframe_requests_sent = 0
@@ -159,6 +163,8 @@ class Producer:
     def remove_tap(self, tap: RtpTap) -> None:
         if tap in self._taps:
             self._taps.remove(tap)
+        if not self._taps:
+            self._tap_ssrc = None  # the next recording chooses again
 
     @property
     def simulcast(self) -> bool:
@@ -246,6 +252,19 @@ class Producer:
         self.request_keyframe(packet.ssrc)  # a consumer switching to it needs one
         return layer
 
+    def _taps_take(self, layer: Layer, keyframe: bool, now: float) -> bool:
+        """Taps (the recorder) see one encoding of a simulcast producer, for good:
+        the best one sent when they start, from one of its keyframes. One SSRC,
+        one sequence and timestamp space, as a recorded track must be; if that
+        encoding stops, the recording has a gap rather than a switch."""
+        if self._tap_ssrc is None:
+            live = [x for x in self._layers.values() if now - x.last_packet < TAP_LIVE_S]
+            best = max(live, key=lambda x: x.order, default=None)
+            if best is not layer or not keyframe:
+                return False
+            self._tap_ssrc = layer.ssrc
+        return layer.ssrc == self._tap_ssrc
+
     def _rtx_media_ssrc(self, packet: RtpPacket) -> int | None:
         ssrc = internals.receiver_rtx_ssrcs(self._receiver).get(packet.ssrc)
         if ssrc is not None or not self.rids:
@@ -303,14 +322,16 @@ class Producer:
         if packet.extensions.audio_level is not None:
             self._level_sum += packet.extensions.audio_level[1]
             self._level_count += 1
-        if self._taps:
-            self._run_taps(packet, codec)
-
-        if not self._consumers:
+        if not self._consumers and not self._taps:
             return
         keyframe = self.kind == "video" and is_keyframe_start(codec.name, packet.payload)
         if keyframe and layer is not None and codec.name == "VP8":
             layer.width = vp8_keyframe_width(packet.payload) or layer.width
+        if self._taps and (layer is None or self._taps_take(layer, keyframe, now)):
+            self._run_taps(packet, codec)
+
+        if not self._consumers:
+            return
         ntp_time = clock.current_ntp_time()
         abs_send_time = (ntp_time >> 14) & 0x00FFFFFF
         for consumer in tuple(self._consumers.values()):

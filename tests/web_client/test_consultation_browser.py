@@ -7,13 +7,16 @@ picture; the SFU forwards it; each page must decode the others' video.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from recordings import sidecar
 from tests.conftest import free_port
 from tests.media_server.sfu_clients import requires_network
 from tests.signalling.care_network import served
@@ -234,14 +237,45 @@ async def test_request_accept_room_video_chat_and_patient(
         for page in (doctor, specialist, patient):
             await expect(page.locator(".recording")).to_contain_text("Recording")
         await shoot(patient, "recording-en.png")
+        await asyncio.sleep(RECORDED_SECONDS)
         await specialist.get_by_role("button", name="Stop recording").click()
         await expect(doctor.locator(".recording")).to_be_empty()
+        # What was recorded of each camera is one encoding of it (the browsers send
+        # three, simulcast): one picture size, frames all through, decodable.
+        videos = await finished_videos(tmp_path / "data" / "recordings", count=3)
+        for path in videos:
+            with av.open(str(path)) as container:
+                decoded = list(container.decode(container.streams.video[0]))
+            assert len({(f.width, f.height) for f in decoded}) == 1, path
+            assert len(decoded) >= 5 * RECORDED_SECONDS, (path, len(decoded))
 
         for page in (doctor, specialist, patient):
             assert page.errors == [], page.errors  # type: ignore[attr-defined]
     finally:
         for context in contexts:
             await context.close()
+
+
+RECORDED_SECONDS = 4
+
+
+def _finished_videos(directory: Path) -> list[Path]:
+    return [
+        p.with_suffix(".webm")
+        for p in directory.glob("*/*.json")
+        if (info := sidecar.read(p)).kind == "video" and info.state == "finished"
+    ]
+
+
+async def finished_videos(directory: Path, count: int) -> list[Path]:
+    """The recorded video tracks once `count` of them are finished (sidecar state)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        found = await asyncio.to_thread(_finished_videos, directory)
+        if len(found) >= count:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, f"recorded videos: {found}"
+        await asyncio.sleep(0.5)
 
 
 async def test_every_string_is_translated(browser: Browser, server: str) -> None:
