@@ -392,13 +392,17 @@ class Peer:
             return None
         if self._subscribe_pc is None:
             self._subscribe_pc = self._new_connection(SUBSCRIBE)
+        return self._new_consumer(self._subscribe_pc, producer)
+
+    def _new_consumer(self, pc: RTCPeerConnection, producer: Producer) -> Consumer:
+        """A consumer on `pc`, whose encoding (simulcast) this peer's allocator chooses."""
         if not self._allocating:
             self._allocating = True
             self._tasks.spawn(self._allocate())
         return Consumer(
             producer,
             self.id,
-            _consumer_transceiver(self._subscribe_pc, producer),
+            _consumer_transceiver(pc, producer),
             on_feedback=self._allocator.on_feedback,
         )
 
@@ -472,9 +476,7 @@ class Peer:
                 if producer is None:
                     pc.addTransceiver(media.kind, direction="inactive")
                 else:
-                    consumers.append(
-                        Consumer(producer, self.id, _consumer_transceiver(pc, producer))
-                    )
+                    consumers.append(self._new_consumer(pc, producer))
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
                 for consumer in consumers:

@@ -3,14 +3,21 @@ is invited to speak and is then seen by the trainer."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
+import av
 import pytest
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 from playwright.async_api import Browser, expect
 
+from signalling.platform import Platform
 from tests.media_server.sfu_clients import requires_network
-from tests.signalling.care_network import served
+from tests.signalling.care_network import member, served
 from tests.signalling.conftest import make_settings
 from tests.web_client.test_consultation_browser import log_in, my_id, sees_video_of
 from tests.web_client.test_shell_browser import shoot
@@ -114,3 +121,75 @@ async def test_a_trainee_is_told_what_failed_in_their_language(
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_a_whep_player_sees_the_trainers_browser_camera(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A trainer's page sends its camera in three encodings (simulcast); a WHEP
+    player (aiortc, as OBS or a hospital's display would) gets one of them whole."""
+    async with served(make_settings(tmp_path)) as (platform, server):
+        await whep_player_sees_the_trainer(browser, platform, server)
+
+
+async def whep_player_sees_the_trainer(browser: Browser, platform: Platform, server: str) -> None:
+    context = await browser.new_context()
+    player = RTCPeerConnection()
+    try:
+        trainer = await log_in(context, server, "bm.cardio")
+        await trainer.get_by_label("Training topic").fill("Siêu âm bụng")
+        await trainer.get_by_role("button", name="Start a training").click()
+        await expect(trainer.get_by_role("heading", name="Questions")).to_be_visible()
+        await my_id(trainer)  # its camera is on
+        training = trainer.url.split("#/trainings/")[1]
+        viewer = await member(platform, server, "mc.doc", online=False)
+        try:
+            status, body = await viewer.call("POST", f"/api/trainings/{training}/token")
+            assert status == 200, body
+        finally:
+            await viewer.close()
+
+        sizes: list[tuple[int, int]] = []
+
+        async def read(track: MediaStreamTrack) -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await track.recv()
+                    if isinstance(frame, av.VideoFrame):
+                        sizes.append((frame.width, frame.height))
+
+        readers: set[asyncio.Task[None]] = set()
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # until the trainer's camera has reached the server, as a player retries
+            player = RTCPeerConnection()
+            player.on("track", lambda track: readers.add(asyncio.ensure_future(read(track))))
+            player.addTransceiver("audio", direction="recvonly")
+            player.addTransceiver("video", direction="recvonly")
+            await player.setLocalDescription(await player.createOffer())
+            answer = await whep_answer(server, training, body["token"], player.localDescription.sdp)
+            if "a=sendonly" in answer.split("m=video")[1]:
+                break
+            await player.close()
+            assert asyncio.get_running_loop().time() < deadline, "no camera to play"
+            await asyncio.sleep(1)
+        await player.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(sizes) < 30:
+            assert asyncio.get_running_loop().time() < deadline, f"frames decoded: {len(sizes)}"
+            await asyncio.sleep(0.2)
+        assert len(set(sizes[-20:])) == 1, sizes[-20:]  # one encoding, not a mix
+    finally:
+        await player.close()
+        await context.close()
+
+
+async def whep_answer(server: str, training: str, token: str, offer: str) -> str:
+    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.rstrip('/')}/whep/trainings/{training}", data=offer, headers=headers
+        ) as response,
+    ):
+        assert response.status == 201, await response.text()
+        return await response.text()
