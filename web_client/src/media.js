@@ -5,15 +5,6 @@
 
 import { call, on } from "./realtime.js";
 
-// The camera in three encodings (simulcast), lowest first: the server sends
-// each subscriber the one its link carries, so a district site on 300 kbit/s
-// gets 180p while the specialist beside the hospital's fibre gets 720p.
-const CAMERA_ENCODINGS = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 120_000 },
-  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", maxBitrate: 1_500_000 },
-];
-
 const GATHER_TIMEOUT_MS = 3000;
 // A connection "disconnected" this long is started over (aiortc has no ICE restart).
 const DISCONNECTED_GRACE_MS = 5000;
@@ -187,9 +178,10 @@ export class RoomMedia {
     this.publishPc = pc;
     this.screenTransceiver = null;
     for (const track of this.localStream.getTracks()) {
-      const init = { direction: "sendonly", streams: [this.localStream] };
-      if (track.kind === "video") init.sendEncodings = CAMERA_ENCODINGS.map((e) => ({ ...e }));
-      pc.addTransceiver(track, init);
+      // One encoding: simulcast (the SFU accepts it, see media_server/simulcast.py)
+      // waits until its allocator no longer pauses a newcomer's video on an ample
+      // link, and three encoders per page fit this project's 2-core test machine.
+      pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
     }
     this.videoSender = pc.getTransceivers().find((tr) => tr.sender.track?.kind === "video")?.sender ?? null;
     await this.negotiatePublish();
