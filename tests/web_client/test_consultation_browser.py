@@ -8,6 +8,7 @@ picture; the SFU forwards it; each page must decode the others' video.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -240,14 +241,16 @@ async def test_request_accept_room_video_chat_and_patient(
         await asyncio.sleep(RECORDED_SECONDS)
         await specialist.get_by_role("button", name="Stop recording").click()
         await expect(doctor.locator(".recording")).to_be_empty()
-        # What was recorded of each camera is one encoding of it (the browsers send
-        # three, simulcast): one picture size, frames all through, decodable.
+        # What was recorded of each camera is one encoding of it, decodable, with frames
+        # all through. A browser's encoder may change its picture size itself (CPU or
+        # bandwidth adaptation: 960x540 to 640x360 was seen on this machine), so a size
+        # may change once or twice; encodings interleaved would change it at every frame.
         videos = await finished_videos(tmp_path / "data" / "recordings", count=3)
         for path in videos:
             with av.open(str(path)) as container:
-                decoded = list(container.decode(container.streams.video[0]))
-            assert len({(f.width, f.height) for f in decoded}) == 1, path
-            assert len(decoded) >= 5 * RECORDED_SECONDS, (path, len(decoded))
+                sizes = [(f.width, f.height) for f in container.decode(container.streams.video[0])]
+            assert size_changes(sizes) <= 2, (path, sizes)
+            assert len(sizes) >= 5 * RECORDED_SECONDS, (path, len(sizes))
 
         for page in (doctor, specialist, patient):
             assert page.errors == [], page.errors  # type: ignore[attr-defined]
@@ -257,6 +260,11 @@ async def test_request_accept_room_video_chat_and_patient(
 
 
 RECORDED_SECONDS = 4
+
+
+def size_changes(sizes: list[tuple[int, int]]) -> int:
+    """How often the picture size differs from the frame before."""
+    return sum(1 for before, after in itertools.pairwise(sizes) if before != after)
 
 
 def _finished_videos(directory: Path) -> list[Path]:
