@@ -33,6 +33,9 @@ Every sample's selected candidate pairs at the doctor must be across the veth
 (remote address: the host end), or the scenario fails: the numbers are those
 of the shaped path. One JSON line per scenario, then a table.
 
+FIELD_PACING=off runs the SFU without its pacer (media_server/pacer.py), for
+a before/after of pacing on the same machine in the same hour.
+
 Usage: FIELD_SECONDS=15 FIELD_SCENARIOS=2 .venv/bin/python bench/field.py
 """
 
@@ -68,6 +71,7 @@ from bench.field_stats import (
     video_out,
 )
 from bench.room_bot import RoomBot
+from media_server.pacer import Pacer
 from signalling.platform import Platform
 from tests.conftest import free_port
 from tests.signalling.care_network import accepted_consultation, member
@@ -398,6 +402,16 @@ def table(lines: list[dict[str, Any]]) -> str:
 # --- the run ----------------------------------------------------------------------------
 
 
+def unpaced(pacer: type[Pacer]) -> None:
+    """Every pacer told there is no estimate: nothing paced (FIELD_PACING=off)."""
+    set_estimate = pacer.set_estimate
+
+    def no_estimate(self: Pacer, estimate_bps: float | None, now: float | None = None) -> None:
+        set_estimate(self, None, now)
+
+    pacer.set_estimate = no_estimate  # type: ignore[method-assign]
+
+
 def chosen() -> list[Scenario]:
     picked = os.environ.get("FIELD_SCENARIOS", "")
     numbers = [int(x) for x in picked.split(",") if x.strip()] or list(SCENARIOS)
@@ -492,6 +506,8 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     if os.environ.get("FIELD_DEBUG"):  # what the stream allocators decide, twice a second
         logging.getLogger("media_server.peer").setLevel(logging.DEBUG)
+    if os.environ.get("FIELD_PACING") == "off":
+        unpaced(Pacer)
     try:
         asyncio.run(main())
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from .events import (
     ProducerRemoved,
     ProducerStats,
     RoomStats,
+    StreamStateChanged,
     SubscribeOffer,
 )
 from .permissions import Permissions, TrackSource
@@ -55,6 +56,7 @@ __all__ = [
     "RoomExists",
     "RoomStats",
     "RtpTap",
+    "StreamStateChanged",
     "SubscribeOffer",
     "TrackSource",
     "TurnRest",

@@ -5,11 +5,16 @@ from the abs-send-time of what arrives. The allocator keeps a video budget
 from it and shares it between the subscriber's simulcast consumers by
 priority (the presented screen, then the active speaker, then the others
 in the order they came), after a reserve for each audio consumer (audio is
-never allocated: it is small, and always forwarded). Each consumer gets
-the highest encoding that fits what is left; a video that does not fit
-even at its lowest is paused, so that audio keeps the link, and comes back
-when the budget has room again, except the first by priority, which keeps
-its lowest encoding. Before the first estimate, each gets its best.
+never allocated: it is small, and always forwarded). Every video gets its
+lowest encoding first, by priority, then each in turn the highest that
+what is left allows; a video that does not fit even at its lowest is
+paused, so that audio keeps the link, and comes back (before any other
+climbs) when the budget has room again, except the first by priority,
+which keeps its lowest encoding; and none is paused unless the link lost
+packets lately (REMB alone also falls when the SFU is slow to send).
+Before the first estimate, each gets its best. A video newly added (a
+participant joined) is given its lowest at once, as a probe: if the link is
+full, it gives way again.
 
 A congestion is REMB falling from its recent peak (the browser saw its
 queues grow), or REMB well under what is sent for a while; the budget then
@@ -51,7 +56,17 @@ BACKOFF_SHARE = 0.85
 AUDIO_RESERVE_BPS = 50_000
 PROBE_FIRST_S = 3.0
 PROBE_MAX_S = 60.0
-PROBE_HOLD_S = 3.0
+# Long enough for a congestion to show: REMB rises for a window still, then
+# must stay under what is sent for UNDER_FOR_S.
+PROBE_HOLD_S = PEAK_WINDOW_S + UNDER_FOR_S + 2 * TICK_S
+# A video is paused for the link only once the link has lost this share of
+# packets (smoothed) within LOSS_MEMORY_S: on loopback, beside three Chromium
+# pages on two cores, REMB fell below two lowest encodings with nothing lost,
+# and pausing then hid a participant from the others of a consultation. The
+# memory is long, so a video paused on a lossy link does not come straight
+# back once the pause has stopped the loss.
+PAUSE_LOSS = 0.02
+LOSS_MEMORY_S = 30.0
 # A layer is taken as sent when it had packets this recently, at this rate.
 LIVE_LAYER_S = 1.5
 MIN_LAYER_BPS = 30_000
@@ -64,32 +79,51 @@ Priority = Callable[[Consumer], int]
 class Choice:
     consumer: Consumer
     layer: Layer | None
+    best: Layer | None = None  # the best encoding its publisher sends now
+
+    @property
+    def paused(self) -> bool:
+        """Paused for the link: sent, and not even its lowest fits."""
+        return self.layer is None and self.best is not None
+
+    @property
+    def reduced(self) -> bool:
+        return self.layer is not None and self.best is not None and self.layer is not self.best
 
 
 class BandwidthEstimate:
-    """What the subscriber's browser reports: REMB, with its recent peak.
+    """What the subscriber's browser reports: REMB, with its recent peak, and
+    the loss in its receiver reports.
 
-    Loss in receiver reports is kept for stats only: a forwarded stream
-    carries the publisher's own losses (its gaps are forwarded as gaps), so
-    a subscriber's loss does not tell its link's congestion apart.
+    Loss does not size the budget (a forwarded stream carries the publisher's
+    own gaps too), but it is the evidence a pause needs: REMB is delay-based,
+    and a loaded SFU's late sends read as a queue growing, with nothing lost.
     """
 
     def __init__(self) -> None:
         self.remb: float | None = None
         self.loss = 0.0
+        self.lossy_at: float | None = None  # when the smoothed loss last passed PAUSE_LOSS
         self._history: deque[tuple[float, float]] = deque()
 
     def on_feedback(
         self, remb: int | None, fraction_lost: float | None, now: float | None = None
     ) -> None:
+        now = time.monotonic() if now is None else now
         if remb is not None:
-            now = time.monotonic() if now is None else now
             self.remb = float(remb)
             self._history.append((now, self.remb))
             while self._history and now - self._history[0][0] > PEAK_WINDOW_S:
                 self._history.popleft()
         if fraction_lost is not None:
             self.loss = 0.7 * self.loss + 0.3 * fraction_lost
+            if self.loss >= PAUSE_LOSS:
+                self.lossy_at = now
+
+    def lossy(self, now: float) -> bool:
+        """Whether the link lost packets lately: a congestion that drops, not
+        only delays."""
+        return self.lossy_at is not None and now - self.lossy_at < LOSS_MEMORY_S
 
     def rising(self) -> bool:
         """Whether REMB is above where it was a window ago: the browser's estimate
@@ -114,6 +148,8 @@ class StreamAllocator:
         self._probed_at: float | None = None
         self._changed_at = time.monotonic()
         self._under_since: float | None = None
+        self._known: set[int] = set()  # the video consumers of the last tick
+        self._may_pause = False
 
     def on_feedback(self, remb: int | None, fraction_lost: float | None) -> None:
         self.estimate.on_feedback(remb, fraction_lost)
@@ -134,7 +170,10 @@ class StreamAllocator:
         videos.sort(key=self._priority)
         options = {id(c): _live_layers(c, now) for c in videos}
         sending = sum(_rate_of(c, options[id(c)]) for c in videos)
-        self._update_budget(videos, options, sending, audio, now)
+        known, self._known = self._known, {id(c) for c in videos}
+        newcomer = any(id(c) not in known for c in videos)
+        self._may_pause = self.estimate.lossy(now)
+        self._update_budget(videos, options, sending, audio, now, newcomer)
         choices = self._fit(videos, options, self.budget)
         for choice in choices:
             choice.consumer.select_layer(choice.layer.ssrc if choice.layer else None)
@@ -147,6 +186,7 @@ class StreamAllocator:
         sending: float,
         audio: float,
         now: float,
+        newcomer: bool,
     ) -> None:
         remb = self.estimate.remb
         if remb is None:
@@ -176,6 +216,16 @@ class StreamAllocator:
             self._probed_at = None  # the probe held
             self._probe_wait = PROBE_FIRST_S
         self.budget = max(self.budget, remb - audio)  # the estimate shows room
+        if newcomer:
+            # someone's video was just added (a participant joined, a screen was
+            # shared): it is seen at once at its lowest, not after a probe or two;
+            # a congestion that follows takes it back as it would a probe
+            # (a newcomer not paused adds load all the same: no probe on top of it)
+            step = self._unpause_step(videos, options, self.budget)
+            if step is not None:
+                self.budget = step
+            self._probed_at = self._changed_at = now
+            return
         at_ceiling = remb >= HEADROOM_SHARE * (sending + audio)
         if at_ceiling and now - self._changed_at >= self._probe_wait:
             step = self._next_step(videos, options, self.budget)
@@ -186,43 +236,73 @@ class StreamAllocator:
     def _fit(
         self, videos: Sequence[Consumer], options: dict[int, list[Layer]], budget: float | None
     ) -> list[Choice]:
-        choices = []
+        """Every video its lowest encoding first, by priority, as long as they fit;
+        then, by priority again, each as high as what is left allows: a clinician
+        would rather see everyone small than one participant sharp and one not."""
+        if budget is None:
+            # before the first estimate: the best; a thin link's REMB falls within
+            # seconds, while from the lowest an ample link climbed too slowly
+            # (REMB is capped at ~1.5x what arrives, a probe a step at a time)
+            best = [options[id(c)][-1] if options[id(c)] else None for c in videos]
+            return [Choice(c, layer, layer) for c, layer in zip(videos, best, strict=True)]
+        chosen: list[Layer | None] = []
         left = budget
         for consumer in videos:
             layers = options[id(consumer)]
-            if not layers:
-                choices.append(Choice(consumer, None))
+            lowest = layers[0] if layers else None
+            if lowest is not None and (lowest.bitrate <= left or not chosen or not self._may_pause):
+                # The first video keeps its lowest encoding even when it does not
+                # fit: REMB collapses on a thin link's bursts, and pausing then left
+                # a district doctor with no picture at all. The others keep theirs
+                # while the link loses nothing (see PAUSE_LOSS).
+                left -= lowest.bitrate
+                chosen.append(lowest)
+            else:
+                chosen.append(None)
+        for i, consumer in enumerate(videos):
+            current = chosen[i]
+            if current is None:
                 continue
-            if left is None:
-                # before the first estimate: the best; a thin link's REMB falls within
-                # seconds, while from the lowest an ample link climbed too slowly
-                # (REMB is capped at ~1.5x what arrives, a probe a step at a time)
-                choices.append(Choice(consumer, layers[-1]))
-                continue
-            fitting = [layer for layer in layers if layer.bitrate <= left]
-            chosen = fitting[-1] if fitting else None
-            if chosen is None and not choices:
-                # The first video keeps its lowest encoding: REMB collapses on a
-                # thin link's keyframe bursts (no pacing yet), and pausing then
-                # left a district doctor with no picture at all.
-                chosen = layers[0]
-            choices.append(Choice(consumer, chosen))
-            if chosen is not None:
-                left -= chosen.bitrate
-        return choices
+            layers = options[id(consumer)]
+            better = [
+                layer
+                for layer in layers[layers.index(current) + 1 :]
+                if layer.bitrate - current.bitrate <= left
+            ]
+            if better:
+                left -= better[-1].bitrate - current.bitrate
+                chosen[i] = better[-1]
+        return [
+            Choice(c, layer, options[id(c)][-1] if options[id(c)] else None)
+            for c, layer in zip(videos, chosen, strict=True)
+        ]
 
-    def _next_step(
+    def _unpause_step(
         self, videos: Sequence[Consumer], options: dict[int, list[Layer]], budget: float
     ) -> float | None:
-        """The smallest budget above `budget` that changes the allocation."""
+        """The budget at which a video paused for the link comes back at its lowest."""
         current = self._fit(videos, options, budget)
         used = sum(c.layer.bitrate for c in current if c.layer is not None)
         for choice in current:
             layers = options[id(choice.consumer)]
-            if not layers:
-                continue
-            if choice.layer is None:
+            if layers and choice.layer is None:
                 return used + layers[0].bitrate * 1.05
+        return None
+
+    def _next_step(
+        self, videos: Sequence[Consumer], options: dict[int, list[Layer]], budget: float
+    ) -> float | None:
+        """The smallest budget above `budget` that changes the allocation: a paused
+        video back first, then one video one encoding up, by priority."""
+        unpause = self._unpause_step(videos, options, budget)
+        if unpause is not None:
+            return unpause
+        current = self._fit(videos, options, budget)
+        used = sum(c.layer.bitrate for c in current if c.layer is not None)
+        for choice in current:
+            layers = options[id(choice.consumer)]
+            if not layers or choice.layer is None:
+                continue
             # the next encoding up whose rate is known (a cheaper, higher one would
             # be a publisher limiting its own; a zero one is not measured yet)
             above = [

@@ -68,7 +68,8 @@ Events, delivered in order to the listener: SubscribeOffer,
 ProducerAdded, ProducerRemoved, ActiveSpeakerChanged, PeerClosed (left,
 connection failed or closed, a subscribe offer unanswered for
 `answer_timeout`, nothing received for `media_timeout` while
-the peer publishes or consumes).
+the peer publishes or consumes), StreamStateChanged (which simulcast
+videos a subscriber's link has paused or reduced).
 
 Errors are :class:`media_server.errors.MediaError` subclasses with a
 message fit for the peer that caused them; they change nothing else.
@@ -97,6 +98,7 @@ from .permissions import Permissions, TrackSource
 from .producer import RtpTap
 from .reachability import IceServer, TurnRest
 from .room import Room
+from .simulcast import CAMERA_ENCODINGS
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +113,9 @@ CLOSE_TIMEOUT = 5.0
 @dataclass(frozen=True)
 class MediaConfig:
     media_timeout: float = 15.0
+    """Seconds without any packet from a peer before it is dropped."""
     answer_timeout: float = 15.0
     """Seconds a subscribe offer may wait for its answer before the peer is dropped."""
-    """Seconds without any packet from a peer before it is dropped."""
     liveness_interval: float = 1.0
     keyframe_interval: float = 0.5
     """At most one keyframe request per producer per this many seconds."""
@@ -126,6 +128,8 @@ class MediaConfig:
     """Static STUN/TURN entries handed to clients."""
     turn: TurnRest | None = None
     """TURN servers sharing a secret with us (coturn use-auth-secret)."""
+    simulcast: bool = True
+    """Clients send their camera as CAMERA_ENCODINGS (simulcast.py); off: one encoding."""
 
 
 class MediaServer:
@@ -316,6 +320,10 @@ class MediaServer:
     async def request_keyframe(self, room_id: str, producer_id: str) -> None:
         """Ask the publisher for a keyframe (throttled as the consumers' requests are)."""
         self._room(room_id).producer(producer_id).request_keyframe()
+
+    def camera_encodings(self) -> list[dict[str, object]]:
+        """The `sendEncodings` a client publishes its camera with ([]: one encoding)."""
+        return [dict(e) for e in CAMERA_ENCODINGS] if self.config.simulcast else []
 
     def ice_servers_for(self, peer_id: str) -> list[dict[str, object]]:
         """The `iceServers` a client creates its connections with (fresh TURN credentials)."""

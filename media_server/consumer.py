@@ -5,12 +5,13 @@ import logging
 import time
 from typing import NoReturn
 
-from aiortc import MediaStreamTrack, RTCRtpTransceiver, clock
+from aiortc import MediaStreamTrack, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from . import aiortc_internals as internals
+from .pacer import Pacer, Priority, abs_send_time_now
 from .producer import Producer
 from .rewriter import RtpRewriter
 from .rtp_writer import RtpWriter
@@ -62,6 +63,7 @@ class Consumer:
         subscriber_id: str,
         transceiver: RTCRtpTransceiver,
         on_feedback: internals.FeedbackHook | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.producer = producer
         self.subscriber_id = subscriber_id
@@ -71,6 +73,10 @@ class Consumer:
         self.bytes_sent = 0
         self.packets_retransmitted = 0
         self._sender = transceiver.sender
+        # the subscriber's pacer (shared by its consumers); a lone leg is not paced
+        self._pacer = pacer if pacer is not None else Pacer()
+        self._priority = Priority.AUDIO if producer.kind == "audio" else Priority.VIDEO
+        self._abs_send_time_offset: int | None = None
         self._ready = False
         self._need_keyframe = producer.kind == "video"
         clock_rate = producer.codecs[0].clockRate if producer.codecs else 90000
@@ -101,6 +107,7 @@ class Consumer:
             self.transceiver.mid,
             internals.negotiated_header_extensions(self.transceiver),
         )
+        self._abs_send_time_offset = self._writer.abs_send_time_offset
         self._ready = True
         if self._sender.transport.state == "connected":
             # otherwise the peer asks once the leg is up: a keyframe now would be lost
@@ -218,7 +225,7 @@ class Consumer:
         )
         data = writer.write(packet, payload_type, sequence_number, timestamp, abs_send_time)
         try:
-            await internals.send_rtp(transport, data)
+            await self._pacer.send(transport, data, self._priority, self._abs_send_time_offset, now)
         except ConnectionError:
             return
         internals.note_rtp_sent(self._sender, timestamp, len(packet.payload), ntp_time)
@@ -237,10 +244,18 @@ class Consumer:
         _, timestamp, payload_type, packet = entry
         if self._writer is None:
             return
-        abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-        data = self._writer.write(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        data = self._writer.write(
+            packet, payload_type, sequence_number, timestamp, abs_send_time_now()
+        )
+        priority = Priority.AUDIO if self._priority is Priority.AUDIO else Priority.RETRANSMISSION
         try:
-            await internals.send_rtp(self._sender.transport, data)
+            await self._pacer.send(
+                self._sender.transport,
+                data,
+                priority,
+                self._abs_send_time_offset,
+                time.monotonic(),
+            )
         except ConnectionError:
             return
         self.packets_retransmitted += 1

@@ -63,7 +63,31 @@ class PeerClosed:
     ROOM_CLOSED = "room-closed"
 
 
-MediaEvent = SubscribeOffer | ProducerAdded | ProducerRemoved | ActiveSpeakerChanged | PeerClosed
+@dataclass(frozen=True)
+class StreamStateChanged:
+    """What a subscriber's link carries of the simulcast videos it is sent changed.
+
+    `paused`: producers whose video is paused for the subscriber's link (even
+    their lowest encoding does not fit); `reduced`: those sent below the best
+    encoding their publisher sends. LiveKit's StreamStateUpdate, mediasoup's
+    `layerschange`. The page says so on the tile: a clinician must not take a
+    reduced picture for the sender's own.
+    """
+
+    room_id: str
+    peer_id: str
+    paused: tuple[str, ...]
+    reduced: tuple[str, ...]
+
+
+MediaEvent = (
+    SubscribeOffer
+    | ProducerAdded
+    | ProducerRemoved
+    | ActiveSpeakerChanged
+    | PeerClosed
+    | StreamStateChanged
+)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_internals as internals
-from .allocator import TICK_S, StreamAllocator
+from .allocator import TICK_S, Choice, StreamAllocator
 from .consumer import Consumer, ForwardedTrack
 from .errors import (
     BadCandidate,
@@ -45,7 +45,8 @@ from .errors import (
     NotPermitted,
     UnknownConsumer,
 )
-from .events import MediaEvent, PeerClosed, SubscribeOffer
+from .events import MediaEvent, PeerClosed, StreamStateChanged, SubscribeOffer
+from .pacer import Pacer
 from .permissions import Permissions, TrackSource
 from .playback import choose_playback, describe
 from .producer import Producer
@@ -136,6 +137,9 @@ class Peer:
         self._monitor_started = False
         self._allocator = StreamAllocator(self._priority)
         self._allocating = False
+        # what this peer is sent leaves at its link's pace (its consumers share it)
+        self.pacer = Pacer()
+        self._stream_state: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self.closed = False
 
     # publish connection
@@ -404,6 +408,7 @@ class Peer:
             self.id,
             _consumer_transceiver(pc, producer),
             on_feedback=self._allocator.on_feedback,
+            pacer=self.pacer,
         )
 
     # stream allocation (what of each simulcast video this subscriber's link carries)
@@ -423,32 +428,37 @@ class Peer:
             await asyncio.sleep(TICK_S)
             try:
                 choices = self._allocator.tick(list(self.consumers.values()))
+                self.pacer.set_estimate(self._allocator.estimate.remb)
                 if logger.isEnabledFor(logging.DEBUG):
-                    estimate = self._allocator.estimate
-                    logger.debug(
-                        "%s: remb %s loss %.2f budget %s -> %s",
-                        self.id,
-                        estimate.remb,
-                        estimate.loss,
-                        self._allocator.budget,
-                        [(c.consumer.producer.id, c.layer and c.layer.rid) for c in choices],
-                    )
-                    for choice in choices:
-                        logger.debug(
-                            "   %s layers %s",
-                            choice.consumer.producer.id,
-                            [
-                                (
-                                    x.rid,
-                                    x.width,
-                                    int(x.bitrate),
-                                    round(time.monotonic() - x.last_packet, 1),
-                                )
-                                for x in choice.consumer.producer.layers()
-                            ],
-                        )
+                    self._log_allocation(choices)
+                state = (
+                    tuple(sorted(c.consumer.producer.id for c in choices if c.paused)),
+                    tuple(sorted(c.consumer.producer.id for c in choices if c.reduced)),
+                )
+                if state != self._stream_state:
+                    self._stream_state = state
+                    self._callbacks.emit(StreamStateChanged(self.room_id, self.id, *state))
             except Exception:
                 logger.exception("stream allocation for %s failed", self.id)
+
+    def _log_allocation(self, choices: list[Choice]) -> None:
+        estimate = self._allocator.estimate
+        logger.debug(
+            "%s: remb %s loss %.2f budget %s pacing %s -> %s",
+            self.id,
+            estimate.remb,
+            estimate.loss,
+            self._allocator.budget,
+            self.pacer.rate,
+            [(c.consumer.producer.id, c.layer and c.layer.rid) for c in choices],
+        )
+        now = time.monotonic()
+        for choice in choices:
+            layers = [
+                (x.rid, x.width, int(x.bitrate), round(now - x.last_packet, 1))
+                for x in choice.consumer.producer.layers()
+            ]
+            logger.debug("   %s layers %s", choice.consumer.producer.id, layers)
 
     # WHEP playback (the client offers the subscribe connection)
 
@@ -643,6 +653,7 @@ class Peer:
         """Close both connections; the room has already detached producers and consumers."""
         self.closed = True
         await self._tasks.cancel_all()
+        self.pacer.close()
         for producer in self.producers.values():
             producer.close()
         for consumer in self.consumers.values():

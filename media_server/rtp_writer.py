@@ -34,6 +34,14 @@ class RtpWriter:
                 raise ValueError("mid does not fit a one-byte header extension")
             self._mid_element = bytes([(mid_id << 4) | (len(value) - 1)]) + value
 
+    @property
+    def abs_send_time_offset(self) -> int | None:
+        """Where the 3 bytes of abs-send-time sit in what `write` returns (the pacer
+        writes them again when a packet leaves), None if not negotiated."""
+        if self._abs_send_time_id is None:
+            return None
+        return _HEADER.size + len(self._mid_element) + 1
+
     def write(
         self,
         packet: RtpPacket,

@@ -15,6 +15,13 @@ from .aiortc_internals import RID_URI
 # Three encodings: about 180p, 360p and 720p of a camera. More cost the
 # publisher's uplink without giving a subscriber anything it could choose.
 MAX_LAYERS = 3
+# What a browser is asked to send of its camera (RTCRtpEncodingParameters,
+# lowest first): a district link of 300 kbit/s carries the first beside audio.
+CAMERA_ENCODINGS: tuple[dict[str, object], ...] = (
+    {"rid": "q", "scaleResolutionDownBy": 4, "maxBitrate": 120_000},
+    {"rid": "h", "scaleResolutionDownBy": 2, "maxBitrate": 500_000},
+    {"rid": "f", "maxBitrate": 1_500_000},
+)
 _RID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 

@@ -111,6 +111,7 @@ def media_config(settings: Settings) -> MediaConfig:
         announced_address=settings.media_announced_address,
         client_ice_servers=tuple(IceServer((url,)) for url in settings.ice_servers),
         turn=turn,
+        simulcast=settings.simulcast,
     )
 
 

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     dicom_scp_ae_title: str = Field(
         "TELEHEALTH", min_length=1, max_length=16, pattern=r"^[ -~]*[!-~][ -~]*$"
     )
+    simulcast: bool = Field(
+        True,
+        description="Browsers send their camera as three encodings (about 180p, 360p, 720p),"
+        " so that each participant's link is sent the one it carries; off: one encoding,"
+        " which the sender's own link sets for everyone.",
+    )
     media_announced_address: str | None = Field(
         None, description="Public IPv4 address of a media server behind a 1:1 NAT."
     )

@@ -30,6 +30,7 @@ from media_server.events import (
     PeerClosed,
     ProducerAdded,
     ProducerRemoved,
+    StreamStateChanged,
     SubscribeOffer,
 )
 from media_server.permissions import Permissions, TrackSource
@@ -303,6 +304,8 @@ class Rooms:
             "grants": sorted(member.grants),
             # STUN/TURN for this member's connections (TURN credentials are per member).
             "ice_servers": self.media.ice_servers_for(member.id),
+            # simulcast: what the page sends of its camera ([]: one encoding)
+            "camera_encodings": self.media.camera_encodings(),
             "state": "joined" if member.admitted else "lobby",
             "resumed": resumed,
             # The page's connections go on (a socket reconnect): no new publish.
@@ -883,6 +886,11 @@ class Rooms:
                 {"producer_id": event.producer_id, "participant_id": event.peer_id},
                 room=sio_room(room.id),
             )
+        elif isinstance(event, StreamStateChanged):
+            member = room.members.get(event.peer_id)
+            if member is not None and member.sid is not None:
+                streams = {"paused": list(event.paused), "reduced": list(event.reduced)}
+                await self.sio.emit("media.stream_state", streams, to=member.sid)
         elif isinstance(event, ActiveSpeakerChanged):
             room.active_speaker = event.peer_id
             await self.sio.emit(

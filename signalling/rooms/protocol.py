@@ -233,6 +233,8 @@ SERVER_EVENTS: dict[str, str] = {
     "media.producer_added": "everyone: a new track to receive",
     "media.producer_removed": "everyone: a track ended",
     "media.active_speaker": "everyone: who is speaking",
+    "media.stream_state": "you: the videos (producer ids) your link has `paused` (not even the"
+    " lowest encoding fits) or `reduced` (below the sender's best); empty lists: all whole",
     "media.closed": "you: your media connection failed or timed out; send media.restart",
     "room.replaced": "you: the same participant joined from another connection",
     "room.moved": "you: the room's node stopped; send room.join again (it comes up elsewhere)",

@@ -74,13 +74,14 @@ def run(
     seconds: float,
     now: float,
     remb: float | None = None,
+    loss: float | None = None,
 ) -> float:
-    """Tick for `seconds`; the subscriber reports `remb` at each tick."""
+    """Tick for `seconds`; the subscriber reports `remb` and `loss` at each tick."""
     end = now + seconds
     while now < end:
         now += TICK_S
         if remb is not None:
-            allocator.estimate.on_feedback(int(remb), None, now)
+            allocator.estimate.on_feedback(int(remb), loss, now)
         allocator.tick(consumers, now)  # type: ignore[arg-type]
     return now
 
@@ -132,6 +133,82 @@ def test_the_presented_screen_keeps_the_link_and_the_camera_waits() -> None:
     budget = RATES["q"] * 1.5 + AUDIO_RESERVE_BPS  # one lowest encoding, not two
     now = run(allocator, [camera, screen], 1.0, 0.0)
     # the link says it carries less than the two lowest encodings, again and again
-    run(allocator, [camera, screen], 10.0, now, remb=budget * 0.8)
+    run(allocator, [camera, screen], 10.0, now, remb=budget * 0.8, loss=0.1)
     assert screen.rid == "q"
     assert camera.rid is None  # paused: audio and the screen keep the link
+
+
+def test_a_low_estimate_without_loss_reduces_but_pauses_nobody() -> None:
+    """REMB is delay-based: an SFU slow to send (a loaded machine) reads as a
+    queue growing, with nothing lost. Everyone stays on the screen, small."""
+    allocator = StreamAllocator(by_source)
+    cameras = [Consumer(producer("cam1")), Consumer(producer("cam2"))]
+    now = run(allocator, cameras, 1.0, 0.0)
+    now = run(allocator, cameras, 10.0, now, remb=RATES["q"] * 1.2, loss=0.0)
+    assert [c.rid for c in cameras] == ["q", "q"]
+    # the same link then loses packets: the second gives way, the first stays
+    seen = []
+    for _ in range(int(3 / TICK_S)):
+        now = run(allocator, cameras, TICK_S, now, remb=RATES["q"] * 1.2, loss=0.08)
+        seen.append(tuple(c.rid for c in cameras))
+    assert ("q", None) in seen, seen
+    assert all(rids[0] == "q" for rids in seen), seen
+
+
+def ample(consumers: list[Consumer], share: float = 1.25) -> float:
+    """A browser's REMB on a link with room: a little above what it receives."""
+    sent = sum(RATES[c.rid] for c in consumers if c.rid) + AUDIO_RESERVE_BPS * len(consumers)
+    return share * sent
+
+
+def test_a_newcomers_video_is_seen_at_once_then_yields_if_the_link_is_full() -> None:
+    allocator = StreamAllocator(by_source)
+    first = Consumer(producer("cam1"))
+    capacity = 200_000  # room for one lowest encoding, not two
+
+    def remb(consumers: list[Consumer]) -> float:
+        sent = sum(RATES[c.rid] for c in consumers if c.rid)
+        return 1.3 * sent if sent <= capacity else 0.85 * capacity
+
+    def loss(consumers: list[Consumer]) -> float:
+        sent = sum(RATES[c.rid] for c in consumers if c.rid)
+        return 0.0 if sent <= capacity else 1 - capacity / sent
+
+    now = run(allocator, [first], 20.0, 0.0, remb=remb([first]))
+    while first.rid != "q" or allocator.budget is None or allocator.budget > capacity:
+        now = run(allocator, [first], TICK_S, now, remb=remb([first]))  # a probe ends
+    # a participant joins: REMB (1.3x what arrives) has no room for a second
+    # lowest encoding, yet the newcomer is seen at once, at its lowest
+    second = Consumer(producer("cam2"))
+    both = [first, second]
+    now = run(allocator, both, TICK_S, now, remb=remb([first]))
+    assert second.rid == "q", "the newcomer's video waited for a probe"
+    # the link is full: the newcomer gives way within seconds, the first keeps its
+    # picture, and the newcomer's returns (probes) come less and less often
+    seen = []
+    for _ in range(int(60 / TICK_S)):
+        now = run(allocator, both, TICK_S, now, remb=remb(both), loss=loss(both))
+        seen.append(second.rid)
+        assert first.rid == "q"
+    assert None in seen[: int(6 / TICK_S)], seen
+    returns = sum(1 for a, b in itertools.pairwise(seen) if a is None and b == "q")
+    assert 1 <= returns <= 4, seen
+    assert seen.count(None) > 0.7 * len(seen), seen
+
+
+def test_a_paused_video_comes_back_before_another_climbs() -> None:
+    allocator = StreamAllocator(by_source)
+    cameras = [Consumer(producer("cam1")), Consumer(producer("cam2"))]
+    now = run(allocator, cameras, 1.0, 0.0)
+    # a late joiner's first REMB: room for one lowest encoding, and loss
+    now = run(allocator, cameras, 2.0, now, remb=RATES["q"] * 1.5, loss=0.1)
+    assert [c.rid for c in cameras] == ["q", None]
+    seen = []
+    for _ in range(int(60 / TICK_S)):
+        now = run(allocator, cameras, TICK_S, now, remb=ample(cameras, 1.5))
+        seen.append(tuple(c.rid for c in cameras))
+    # both are seen from the first room there is, and neither is paused again for
+    # the other to climb (everyone small before anyone sharp)
+    assert seen[0] == ("q", "q"), seen
+    assert all(None not in rids for rids in seen), seen
+    assert seen[-1] == ("f", "f")

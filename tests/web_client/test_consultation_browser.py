@@ -16,6 +16,7 @@ from typing import Any
 import av
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from recordings import sidecar
 from tests.conftest import free_port
@@ -65,13 +66,23 @@ async def sees_video_of(page: Page, participant_id: str) -> None:
     video = page.locator(f'video[data-participant="{participant_id}"]')
     await expect(video).to_have_count(1, timeout=20_000)
     first = await video.evaluate(VIDEO_PROGRESS)
-    await page.wait_for_function(
-        f"""() => {{
-          const v = document.querySelector('video[data-participant="{participant_id}"]');
-          return v && v.getVideoPlaybackQuality().totalVideoFrames > {first["frames"] + 15};
-        }}""",
-        timeout=30_000,
-    )
+    try:
+        await page.wait_for_function(
+            f"""() => {{
+              const v = document.querySelector('video[data-participant="{participant_id}"]');
+              return v && v.getVideoPlaybackQuality().totalVideoFrames > {first["frames"] + 15};
+            }}""",
+            timeout=30_000,
+        )
+    except PlaywrightTimeout as exc:
+        # what the page's tile says of it: paused for the link, frozen, connecting...
+        figure = page.locator(f'figure[data-participant="{participant_id}"]')
+        state = await figure.get_attribute("data-state")
+        caption = await figure.inner_text()
+        raise AssertionError(
+            f"{participant_id}'s video did not advance in 30 s (from {first['frames']} frames);"
+            f" the tile is {state!r}: {caption!r}"
+        ) from exc
     assert (await video.evaluate(VIDEO_PROGRESS))["bright"] > 10  # not a black picture
 
 

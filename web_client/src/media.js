@@ -51,6 +51,7 @@ export class RoomMedia {
     this.trackHandler = null;
     this.pendingTracks = [];
     this.config = { iceServers: [], bundlePolicy: "max-bundle" };
+    this.cameraEncodings = [];
     // Offers wait until configure() gives the STUN/TURN servers from the join answer.
     this.configured = new Promise((resolve) => (this.openGate = resolve));
     this.publishPc = null;
@@ -153,8 +154,10 @@ export class RoomMedia {
     this.subscribeUfrag = null;
   }
 
-  configure(iceServers = []) {
+  configure(iceServers = [], cameraEncodings = []) {
     this.config.iceServers = iceServers;
+    // simulcast, as the server asks: each subscriber is sent the encoding its link carries
+    this.cameraEncodings = cameraEncodings;
     this.openGate();
   }
 
@@ -178,10 +181,11 @@ export class RoomMedia {
     this.publishPc = pc;
     this.screenTransceiver = null;
     for (const track of this.localStream.getTracks()) {
-      // One encoding: simulcast (the SFU accepts it, see media_server/simulcast.py)
-      // waits until its allocator no longer pauses a newcomer's video on an ample
-      // link, and three encoders per page fit this project's 2-core test machine.
-      pc.addTransceiver(track, { direction: "sendonly", streams: [this.localStream] });
+      const init = { direction: "sendonly", streams: [this.localStream] };
+      if (track.kind === "video" && this.cameraEncodings.length) {
+        init.sendEncodings = this.cameraEncodings.map((e) => ({ ...e }));
+      }
+      pc.addTransceiver(track, init);
     }
     this.videoSender = pc.getTransceivers().find((tr) => tr.sender.track?.kind === "video")?.sender ?? null;
     await this.negotiatePublish();

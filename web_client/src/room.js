@@ -42,11 +42,12 @@ export class Room {
     this.lowBandwidth = false;
     this.poorSamples = 0;
     this.producers = new Map((joinAnswer.producers ?? []).map((p) => [p.producer_id, p]));
+    this.streamState = { paused: new Set(), reduced: new Set() };
     this.recording = joinAnswer.recording ?? null; // {id, status} while asked or running
   }
 
   async start() {
-    this.media.configure(this.state.ice_servers ?? []);
+    this.media.configure(this.state.ice_servers ?? [], this.state.camera_encodings ?? []);
     this.render();
     this.media.onState((state, detail) => this.showMediaState(state, detail));
     for (const message of this.state.chat ?? []) this.addChat(message);
@@ -160,6 +161,12 @@ export class Room {
     o("media.producer_removed", (p) => {
       if (this.producers.get(p.producer_id)?.source === "screen") this.dropTile(`${p.participant_id}:screen`);
       this.producers.delete(p.producer_id);
+    });
+    // What this page's link carries of each video (the server's stream allocator):
+    // a paused or reduced picture is said on its tile, never taken for the sender's.
+    o("media.stream_state", ({ paused, reduced }) => {
+      this.streamState = { paused: new Set(paused), reduced: new Set(reduced) };
+      this.updateTiles();
     });
     o("media.active_speaker", ({ participant_id }) => {
       for (const [id, tile] of this.tiles) tile.el.classList.toggle("speaking", id === participant_id);
@@ -287,15 +294,16 @@ export class Room {
     // whether their microphone is on: words, not only colours.
     const state = h("span", { class: "tile-state", "data-state": "connecting" });
     const mic = h("span", { class: "tile-mic", hidden: true });
+    const reduced = h("span", { class: "tile-reduced", hidden: true });
     const el = h(
       "figure",
       { class: "tile", "data-self": id === this.me, "data-participant": id },
       video,
-      h("figcaption", {}, name, mic, quality),
+      h("figcaption", {}, name, mic, reduced, quality),
       state,
     );
     this.grid.append(el);
-    tile = { el, video, name, quality, state, mic, owner, screen: id !== owner, frames: 0, frameAt: 0 };
+    tile = { el, video, name, quality, state, mic, reduced, owner, screen: id !== owner, frames: 0, frameAt: 0 };
     el.classList.toggle("screen", tile.screen);
     this.tiles.set(id, tile);
     this.renderNames();
@@ -322,12 +330,19 @@ export class Room {
     if (id === this.me) return this.camOn && !this.lowBandwidth ? "live" : "cameraOff";
     if (!tile.screen && p && p.video === false) return "cameraOff";
     if (this.lowBandwidth && !tile.screen) return "audioOnly";
-    const camera = [...this.producers.values()].some(
-      (pr) => pr.participant_id === tile.owner && pr.kind === "video" && pr.source !== "screen",
-    );
-    if (!tile.screen && !camera) return "noVideo"; // sends no camera (a trainee, a restart)
+    const producer = this.videoProducerOf(tile);
+    if (!tile.screen && !producer) return "noVideo"; // sends no camera (a trainee, a restart)
+    if (producer && this.streamState.paused.has(producer.producer_id)) return "pausedForLink";
     if (!tile.video.srcObject || !tile.video.videoWidth || !frames) return "connecting";
     return now - tile.frameAt > FROZEN_MS ? "frozen" : "live";
+  }
+
+  // The video producer a tile shows: the owner's camera, or the screen they share.
+  videoProducerOf(tile) {
+    const source = (pr) => (tile.screen ? pr.source === "screen" : pr.source !== "screen");
+    return [...this.producers.values()].find(
+      (pr) => pr.participant_id === tile.owner && pr.kind === "video" && source(pr),
+    );
   }
 
   updateTiles() {
@@ -339,6 +354,13 @@ export class Room {
         tile.el.dataset.state = state;
         tile.state.textContent = state === "live" ? "" : t(`tile.${state}`);
       }
+      // the size said is the one decoded here, not the one the sender sends
+      const producer = id === this.me ? null : this.videoProducerOf(tile);
+      const reduced = state === "live" && !!producer && this.streamState.reduced.has(producer.producer_id);
+      tile.reduced.hidden = !reduced;
+      tile.reduced.textContent = reduced
+        ? `${t("tile.reduced")} (${tile.video.videoWidth}×${tile.video.videoHeight})`
+        : "";
       const p = this.participants.get(tile.owner);
       const micOff = !tile.screen && (id === this.me ? !this.micOn : p?.audio === false);
       tile.mic.hidden = !micOff;
