@@ -26,7 +26,7 @@ from tests.signalling.care_network import accepted_consultation
 from tests.signalling.conftest import make_settings
 from tests.signalling.rooms.test_manager import REQUEST
 from tests.web_client.netns import Namespace, chromium_in, network_namespace, serve_on
-from tests.web_client.test_call_browser import enter_room, tile
+from tests.web_client.test_call_browser import COUNT_PEER_CONNECTIONS, enter_room, tile
 from tests.web_client.test_consultation_browser import log_in, sees_video_of
 
 pytestmark = [pytest.mark.browser, requires_network]
@@ -48,17 +48,6 @@ SENT_HEIGHT = """async () => {
     });
   }
   return best;
-}"""
-# Every RTCPeerConnection the page makes, for SENT_HEIGHT.
-KEEP_CONNECTIONS = """() => {
-  window.__pcs = [];
-  const Native = window.RTCPeerConnection;
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Native(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
 }"""
 
 
@@ -94,7 +83,7 @@ async def test_a_thin_link_is_sent_a_lower_encoding_and_the_tile_says_so(
 ) -> None:
     call = thin_call
     specialist_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
-    await specialist_ctx.add_init_script(f"({KEEP_CONNECTIONS})()")
+    await specialist_ctx.add_init_script(f"({COUNT_PEER_CONNECTIONS})()")
     try:
         async with chromium_in(call.ns, call.origin) as far:
             doctor_ctx = await far.new_context(viewport={"width": 1280, "height": 900})
