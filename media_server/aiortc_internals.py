@@ -43,6 +43,9 @@ What is bent, and why:
   writes none, and a browser whose answer or offer lacks `useinbandfec`
   sends no in-band FEC, which is what keeps speech intelligible on a
   lossy link. Only signalling changes: the SFU forwards Opus untouched.
+  Its payload type becomes 111, a browser's, for RED (next).
+- RED for Opus (RFC 2198, see red.py), which aiortc drops from every
+  negotiation, is put back into a transceiver's negotiated codecs.
 
 Hooks run inside aiortc's transport loop, where an exception would stop
 all of a peer's media; every hook installed here is guarded.
@@ -330,6 +333,25 @@ def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParamet
     return codecs
 
 
+def accept_red(transceiver: RTCRtpTransceiver, payload_type: int, opus_payload_type: int) -> None:
+    """RED (see red.py), which aiortc drops from every negotiation, joins the
+    transceiver's negotiated codecs, first: an answer written from them asks
+    the browser to send RED, and the receiver accepts its payload type."""
+    codecs = negotiated_codecs(transceiver)
+    if any(c.mimeType.lower() == "audio/red" for c in codecs):
+        return
+    if not any(c.payloadType == opus_payload_type for c in codecs):
+        return
+    red = RTCRtpCodecParameters(
+        mimeType="audio/red",
+        clockRate=48000,
+        channels=2,
+        payloadType=payload_type,
+        parameters={f"{opus_payload_type}/{opus_payload_type}": None},
+    )
+    codecs.insert(0, red)
+
+
 def negotiated_header_extensions(transceiver: RTCRtpTransceiver) -> dict[str, int]:
     """Header extension URI -> id negotiated for this transceiver."""
     return {ext.uri: ext.id for ext in transceiver._headerExtensions}
@@ -354,8 +376,10 @@ def transport_packets_received(transport: RTCDtlsTransport) -> int:
     return total
 
 
-def declare_opus_fec_and_dtx() -> None:
-    """Every SDP aiortc writes from now on offers or answers Opus with FEC and DTX.
+def declare_opus_fec_and_dtx(payload_type: int) -> None:
+    """Every SDP aiortc writes from now on offers or answers Opus with FEC and DTX,
+    and offers it as `payload_type` (a browser's own, so that the Opus blocks
+    inside its RED pass to other browsers unchanged).
 
     In place, because aiortc's capabilities and codec preferences share
     these parameter dicts, and compare them when filtering.
@@ -363,3 +387,4 @@ def declare_opus_fec_and_dtx() -> None:
     for codec in CODECS["audio"]:
         if codec.mimeType.lower() == "audio/opus":
             codec.parameters.update(OPUS_PARAMETERS)
+            codec.payloadType = payload_type

@@ -97,6 +97,7 @@ from .events import MediaEvent, PeerClosed, RoomStats
 from .permissions import Permissions, TrackSource
 from .producer import RtpTap
 from .reachability import IceServer, TurnRest
+from .red import OPUS_PAYLOAD_TYPE
 from .room import Room
 from .simulcast import CAMERA_ENCODINGS
 
@@ -135,8 +136,9 @@ class MediaConfig:
 class MediaServer:
     def __init__(self, listener: Listener | None = None, config: MediaConfig | None = None) -> None:
         self.config = config or MediaConfig()
-        # Browsers send Opus FEC only to a peer that declares it decodes it.
-        internals.declare_opus_fec_and_dtx()
+        # Browsers send Opus FEC only to a peer that declares it decodes it;
+        # Opus at a browser's number lets RED pass between browsers unchanged.
+        internals.declare_opus_fec_and_dtx(OPUS_PAYLOAD_TYPE)
         # and several encodings of a camera only to one that accepts their RIDs
         internals.declare_simulcast_header_extensions()
         self._listener = listener

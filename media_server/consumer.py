@@ -3,6 +3,8 @@
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import NoReturn
 
 from aiortc import MediaStreamTrack, RTCRtpTransceiver
@@ -11,6 +13,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from . import aiortc_internals as internals
+from . import red
 from .pacer import Pacer, Priority, abs_send_time_now
 from .producer import Producer
 from .rewriter import RtpRewriter
@@ -23,6 +26,11 @@ SUBSCRIBER_PLI_INTERVAL_S = 2.0
 
 # Packets kept for NACKs: ~1.7 s of 720p video at 1.5 Mb/s, many seconds of audio.
 HISTORY_SIZE = 256
+
+# How a producer's packets of one codec leave on this leg: the leg's payload
+# type, and a change of payload (RED for a leg without it, or with other
+# numbers) or None.
+Output = tuple[int, Callable[[bytes], bytes] | None]
 
 
 class ForwardedTrack(MediaStreamTrack):
@@ -81,10 +89,12 @@ class Consumer:
         self._need_keyframe = producer.kind == "video"
         clock_rate = producer.codecs[0].clockRate if producer.codecs else 90000
         self._rewriter = RtpRewriter(clock_rate)
-        self._payload_types: dict[str, int] = {}
+        self._outputs: dict[str, Output] = {}
         self._ssrc = internals.sender_ssrc(self._sender)
         self._writer: RtpWriter | None = None
-        self._history: list[tuple[int, int, int, RtpPacket] | None] = [None] * HISTORY_SIZE
+        self._history: list[tuple[int, int, int, RtpPacket, bytes | None] | None] = [
+            None
+        ] * HISTORY_SIZE
         self._last_sequence: int | None = None
         # simulcast: the encoding sent (by SSRC), and the one to switch to at its
         # next keyframe; the stream allocator sets the target
@@ -98,10 +108,9 @@ class Consumer:
 
     def attach(self) -> None:
         """The subscriber accepted the leg: learn its payload types and start."""
-        self._payload_types = {}
-        for codec in internals.negotiated_codecs(self.transceiver):
-            if codec.payloadType is not None:
-                self._payload_types.setdefault(codec.mimeType.lower(), codec.payloadType)
+        self._outputs = _outputs(
+            self.producer.codecs, internals.negotiated_codecs(self.transceiver)
+        )
         self._writer = RtpWriter(
             self._ssrc,
             self.transceiver.mid,
@@ -209,9 +218,16 @@ class Consumer:
             if not keyframe:
                 return
             self._need_keyframe = False
-        payload_type = self._payload_types.get(codec.mimeType.lower())
-        if payload_type is None:
+        output = self._outputs.get(codec.mimeType.lower())
+        if output is None:
             return
+        payload_type, change = output
+        payload = None
+        if change is not None:
+            try:
+                payload = change(packet.payload)
+            except red.RedError:
+                return
         mapped = self._rewriter.rewrite(packet.sequence_number, packet.timestamp, now)
         if mapped is None:
             return
@@ -222,13 +238,18 @@ class Consumer:
             timestamp,
             payload_type,
             packet,
+            payload,
         )
-        data = writer.write(packet, payload_type, sequence_number, timestamp, abs_send_time)
+        data = writer.write(
+            packet, payload_type, sequence_number, timestamp, abs_send_time, payload
+        )
         try:
             await self._pacer.send(transport, data, self._priority, self._abs_send_time_offset, now)
         except ConnectionError:
             return
-        internals.note_rtp_sent(self._sender, timestamp, len(packet.payload), ntp_time)
+        internals.note_rtp_sent(
+            self._sender, timestamp, len(packet.payload if payload is None else payload), ntp_time
+        )
         self.packets_sent += 1
         self.bytes_sent += len(data)
 
@@ -241,11 +262,11 @@ class Consumer:
                 # decoder gives up
                 self.producer.request_keyframe()
             return
-        _, timestamp, payload_type, packet = entry
+        _, timestamp, payload_type, packet, payload = entry
         if self._writer is None:
             return
         data = self._writer.write(
-            packet, payload_type, sequence_number, timestamp, abs_send_time_now()
+            packet, payload_type, sequence_number, timestamp, abs_send_time_now(), payload
         )
         priority = Priority.AUDIO if self._priority is Priority.AUDIO else Priority.RETRANSMISSION
         try:
@@ -267,3 +288,29 @@ class Consumer:
             return False
         age = (self._last_sequence - sequence_number) % 65536
         return HISTORY_SIZE <= age < 32768
+
+
+def _outputs(
+    produced: list[RTCRtpCodecParameters], negotiated: list[RTCRtpCodecParameters]
+) -> dict[str, Output]:
+    """Per codec the producer receives (by MIME type), how this leg sends it."""
+    leg: dict[str, int] = {}
+    for codec in negotiated:
+        if codec.payloadType is not None:
+            leg.setdefault(codec.mimeType.lower(), codec.payloadType)
+    outputs: dict[str, Output] = {mime: (pt, None) for mime, pt in leg.items()}
+    if red.RED_MIME not in {c.mimeType.lower() for c in produced}:
+        return outputs
+    opus = leg.get("audio/opus")
+    published_opus = next(
+        (c.payloadType for c in produced if c.mimeType.lower() == "audio/opus"), None
+    )
+    if red.RED_MIME in leg:
+        if opus is not None and opus != published_opus:
+            outputs[red.RED_MIME] = (
+                leg[red.RED_MIME],
+                partial(red.with_block_type, payload_type=opus),
+            )
+    elif opus is not None:
+        outputs[red.RED_MIME] = (opus, red.primary)
+    return outputs

@@ -35,6 +35,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_internals as internals
+from . import red
 from .allocator import TICK_S, Choice, StreamAllocator
 from .consumer import Consumer, ForwardedTrack
 from .errors import (
@@ -190,6 +191,7 @@ class Peer:
             try:
                 self._check_names(publications, known)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                _accept_red(pc, sdp)  # before the producers read their codecs
             except Exception as exc:  # aiortc raises several types on bad input
                 if fresh:
                     await pc.close()
@@ -383,7 +385,10 @@ class Peer:
                 # a closed connection means the peer is being dropped
                 return
             offer = await pc.createOffer()
-            await pc.setLocalDescription(offer)
+            # RED offered beside Opus: a browser accepts it, aiortc players do not
+            await pc.setLocalDescription(
+                RTCSessionDescription(sdp=red.offer_red(offer.sdp), type="offer")
+            )
             self._awaiting_answer = True
             self._offered_at = time.monotonic()
             sdp = self._outgoing(str(pc.localDescription.sdp))
@@ -489,6 +494,7 @@ class Peer:
                     consumers.append(self._new_consumer(pc, producer))
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                _accept_red(pc, sdp)
                 for consumer in consumers:
                     if chosen.get(str(consumer.transceiver.mid)) is not consumer.producer:
                         raise BadSdp("offer sections could not be matched to producers")
@@ -538,6 +544,7 @@ class Peer:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
                 raise BadSdp(f"answer rejected: {exc}") from exc
+            _accept_red(pc, sdp)
             self._awaiting_answer = False
             for consumer in self.consumers.values():
                 if consumer.transceiver.currentDirection == "sendonly":
@@ -666,6 +673,16 @@ class Peer:
             if pc is not None:
                 # shielded: aiortc's close() is shared by all its callers through one future
                 await asyncio.shield(pc.close())
+
+
+def _accept_red(pc: RTCPeerConnection, sdp: str) -> None:
+    """RED where the remote description has it (aiortc negotiates it away on
+    every description: again after each one)."""
+    formats = red.formats_by_mid(sdp)
+    for transceiver in pc.getTransceivers():
+        found = formats.get(transceiver.mid or "") if transceiver.kind == "audio" else None
+        if found is not None:
+            internals.accept_red(transceiver, found.payload_type, found.opus_payload_type)
 
 
 def _forwarding_codecs(producer: Producer) -> list[RTCRtpCodecCapability]:

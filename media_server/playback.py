@@ -14,6 +14,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from .errors import BadSdp, InvalidState
 from .permissions import TrackSource
+from .red import RED_MIME
 from .sdp_guard import OfferedMedia
 
 RECEIVING = ("recvonly", "sendrecv")
@@ -84,9 +85,11 @@ def _sent_codec(producer: Playable) -> str | None:
     """The mime type the publisher sends: the first of its negotiated codecs.
 
     The others were merely accepted; a section that offers only those
-    would be answered, then receive packets it cannot take.
+    would be answered, then receive packets it cannot take. RED is not
+    it: a leg without RED is sent the Opus inside (see red.py).
     """
-    return producer.codecs[0].mimeType.lower() if producer.codecs else None
+    sent = [c.mimeType.lower() for c in producer.codecs if c.mimeType.lower() != RED_MIME]
+    return sent[0] if sent else None
 
 
 def _carries(media: OfferedMedia, producer: Playable) -> bool:

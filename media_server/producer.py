@@ -11,6 +11,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from . import aiortc_internals as internals
+from . import red
 from .keyframe import is_keyframe_start, vp8_keyframe_width
 from .permissions import TrackSource
 
@@ -156,6 +157,25 @@ class Producer:
 
     def remove_consumer(self, subscriber_id: str) -> None:
         self._consumers.pop(subscriber_id, None)
+
+    def _plain_opus(self, packet: RtpPacket) -> tuple[RtpPacket, RTCRtpCodecParameters] | None:
+        opus = next((c for c in self.codecs if c.mimeType.lower() == "audio/opus"), None)
+        if opus is None or opus.payloadType is None:
+            return None
+        try:
+            payload = red.primary(packet.payload)
+        except red.RedError:
+            return None
+        plain = RtpPacket(
+            payload_type=opus.payloadType,
+            marker=packet.marker,
+            sequence_number=packet.sequence_number,
+            timestamp=packet.timestamp,
+            ssrc=packet.ssrc,
+            payload=payload,
+        )
+        plain.extensions = packet.extensions
+        return plain, opus
 
     def add_tap(self, tap: RtpTap) -> None:
         self._taps.append(tap)
@@ -343,6 +363,12 @@ class Producer:
 
     def _run_taps(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         arrival = time.time()
+        if codec.mimeType.lower() == red.RED_MIME:
+            # recorders take Opus: the packet's own frame (see red.py)
+            plain = self._plain_opus(packet)
+            if plain is None:
+                return
+            packet, codec = plain
         for tap in tuple(self._taps):
             try:
                 tap(packet, codec, arrival)

@@ -49,7 +49,11 @@ class RtpWriter:
         sequence_number: int,
         timestamp: int,
         abs_send_time: int | None,
+        payload: bytes | None = None,
     ) -> bytes:
+        """The packet as this leg sends it; `payload` replaces the packet's own."""
+        if payload is None:
+            payload = packet.payload
         extension = self._mid_element
         if self._abs_send_time_id is not None and abs_send_time is not None:
             extension += bytes([(self._abs_send_time_id << 4) | 2]) + (
@@ -75,12 +79,12 @@ class RtpWriter:
                     len(extension) >> 2,
                 )
                 + extension
-                + packet.payload
+                + payload
             )
         else:
             data = (
                 _HEADER_NO_EXTENSION.pack(first, second, sequence_number, timestamp, self._ssrc)
-                + packet.payload
+                + payload
             )
         if padding:
             data += b"\x00" * (padding - 1) + bytes([padding])

@@ -75,6 +75,10 @@ def test_call_sites_the_hooks_rely_on() -> None:
     rtcp = source(RTCRtpSender._run_rtcp)
     for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
         assert f"self.__{name}" in rtcp
+    # accept_red: an answer is written from, and a receiver started with, the
+    # transceiver's negotiated codecs, which each description sets afresh
+    assert "codecs=transceiver._codecs" in inspect.getsource(RTCPeerConnection)
+    assert "transceiver._codecs = common" in source(RTCPeerConnection.setRemoteDescription)
 
 
 async def test_private_attributes_exist_with_their_types() -> None:
@@ -172,7 +176,7 @@ def test_opus_parameters_are_shared_with_the_capabilities() -> None:
     and codec preferences must see the same parameters, or filtering drops Opus."""
     from aiortc.codecs import CODECS
 
-    internals.declare_opus_fec_and_dtx()
+    internals.declare_opus_fec_and_dtx(111)
     (opus,) = [c for c in CODECS["audio"] if c.mimeType.lower() == "audio/opus"]
     assert opus.parameters == internals.OPUS_PARAMETERS
     (capability,) = [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import av
+import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -150,6 +151,7 @@ async def whep_player_sees_the_trainer(browser: Browser, platform: Platform, ser
             await viewer.close()
 
         sizes: list[tuple[int, int]] = []
+        loudest: list[int] = []  # per audio frame decoded
 
         async def read(track: MediaStreamTrack) -> None:
             with contextlib.suppress(MediaStreamError):
@@ -157,6 +159,8 @@ async def whep_player_sees_the_trainer(browser: Browser, platform: Platform, ser
                     frame = await track.recv()
                     if isinstance(frame, av.VideoFrame):
                         sizes.append((frame.width, frame.height))
+                    elif isinstance(frame, av.AudioFrame):
+                        loudest.append(int(np.abs(frame.to_ndarray()).max()))
 
         readers: set[asyncio.Task[None]] = set()
         deadline = asyncio.get_running_loop().time() + 30
@@ -178,6 +182,10 @@ async def whep_player_sees_the_trainer(browser: Browser, platform: Platform, ser
             assert asyncio.get_running_loop().time() < deadline, f"frames decoded: {len(sizes)}"
             await asyncio.sleep(0.2)
         assert len(set(sizes[-20:])) == 1, sizes[-20:]  # one encoding, not a mix
+        # the trainer's page sends RED; a player that did not accept it is sent the
+        # Opus inside, which it decodes: the fake microphone's beeps are heard
+        assert len(loudest) > 100, len(loudest)
+        assert max(loudest) > 1000, max(loudest)
     finally:
         await player.close()
         await context.close()
