@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 from sfu_clients import Harness, NumberedVideoTrack, ToneTrack, requires_network, wait_for
 
 from media_server import red
 from media_server.consumer import _outputs
-from media_server.events import SubscribeOffer
+from media_server.events import ProducerAdded, SubscribeOffer
 
 CHROMIUM_OFFER = (Path(__file__).parent / "data" / "chromium_offer.sdp").read_text()
 
@@ -141,3 +142,27 @@ async def test_a_browser_is_asked_for_red_and_subscribers_are_offered_it(
     assert found is not None
     formats = red.formats_by_mid(found.sdp)
     assert formats and all(f == red.RedFormat(63, 111) for f in formats.values())
+
+
+@requires_network
+@pytest.mark.timeout(60)
+async def test_taps_are_given_the_opus_inside(harness: Harness) -> None:
+    """The recorder writes Opus: a RED packet reaches a tap as its primary frame."""
+    await harness.server.create_room("r")
+    await harness.join("r", "doctor")
+    await harness.server.publish_offer("r", "doctor", CHROMIUM_OFFER.replace("\n", "\r\n"))
+
+    def audio() -> list[ProducerAdded]:
+        return [e for e in harness.events if isinstance(e, ProducerAdded) and e.kind == "audio"]
+
+    await wait_for(lambda: bool(audio()), what="the audio producer")
+    (added,) = audio()
+    producer = harness.server._room("r").producer(added.producer_id)
+    assert [c.mimeType for c in producer.codecs[:2]] == ["audio/red", "audio/opus"]
+    seen: list[tuple[int, str, bytes]] = []
+    producer.add_tap(lambda p, c, _: seen.append((p.payload_type, c.mimeType, p.payload)))
+    payload = red_payload([(111, 960, b"previous")], (111, b"own"))
+    packet = RtpPacket(payload_type=63, sequence_number=7, timestamp=960, ssrc=1, payload=payload)
+    producer._run_taps(packet, producer.codecs[0])
+    producer._run_taps(RtpPacket(payload_type=63, payload=b"\x80"), producer.codecs[0])  # broken
+    assert seen == [(111, "audio/opus", b"own")]
