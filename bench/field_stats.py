@@ -110,6 +110,12 @@ def outbound(sample: Sample) -> list[Stream]:
     return list(sample["outbound"])
 
 
+def best_outbound(sample: Sample) -> list[Stream]:
+    """The encoding sent at the largest size (simulcast sends three)."""
+    sized = [s for s in sample["outbound"] if s["height"]]
+    return [max(sized, key=lambda s: s["height"])] if sized else []
+
+
 def deltas(samples: list[Sample], pick: Pick, field: str) -> list[tuple[float, float, float]]:
     """(at, seconds, increase) from each sample to the next, summed over the streams."""
     out = []
@@ -197,6 +203,8 @@ def video_out(samples: list[Sample], window: tuple[float, float]) -> dict[str, A
         "limit": most_common(values(samples, outbound, "limit", window)),
         "height": median_int(values(samples, outbound, "height", window)),
         "fps": median(values(samples, outbound, "fps", window)),
+        "best_height": median_int(values(samples, best_outbound, "height", window)),
+        "best_fps": median(values(samples, best_outbound, "fps", window)),
     }
 
 
