@@ -12,6 +12,7 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from . import aiortc_internals as internals
 from . import red
+from .duplicates import RecentSequences
 from .keyframe import is_keyframe_start, vp8_keyframe_width
 from .permissions import TrackSource
 
@@ -34,6 +35,10 @@ not keep the packet (copy what it needs)."""
 # rather than when each subscriber's decoder gives up (~2 s later).
 RESUME_GAP_S = 0.5
 
+
+# Media streams (SSRCs) whose arrivals are remembered: three encodings and
+# what replaced them.
+MAX_STREAMS = 8
 
 # An encoding counts as sent, for the taps' choice, with a packet this recent.
 TAP_LIVE_S = 1.0
@@ -123,6 +128,7 @@ class Producer:
         # simulcast: the RIDs negotiated (empty: one encoding), and what arrived
         self.rids: list[str] = []
         self._layers: dict[int, Layer] = {}  # by SSRC
+        self._seen: dict[int, RecentSequences] = {}  # what arrived, by media SSRC
         self._rtx_layers: dict[int, int] = {}  # RTX SSRC -> media SSRC, learnt
         self._keyframe_pending = False  # asked for before the first packet
         self._tap_ssrc: int | None = None  # the encoding the taps see (simulcast)
@@ -329,6 +335,14 @@ class Producer:
             layer = self._layer_of(packet, now)
             if layer is None:
                 return
+        seen = self._seen.get(packet.ssrc)
+        if seen is None:
+            if len(self._seen) >= MAX_STREAMS:
+                self._seen.pop(next(iter(self._seen)))  # the oldest
+            seen = self._seen[packet.ssrc] = RecentSequences()
+        if not seen.first_time(packet.sequence_number):
+            return  # a copy: a browser's padding, or the network's (see duplicates.py)
+        if layer is not None:
             layer.count(len(packet.payload), now)
         if (
             self.last_packet_time is not None
