@@ -24,7 +24,8 @@ always run first, as the reference of the ratios):
 4. 1 Mbit/s and 2 % loss
 5. 300 kbit/s, four videos towards the doctor: the specialist and three more
    publishers, aiortc bots of bench/room_bot.py (320x180 at 15 fps, their own
-   VP8 encoder) by default, or Chromium pages with FIELD_EXTRA=chromium
+   VP8 encoder, Opus at a browser's 32 kbit/s) by default, or Chromium pages
+   with FIELD_EXTRA=chromium
 6. unshaped, cut at 20 s, restored at 30 s: seconds from the restore until
    the doctor's video frames (5 more decoded) and audio (100 ms more heard,
    not concealed) advance again (this scenario lasts at least 50 s)
@@ -70,7 +71,7 @@ from bench.field_stats import (
     video_in,
     video_out,
 )
-from bench.room_bot import RoomBot
+from bench.room_bot import RoomBot, speak_at_a_browsers_rate
 from media_server.pacer import Pacer
 from signalling.platform import Platform
 from tests.conftest import free_port
@@ -182,6 +183,7 @@ async def extra_publishers(
                 )
                 names[await enter_room(page, cid)] = username
             else:
+                speak_at_a_browsers_rate()
                 token = await staff_token(bench.platform, username)
                 bot = RoomBot(bench.host_url, token, cid, ident=i + 1, label=username)
                 bots.append(bot)

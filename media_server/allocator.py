@@ -26,7 +26,9 @@ one: the allocator probes. When nothing was congested for `probe_wait`
 and the estimate is at its ceiling, the budget grows by one step (one
 consumer one encoding up, or one paused video back at its lowest); a
 congestion within `PROBE_HOLD_S` of that undoes it and doubles the wait.
-Mediasoup's and LiveKit's allocators do the same with padding probes.
+Mediasoup's and LiveKit's allocators do the same with padding probes. A link
+that lost packets lately is probed only to bring a paused video back, never
+for a higher encoding: such a probe overflowed a thin link's queue.
 
 Everything here runs on the peer's timer (`TICK_S`), never per packet.
 """
@@ -228,7 +230,11 @@ class StreamAllocator:
             return
         at_ceiling = remb >= HEADROOM_SHARE * (sending + audio)
         if at_ceiling and now - self._changed_at >= self._probe_wait:
-            step = self._next_step(videos, options, self.budget)
+            # a link that lost packets lately is not probed for a higher encoding
+            # (a paused video may still come back): on 300 kbit/s with 5 % loss,
+            # each probe of the 360p encoding overflowed the link's queue, and the
+            # 180p picture that was there froze for seconds
+            step = self._next_step(videos, options, self.budget, up=not self._may_pause)
             if step is not None:
                 self.budget = step
                 self._probed_at = self._changed_at = now
@@ -290,12 +296,16 @@ class StreamAllocator:
         return None
 
     def _next_step(
-        self, videos: Sequence[Consumer], options: dict[int, list[Layer]], budget: float
+        self,
+        videos: Sequence[Consumer],
+        options: dict[int, list[Layer]],
+        budget: float,
+        up: bool = True,
     ) -> float | None:
         """The smallest budget above `budget` that changes the allocation: a paused
-        video back first, then one video one encoding up, by priority."""
+        video back first, then (if `up`) one video one encoding up, by priority."""
         unpause = self._unpause_step(videos, options, budget)
-        if unpause is not None:
+        if unpause is not None or not up:
             return unpause
         current = self._fit(videos, options, budget)
         used = sum(c.layer.bitrate for c in current if c.layer is not None)

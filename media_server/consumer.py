@@ -80,6 +80,8 @@ class Consumer:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.packets_retransmitted = 0
+        self.nacks_received = 0  # packets the subscriber asked for again
+        self.nacks_unanswered = 0  # of those, not in the history
         self._sender = transceiver.sender
         # the subscriber's pacer (shared by its consumers); a lone leg is not paced
         self._pacer = pacer if pacer is not None else Pacer()
@@ -254,8 +256,10 @@ class Consumer:
         self.bytes_sent += len(data)
 
     async def _on_nack(self, sequence_number: int) -> None:
+        self.nacks_received += 1
         entry = self._history[sequence_number % HISTORY_SIZE]
         if entry is None or entry[0] != sequence_number:
+            self.nacks_unanswered += 1
             if self._beyond_history(sequence_number) and self.producer.kind == "video":
                 # the subscriber lost more than the history holds (its link was
                 # down): only a keyframe repairs that, so ask now, not after its

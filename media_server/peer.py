@@ -463,7 +463,16 @@ class Peer:
                 (x.rid, x.width, int(x.bitrate), round(now - x.last_packet, 1))
                 for x in choice.consumer.producer.layers()
             ]
-            logger.debug("   %s layers %s", choice.consumer.producer.id, layers)
+            consumer = choice.consumer
+            logger.debug(
+                "   %s layers %s sent %d nacks %d unanswered %d resent %d",
+                consumer.producer.id,
+                layers,
+                consumer.packets_sent,
+                consumer.nacks_received,
+                consumer.nacks_unanswered,
+                consumer.packets_retransmitted,
+            )
 
     # WHEP playback (the client offers the subscribe connection)
 

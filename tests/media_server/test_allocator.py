@@ -212,3 +212,25 @@ def test_a_paused_video_comes_back_before_another_climbs() -> None:
     assert seen[0] == ("q", "q"), seen
     assert all(None not in rids for rids in seen), seen
     assert seen[-1] == ("f", "f")
+
+
+def test_a_lossy_link_is_not_probed_for_a_higher_encoding() -> None:
+    """300 kbit/s with 5 % random loss: each probe of the 360p encoding overflowed
+    the link's queue and froze the 180p picture (bench/field.py, scenario 2)."""
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    now = run(allocator, [camera], 2.0, 0.0, remb=250_000, loss=0.05)
+    seen: list[str | None] = []
+    for _ in range(int(60 / TICK_S)):
+        sent = RATES[camera.rid] if camera.rid else 0
+        # at its ceiling all along (1.5x what arrives): a lossless link would be probed
+        now = run(
+            allocator, [camera], TICK_S, now, remb=1.5 * (sent + AUDIO_RESERVE_BPS), loss=0.05
+        )
+        seen.append(camera.rid)
+    assert set(seen) == {"q"}, seen
+    # once the loss is over (and out of the allocator's memory), it climbs again
+    for _ in range(int(120 / TICK_S)):
+        sent = RATES[camera.rid] if camera.rid else 0
+        now = run(allocator, [camera], TICK_S, now, remb=1.5 * (sent + AUDIO_RESERVE_BPS), loss=0.0)
+    assert camera.rid == "f"
