@@ -327,15 +327,20 @@ class StreamAllocator:
 
 def _live_layers(consumer: Consumer, now: float) -> list[Layer]:
     """The encodings the publisher sends now, lowest first. One not measured yet
-    (its first second) counts as free; one measured under MIN_LAYER_BPS is an
-    encoding the browser switched off for its own uplink (it still sends a few
-    packets on it), which would never give the keyframe a switch waits for."""
-    return [
+    (its first second) counts only while none is: its cost is unknown, and taken
+    as free, a 720p encoding the browser had just started was chosen for a
+    300 kbit/s link, whose estimate then fell to a fifth. One measured under
+    MIN_LAYER_BPS is an encoding the browser switched off for its own uplink
+    (it still sends a few packets on it), which would never give the keyframe a
+    switch waits for."""
+    live = [
         layer
         for layer in consumer.producer.layers(now)
         if now - layer.last_packet < LIVE_LAYER_S
         and (not layer.measured or layer.bitrate >= MIN_LAYER_BPS)
     ]
+    measured = [layer for layer in live if layer.measured]
+    return measured or live
 
 
 def _rate_of(consumer: Consumer, layers: list[Layer]) -> float:

@@ -234,3 +234,22 @@ def test_a_lossy_link_is_not_probed_for_a_higher_encoding() -> None:
         sent = RATES[camera.rid] if camera.rid else 0
         now = run(allocator, [camera], TICK_S, now, remb=1.5 * (sent + AUDIO_RESERVE_BPS), loss=0.0)
     assert camera.rid == "f"
+
+
+def test_an_encoding_not_measured_yet_is_not_taken_for_free() -> None:
+    """A browser starts its 720p encoding once its own estimate allows: in its first
+    second the SFU knows no rate for it, and taking it as free sent 1.5 Mbit/s
+    into a 300 kbit/s link (bench/field.py, scenario 2)."""
+    allocator = StreamAllocator(by_source)
+    camera = Consumer(producer("cam"))
+    best = camera.producer.encodings[-1]
+    best.measured, best.bitrate = False, 0.0  # just started
+    now, seen = 0.0, []
+    for _ in range(int(10 / TICK_S)):
+        now = run(allocator, [camera], TICK_S, now, remb=250_000, loss=0.0)
+        seen.append(camera.rid)
+    assert "f" not in seen and seen[-1] is not None, seen
+    # measured, it is one more encoding up, which 250 kbit/s does not carry
+    best.measured, best.bitrate = True, RATES["f"]
+    run(allocator, [camera], 5.0, now, remb=250_000, loss=0.0)
+    assert camera.rid != "f"
