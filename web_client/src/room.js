@@ -15,10 +15,6 @@ import { actionErrorKey, cameraErrorKey, say } from "./explain.js";
 // A remote video that decodes no new frame for this long is shown as frozen.
 const FROZEN_MS = 2000;
 const TILE_CHECK_MS = 500;
-// Automatic audio only: after this long with every received video paused by the
-// server for this link, and back after this long with one sent again.
-const LINK_AUDIO_ONLY_MS = 8000;
-const LINK_VIDEO_AGAIN_MS = 5000;
 
 export class Room {
   constructor(root, { joinAnswer, media, onLeave, staffConsultationId = null, patientToken = null, training = false }) {
@@ -43,12 +39,7 @@ export class Room {
     this.micOn = true;
     this.camOn = true;
     this.handUp = false;
-    this.lowBandwidth = false; // audio only, chosen here: everyone's video paused
-    // Audio only because the server's allocator paused every video this link is
-    // sent: the camera stops too, and both come back when the link allows.
-    this.linkAudioOnly = false;
-    this.keepVideo = false; // the user said no to that for this call
-    this.linkSince = null; // when every received video became paused, or one came back
+    this.lowBandwidth = false;
     this.poorSamples = 0;
     this.producers = new Map((joinAnswer.producers ?? []).map((p) => [p.producer_id, p]));
     this.streamState = { paused: new Set(), reduced: new Set() };
@@ -84,10 +75,7 @@ export class Room {
       this.caseFile.start();
     }
     this.qualityTimer = setInterval(() => this.updateQuality().catch(() => {}), 2000);
-    this.tileTimer = setInterval(() => {
-      this.updateTiles();
-      this.followLink();
-    }, TILE_CHECK_MS);
+    this.tileTimer = setInterval(() => this.updateTiles(), TILE_CHECK_MS);
     // Trainees only watch until promoted: no camera, no upstream media.
     const grants = this.state.grants ?? ["publish_audio", "publish_video"];
     if (grants.includes("publish_audio") || grants.includes("publish_video")) await this.startPublishing();
@@ -179,7 +167,6 @@ export class Room {
     o("media.stream_state", ({ paused, reduced }) => {
       this.streamState = { paused: new Set(paused), reduced: new Set(reduced) };
       this.updateTiles();
-      this.followLink();
     });
     o("media.active_speaker", ({ participant_id }) => {
       for (const [id, tile] of this.tiles) tile.el.classList.toggle("speaking", id === participant_id);
@@ -340,7 +327,7 @@ export class Room {
       tile.frames = frames;
       tile.frameAt = now;
     }
-    if (id === this.me) return this.sendsVideo() ? "live" : "cameraOff";
+    if (id === this.me) return this.camOn && !this.lowBandwidth ? "live" : "cameraOff";
     if (!tile.screen && p && p.video === false) return "cameraOff";
     if (this.lowBandwidth && !tile.screen) return "audioOnly";
     const producer = this.videoProducerOf(tile);
@@ -382,11 +369,7 @@ export class Room {
   }
 
   sendMediaState() {
-    call("media.state", { audio: this.micOn, video: this.sendsVideo() }).catch(() => {});
-  }
-
-  sendsVideo() {
-    return this.camOn && !this.lowBandwidth && !this.linkAudioOnly;
+    call("media.state", { audio: this.micOn, video: this.camOn && !this.lowBandwidth }).catch(() => {});
   }
 
   dropTile(tileId) {
@@ -588,54 +571,6 @@ export class Room {
     }
   }
 
-  // Automatic low-bandwidth mode: when the server has paused every video this
-  // page is sent for LINK_AUDIO_ONLY_MS (even the lowest encodings do not fit),
-  // the page goes audio only and stops its camera, which spares the link for
-  // speech; when the server sends a video again for LINK_VIDEO_AGAIN_MS, the
-  // camera comes back. "Keep video" overrides it for the rest of the call.
-  followLink(now = performance.now()) {
-    const videos = [...this.producers.values()].filter((p) => p.kind === "video" && p.participant_id !== this.me);
-    const starved = videos.length > 0 && videos.every((p) => this.streamState.paused.has(p.producer_id));
-    const changing = this.linkAudioOnly ? !starved : starved && !this.lowBandwidth && !this.keepVideo;
-    if (!changing) {
-      this.linkSince = null;
-      return;
-    }
-    this.linkSince ??= now;
-    const wait = this.linkAudioOnly ? LINK_VIDEO_AGAIN_MS : LINK_AUDIO_ONLY_MS;
-    if (now - this.linkSince >= wait) {
-      this.linkSince = null;
-      this.setLinkAudioOnly(!this.linkAudioOnly).catch((err) => this.failed(err));
-    }
-  }
-
-  async setLinkAudioOnly(on) {
-    this.linkAudioOnly = on;
-    await this.media?.setVideoSending(on ? false : this.camOn && !this.lowBandwidth);
-    this.grid.classList.toggle("audio-only", on || this.lowBandwidth);
-    this.sendMediaState();
-    this.updateTiles();
-    this.renderControls();
-    if (!on) {
-      this.notice(t("room.linkVideoAgain"));
-      return;
-    }
-    delete this.noticeEl.dataset.i18n;
-    this.noticeEl.replaceChildren(
-      h("span", { i18n: "room.linkAudioOnly" }),
-      " ",
-      h("button", {
-        type: "button",
-        i18n: "room.keepVideo",
-        onclick: () => {
-          this.keepVideo = true;
-          this.notice("");
-          this.setLinkAudioOnly(false).catch((err) => this.failed(err));
-        },
-      }),
-    );
-  }
-
   async toggleScreen() {
     try {
       if (this.sharing) {
@@ -657,14 +592,14 @@ export class Room {
     // Audio only: stop sending the camera, and stop receiving everyone's video.
     this.lowBandwidth = on;
     this.renderControls();
-    await this.media?.setVideoSending(on ? false : this.camOn && !this.linkAudioOnly);
+    await this.media?.setVideoSending(on ? false : this.camOn);
     const event = on ? "media.pause" : "media.resume";
     for (const p of this.producers.values()) {
       if (p.kind === "video" && p.participant_id !== this.me) {
         await call(event, { producer_id: p.producer_id }).catch(() => {});
       }
     }
-    this.grid.classList.toggle("audio-only", on || this.linkAudioOnly);
+    this.grid.classList.toggle("audio-only", on);
     this.sendMediaState();
     this.updateTiles();
     if (on) this.notice("");
