@@ -27,8 +27,8 @@ and the estimate is at its ceiling, the budget grows by one step (one
 consumer one encoding up, or one paused video back at its lowest); a
 congestion within `PROBE_HOLD_S` of that undoes it and doubles the wait.
 Mediasoup's and LiveKit's allocators do the same with padding probes. A link
-that lost packets lately is probed only to bring a paused video back, never
-for a higher encoding: such a probe overflowed a thin link's queue.
+that lost 4 % lately is probed only to bring a paused video back, never for
+a higher encoding: such a probe overflowed a thin link's queue.
 
 Everything here runs on the peer's timer (`TICK_S`), never per packet.
 """
@@ -68,6 +68,10 @@ PROBE_HOLD_S = PEAK_WINDOW_S + UNDER_FOR_S + 2 * TICK_S
 # memory is long, so a video paused on a lossy link does not come straight
 # back once the pause has stopped the loss.
 PAUSE_LOSS = 0.02
+# A link that lost this share lately is not probed for a higher encoding (see
+# _update_budget): 300 kbit/s with 5 % loss reads 0.02-0.13; 1 Mbit/s with 2 %
+# stayed on 180p with the pause's threshold, though 360p fits it.
+NO_PROBE_LOSS = 0.04
 LOSS_MEMORY_S = 30.0
 # A layer is taken as sent when it had packets this recently, at this rate.
 LIVE_LAYER_S = 1.5
@@ -106,6 +110,7 @@ class BandwidthEstimate:
         self.remb: float | None = None
         self.loss = 0.0
         self.lossy_at: float | None = None  # when the smoothed loss last passed PAUSE_LOSS
+        self.very_lossy_at: float | None = None  # ... and NO_PROBE_LOSS
         self._history: deque[tuple[float, float]] = deque()
 
     def on_feedback(
@@ -121,11 +126,16 @@ class BandwidthEstimate:
             self.loss = 0.7 * self.loss + 0.3 * fraction_lost
             if self.loss >= PAUSE_LOSS:
                 self.lossy_at = now
+            if self.loss >= NO_PROBE_LOSS:
+                self.very_lossy_at = now
 
     def lossy(self, now: float) -> bool:
         """Whether the link lost packets lately: a congestion that drops, not
         only delays."""
         return self.lossy_at is not None and now - self.lossy_at < LOSS_MEMORY_S
+
+    def too_lossy_to_probe(self, now: float) -> bool:
+        return self.very_lossy_at is not None and now - self.very_lossy_at < LOSS_MEMORY_S
 
     def rising(self) -> bool:
         """Whether REMB is above where it was a window ago: the browser's estimate
@@ -234,7 +244,8 @@ class StreamAllocator:
             # (a paused video may still come back): on 300 kbit/s with 5 % loss,
             # each probe of the 360p encoding overflowed the link's queue, and the
             # 180p picture that was there froze for seconds
-            step = self._next_step(videos, options, self.budget, up=not self._may_pause)
+            up = not self.estimate.too_lossy_to_probe(now)
+            step = self._next_step(videos, options, self.budget, up=up)
             if step is not None:
                 self.budget = step
                 self._probed_at = self._changed_at = now
