@@ -19,11 +19,12 @@ payload type), then the blocks' data in the same order, primary last.
 import re
 from dataclasses import dataclass
 
+from . import sdp_sections
+
 RED_MIME = "audio/red"
 # Chromium's numbers; the SFU offers them so that a browser's packets pass unchanged
 RED_PAYLOAD_TYPE = 63
 OPUS_PAYLOAD_TYPE = 111
-NEWLINE = "\r\n"
 
 
 class RedError(ValueError):
@@ -73,20 +74,6 @@ def with_block_type(payload: bytes, payload_type: int) -> bytes:
     return bytes(out)
 
 
-def _sections(sdp: str) -> tuple[str, list[str]]:
-    head, *sections = sdp.split(NEWLINE + "m=")
-    return head, ["m=" + s for s in sections]
-
-
-def _join(head: str, sections: list[str]) -> str:
-    return head + "".join(NEWLINE + s for s in sections)
-
-
-def _mid(section: str) -> str | None:
-    found = re.search(r"^a=mid:(\S+)\r?$", section, re.MULTILINE)
-    return found.group(1) if found else None
-
-
 def _payload_types(section: str, name: str) -> list[int]:
     pattern = rf"^a=rtpmap:(\d+) {name}/48000/2\r?$"
     return [int(pt) for pt in re.findall(pattern, section, re.MULTILINE | re.IGNORECASE)]
@@ -109,10 +96,10 @@ def section_format(section: str) -> RedFormat | None:
 
 def formats_by_mid(sdp: str) -> dict[str, RedFormat]:
     """RED per audio section of an SDP, by mid."""
-    _, sections = _sections(sdp)
+    _, sections = sdp_sections.sections(sdp)
     found = {}
     for section in sections:
-        mid = _mid(section)
+        mid = sdp_sections.mid(section)
         red = section_format(section)
         if mid is not None and red is not None:
             found[mid] = red
@@ -122,18 +109,18 @@ def formats_by_mid(sdp: str) -> dict[str, RedFormat]:
 def offer_red(sdp: str) -> str:
     """`sdp` (the SFU's subscribe offer) with RED offered, first, in each audio
     section that offers Opus."""
-    head, sections = _sections(sdp)
+    head, sections = sdp_sections.sections(sdp)
     out = []
     for section in sections:
         opus = _payload_types(section, "opus")
         if section_format(section) is None and opus and section.startswith("m=audio "):
             section = _add_red(section, opus[0])
         out.append(section)
-    return _join(head, out)
+    return sdp_sections.join(head, out)
 
 
 def _add_red(section: str, opus: int) -> str:
-    lines = section.split(NEWLINE)
+    lines = section.split(sdp_sections.NEWLINE)
     used = {int(pt) for pt in lines[0].split()[3:] if pt.isdigit()}
     # Chromium's number if free, else another that RTCP demultiplexing allows
     candidates = (RED_PAYLOAD_TYPE, *range(62, 34, -1), *range(96, 128))
@@ -142,4 +129,4 @@ def _add_red(section: str, opus: int) -> str:
     lines[0] = " ".join([*m_line[:3], str(red), *m_line[3:]])
     index = next(i for i, line in enumerate(lines) if line.startswith(f"a=rtpmap:{opus} "))
     lines[index:index] = [f"a=rtpmap:{red} red/48000/2", f"a=fmtp:{red} {opus}/{opus}"]
-    return NEWLINE.join(lines)
+    return sdp_sections.NEWLINE.join(lines)

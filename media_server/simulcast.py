@@ -10,6 +10,7 @@ RID header extension (see `producer.Layers`).
 
 import re
 
+from . import sdp_sections
 from .aiortc_internals import RID_URI
 
 # Three encodings: about 180p, 360p and 720p of a camera. More cost the
@@ -23,16 +24,6 @@ CAMERA_ENCODINGS: tuple[dict[str, object], ...] = (
     {"rid": "f", "maxBitrate": 1_500_000},
 )
 _RID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
-
-
-def _sections(sdp: str) -> tuple[str, list[str]]:
-    head, *sections = sdp.split("\r\nm=")
-    return head, ["m=" + s for s in sections]
-
-
-def _mid(section: str) -> str | None:
-    found = re.search(r"^a=mid:(\S+)\r?$", section, re.MULTILINE)
-    return found.group(1) if found else None
 
 
 def offered_layers(section: str) -> list[str]:
@@ -59,21 +50,21 @@ def answer_simulcast(offer: str, answer: str) -> tuple[str, dict[str, list[str]]
     """`answer` with the receive side of each section's simulcast, and the RIDs
     accepted per mid (lowest quality first is the browser's order; the producer
     orders them by what it measures)."""
-    _, offered = _sections(offer)
+    _, offered = sdp_sections.sections(offer)
     layers_by_mid = {}
     for section in offered:
-        mid = _mid(section)
+        mid = sdp_sections.mid(section)
         layers = offered_layers(section)
         if mid is not None and layers:
             layers_by_mid[mid] = layers
     if not layers_by_mid:
         return answer, {}
-    newline = "\r\n"
-    head, sections = _sections(answer)
+    newline = sdp_sections.NEWLINE
+    head, sections = sdp_sections.sections(answer)
     accepted: dict[str, list[str]] = {}
     out = []
     for section in sections:
-        mid = _mid(section)
+        mid = sdp_sections.mid(section)
         wanted = layers_by_mid.get(mid or "")
         rejected = section.startswith("m=video 0 ")
         if mid is not None and wanted and not rejected and RID_URI in section:
@@ -83,4 +74,4 @@ def answer_simulcast(offer: str, answer: str) -> tuple[str, dict[str, list[str]]
             section = newline.join(lines) + (newline if section.endswith(newline) else "")
             accepted[mid] = wanted
         out.append(section)
-    return head + "".join(newline + s for s in out), accepted
+    return sdp_sections.join(head, out), accepted
