@@ -164,7 +164,7 @@ async def test_concurrent_stows_of_one_study_all_land(served: tuple[Platform, Co
     finally:
         for who in senders:
             await who.close()
-    assert [status for status, _ in answers] == [200] * 3
+    assert [status for status, _ in answers] == [200] * 3, answers
     status, listing = await consult.spec.call("GET", f"/api/consultations/{consult.id}/imaging")
     assert status == 200 and len(listing["studies"]) == 1
     assert len(listing["studies"][0]["series"][0]["instances"]) == 5
