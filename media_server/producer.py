@@ -124,6 +124,8 @@ class Producer:
         self.codecs = [
             c for c in internals.negotiated_codecs(transceiver) if not _is_rtx(c.mimeType)
         ]
+        # what the taps are given of a RED packet (see _plain_opus)
+        self._opus = next((c for c in self.codecs if c.mimeType.lower() == "audio/opus"), None)
         self.media_ssrc: int | None = None
         # simulcast: the RIDs negotiated (empty: one encoding), and what arrived
         self.rids: list[str] = []
@@ -165,7 +167,7 @@ class Producer:
         self._consumers.pop(subscriber_id, None)
 
     def _plain_opus(self, packet: RtpPacket) -> tuple[RtpPacket, RTCRtpCodecParameters] | None:
-        opus = next((c for c in self.codecs if c.mimeType.lower() == "audio/opus"), None)
+        opus = self._opus
         if opus is None or opus.payloadType is None:
             return None
         try:

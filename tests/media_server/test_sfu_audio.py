@@ -1,4 +1,4 @@
-"""Audio that survives a lossy link: what the SFU declares to browsers about Opus.
+"""Audio that survives a lossy link: what the SFU declares to browsers about Opus and RED.
 
 The offer is a real one, recorded from Debian's Chromium 156 (audio from the
 fake microphone, video from the fake camera): aiortc's own clients would
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sfu_clients import Harness, NumberedVideoTrack, ToneTrack, requires_network, wait_for
 
+from media_server import red
 from media_server.events import SubscribeOffer
 
 pytestmark = [requires_network, pytest.mark.timeout(60)]
@@ -33,6 +34,10 @@ async def test_a_browser_publisher_is_answered_opus_with_fec_and_dtx(harness: Ha
     answer = await harness.server.publish_offer("r", "doctor", CHROMIUM_OFFER.replace("\n", "\r\n"))
     # useinbandfec=1 is what makes Chromium's encoder add in-band FEC when it sees loss
     assert opus_fmtp(answer) == {"minptime": "10", "useinbandfec": "1", "usedtx": "1"}
+    audio = answer.split("m=video")[0]
+    # RED first: a browser sends RED (media_server/red.py) only when the answer prefers it
+    assert re.search(r"^m=audio \d+ \S+ 63 111\b", audio, re.MULTILINE), audio
+    assert "a=rtpmap:63 red/48000/2" in audio and "a=fmtp:63 111/111" in audio
 
 
 async def test_subscribers_are_offered_opus_with_fec_and_dtx(harness: Harness) -> None:
@@ -52,3 +57,6 @@ async def test_subscribers_are_offered_opus_with_fec_and_dtx(harness: Harness) -
     found = offer()
     assert found is not None
     assert opus_fmtp(found.sdp)["useinbandfec"] == "1"
+    # and RED over that Opus, in every audio section
+    formats = red.formats_by_mid(found.sdp)
+    assert formats and all(f == red.RedFormat(63, 111) for f in formats.values())
